@@ -1,0 +1,28 @@
+//! sim1688: a simulated 1688 Open Platform gateway that shopsync is tested against.
+//!
+//! It implements the wire contract of `shared/api-contract.md` with every quirk switched on by
+//! default: the 40-item page, the 50-page depth cap, the stall of wide saturated windows,
+//! millisecond ties, shifting pages, silent stock changes, missing B2B fields, both signature
+//! methods, rate limits, daily quotas, expiring OAuth tokens, HTML error pages, truncated
+//! bodies and hanging requests. A client that passes against it has met every trap.
+//!
+//! - [`catalogue`]: the shops and their items, generated from a seed, with sorted indexes;
+//! - [`gateway`]: the platform methods and error codes; [`sign`]: signature checks;
+//! - [`oauth`]: the token endpoint; [`admin`]: the `/_sim/` API for tests and scripts;
+//! - [`state`]: shared state and the traffic book; [`server`]: the HTTP routes;
+//! - [`config`]: limits, fault rates and accounts; [`bench`]: the throughput benchmark.
+
+pub mod admin;
+pub mod bench;
+pub mod catalogue;
+pub mod config;
+pub mod gateway;
+pub mod oauth;
+pub mod server;
+pub mod sign;
+pub mod state;
+pub mod time;
+
+pub use config::{Account, Faults, KeyKind, Limits};
+pub use server::{RunningSim, AUTH_PATH, GATEWAY_PATH};
+pub use state::{Sim, SimSpec};

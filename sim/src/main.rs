@@ -1,0 +1,155 @@
+//! `sim1688`: the simulated 1688 platform as a standalone server, and its benchmark.
+
+use anyhow::Context;
+use clap::{Args, Parser, Subcommand};
+use sim1688::{Faults, Limits, Sim, SimSpec};
+use std::io::Write;
+use std::net::SocketAddr;
+
+#[derive(Parser)]
+#[command(name = "sim1688", version, about = "A simulated 1688 Open Platform gateway, quirks and all")]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Option<Cmd>,
+    #[command(flatten)]
+    serve: Serve,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Measure catalogue generation and list-call throughput, print a table.
+    Bench {
+        #[arg(long, default_value_t = 1_000_000)]
+        items: usize,
+        #[arg(long, default_value_t = 30_000)]
+        calls: u64,
+        #[arg(long, default_value_t = 16)]
+        connections: usize,
+    },
+}
+
+#[derive(Args)]
+struct Serve {
+    /// Address to serve on (port 0 picks a free one; the first line printed names it).
+    #[arg(long, default_value = "127.0.0.1:8688")]
+    listen: SocketAddr,
+    #[arg(long, default_value_t = 3)]
+    shops: usize,
+    /// On-sale items per shop.
+    #[arg(long, default_value_t = 20_000)]
+    items: usize,
+    #[arg(long, default_value_t = 7)]
+    seed: u64,
+    /// No faults and no rate limit: a calm platform.
+    #[arg(long)]
+    calm: bool,
+    /// Calls per second per app key (0: no limit).
+    #[arg(long)]
+    rate_limit: Option<u32>,
+    #[arg(long)]
+    max_page_size: Option<u32>,
+    #[arg(long)]
+    depth_cap: Option<u32>,
+    #[arg(long)]
+    window_days: Option<u32>,
+    /// How long a too-wide saturated query stalls before its 5002.
+    #[arg(long)]
+    stall_ms: Option<u64>,
+    #[arg(long)]
+    max_skew_ms: Option<i64>,
+    #[arg(long)]
+    quota_commercial: Option<u64>,
+    #[arg(long)]
+    quota_test: Option<u64>,
+    #[arg(long)]
+    token_ttl_s: Option<u64>,
+    /// Probability of code 5002 per call.
+    #[arg(long)]
+    busy: Option<f64>,
+    /// Probability of an HTML 502/503 page per call.
+    #[arg(long)]
+    html: Option<f64>,
+    /// Probability of a truncated body per call.
+    #[arg(long)]
+    truncated: Option<f64>,
+    /// Probability of a hanging call.
+    #[arg(long)]
+    hang: Option<f64>,
+    #[arg(long)]
+    hang_ms: Option<u64>,
+    /// Probability of an injected 429 per call.
+    #[arg(long)]
+    throttle: Option<f64>,
+}
+
+impl Serve {
+    fn spec(&self) -> SimSpec {
+        let mut limits = Limits::default();
+        let mut faults = if self.calm { Faults::none() } else { Faults::default() };
+        if self.calm {
+            limits.rate_per_sec = 0;
+        }
+        macro_rules! set {
+            ($dst:expr, $($f:ident),*) => { $( if let Some(v) = self.$f { $dst.$f = v; } )* };
+        }
+        set!(
+            limits,
+            max_page_size,
+            depth_cap,
+            window_days,
+            stall_ms,
+            max_skew_ms,
+            quota_commercial,
+            quota_test,
+            token_ttl_s
+        );
+        if let Some(v) = self.rate_limit {
+            limits.rate_per_sec = v;
+        }
+        set!(faults, busy, html, truncated, hang, hang_ms, throttle);
+        SimSpec { seed: self.seed, shops: self.shops, items: self.items, limits, faults }
+    }
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    if let Some(Cmd::Bench { items, calls, connections }) = cli.cmd {
+        println!(
+            "sim1688 bench on {} cores (server and load generator share them)",
+            std::thread::available_parallelism().map_or(1, |n| n.get())
+        );
+        sim1688::bench::run(items, calls, connections).await?.print();
+        return Ok(());
+    }
+    let sim = Sim::new(cli.serve.spec());
+    let listener = tokio::net::TcpListener::bind(cli.serve.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", cli.serve.listen))?;
+    let addr = listener.local_addr()?;
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "listening http://{addr}")?;
+    writeln!(out, "gateway   http://{addr}{}", sim1688::GATEWAY_PATH)?;
+    writeln!(out, "oauth     http://{addr}{}", sim1688::AUTH_PATH)?;
+    writeln!(
+        out,
+        "admin     http://{addr}/_sim/shops  /_sim/accounts  /_sim/counters  /_sim/faults  /_sim/limits"
+    )?;
+    for s in sim.shop_infos() {
+        writeln!(
+            out,
+            "shop      member_id={} url={} items={} categories={}",
+            s.member_id, s.shop_url, s.items, s.categories
+        )?;
+    }
+    for a in sim.accounts() {
+        writeln!(
+            out,
+            "account   app_key={} app_secret={} kind={:?} b2b={} oauth={}",
+            a.app_key, a.app_secret, a.kind, a.b2b, a.oauth
+        )?;
+    }
+    out.flush()?;
+    drop(out);
+    sim.serve(listener).await.context("server failed")
+}

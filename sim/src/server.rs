@@ -1,0 +1,213 @@
+//! HTTP routes: the gateway at the contract's path, the OAuth token endpoint, and `/_sim/`.
+
+use crate::admin::{Mutation, NewShop};
+use crate::config::{Account, Faults, Limits};
+use crate::state::{Sim, SimSpec};
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::{header, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{any, get, post};
+use axum::{Json, Router};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use serde_json::Value;
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+
+/// The gateway path of contract section 1.
+pub const GATEWAY_PATH: &str = "/openapi/param2/2/portals.open/api/";
+pub const AUTH_PATH: &str = "/auth/token";
+
+/// Query string and form body together, as the gateway reads them (the body wins).
+fn params(uri: &Uri, body: &[u8]) -> BTreeMap<String, String> {
+    let mut p: BTreeMap<String, String> = BTreeMap::new();
+    let query = uri.query().unwrap_or("").as_bytes();
+    for src in [query, body] {
+        for (k, v) in form_urlencoded::parse(src) {
+            p.insert(k.into_owned(), v.into_owned());
+        }
+    }
+    p
+}
+
+async fn gateway(State(sim): State<Sim>, uri: Uri, body: Bytes) -> Response {
+    let wire = sim.gateway(params(&uri, &body)).await;
+    let status = StatusCode::from_u16(wire.status).unwrap_or(StatusCode::OK);
+    (status, [(header::CONTENT_TYPE, wire.content_type)], wire.body).into_response()
+}
+
+async fn auth(State(sim): State<Sim>, uri: Uri, body: Bytes) -> Response {
+    let (status, v) = crate::oauth::token(&sim, &params(&uri, &body));
+    (StatusCode::from_u16(status).unwrap_or(StatusCode::OK), Json(v)).into_response()
+}
+
+fn bad(msg: impl ToString) -> Response {
+    (StatusCode::BAD_REQUEST, Json(serde_json::json!({"error": msg.to_string()}))).into_response()
+}
+
+fn parse<T: DeserializeOwned>(body: &[u8]) -> Result<T, String> {
+    serde_json::from_slice(body).map_err(|e| e.to_string())
+}
+
+/// `PUT` merges the given keys into the current settings; unknown keys are refused.
+fn merge<T: Serialize + DeserializeOwned>(current: &T, body: &[u8]) -> Result<T, String> {
+    let mut cur = serde_json::to_value(current).map_err(|e| e.to_string())?;
+    let patch: Value = parse(body)?;
+    let (Some(c), Value::Object(p)) = (cur.as_object_mut(), patch) else {
+        return Err("expected a JSON object".into());
+    };
+    c.extend(p);
+    serde_json::from_value(cur).map_err(|e| e.to_string())
+}
+
+async fn put_limits(State(sim): State<Sim>, body: Bytes) -> Response {
+    match merge(&sim.limits(), &body) {
+        Ok(l) => {
+            sim.set_limits(l);
+            Json(sim.limits()).into_response()
+        }
+        Err(e) => bad(e),
+    }
+}
+
+async fn put_faults(State(sim): State<Sim>, body: Bytes) -> Response {
+    match merge(&sim.faults(), &body) {
+        Ok(f) => {
+            sim.set_faults(f);
+            Json(sim.faults()).into_response()
+        }
+        Err(e) => bad(e),
+    }
+}
+
+async fn post_shop(State(sim): State<Sim>, body: Bytes) -> Response {
+    match parse::<NewShop>(&body) {
+        Ok(spec) => Json(sim.create_shop(&spec)).into_response(),
+        Err(e) => bad(e),
+    }
+}
+
+async fn mutate(State(sim): State<Sim>, Path(member_id): Path<String>, body: Bytes) -> Response {
+    let m = match parse::<Mutation>(&body) {
+        Ok(m) => m,
+        Err(e) => return bad(e),
+    };
+    match sim.mutate(&member_id, &m) {
+        Ok(done) => Json(done).into_response(),
+        Err(e) => bad(e),
+    }
+}
+
+async fn truth(State(sim): State<Sim>, Path(member_id): Path<String>) -> Response {
+    match sim.truth(&member_id) {
+        Some(v) => Json(v).into_response(),
+        None => (StatusCode::NOT_FOUND, "no such shop").into_response(),
+    }
+}
+
+async fn post_account(State(sim): State<Sim>, body: Bytes) -> Response {
+    match parse::<Account>(&body) {
+        Ok(a) => {
+            sim.add_account(a);
+            Json(sim.accounts()).into_response()
+        }
+        Err(e) => bad(e),
+    }
+}
+
+impl Sim {
+    pub fn router(&self) -> Router {
+        Router::new()
+            .route(GATEWAY_PATH, any(gateway))
+            .route(GATEWAY_PATH.trim_end_matches('/'), any(gateway))
+            .route(AUTH_PATH, any(auth))
+            .route(
+                "/_sim/shops",
+                get(|State(s): State<Sim>| async move { Json(s.shop_infos()) }).post(post_shop),
+            )
+            .route("/_sim/shops/{member_id}/mutate", post(mutate))
+            .route("/_sim/shops/{member_id}/truth", get(truth))
+            .route(
+                "/_sim/accounts",
+                get(|State(s): State<Sim>| async move { Json(s.accounts()) }).post(post_account),
+            )
+            .route(
+                "/_sim/limits",
+                get(|State(s): State<Sim>| async move { Json(s.limits()) }).put(put_limits),
+            )
+            .route(
+                "/_sim/faults",
+                get(|State(s): State<Sim>| async move { Json(s.faults()) }).put(put_faults),
+            )
+            .route(
+                "/_sim/counters",
+                get(|State(s): State<Sim>| async move { Json(s.counters()) }).delete(
+                    |State(s): State<Sim>| async move {
+                        s.traffic().reset_counters();
+                        StatusCode::NO_CONTENT
+                    },
+                ),
+            )
+            .route(
+                "/_sim/quota/reset",
+                post(|State(s): State<Sim>| async move {
+                    s.traffic().reset_quota();
+                    StatusCode::NO_CONTENT
+                }),
+            )
+            .route(
+                "/_sim/tokens/expire",
+                post(|State(s): State<Sim>| async move {
+                    Json(serde_json::json!({"expired": crate::oauth::expire_all(&s)}))
+                }),
+            )
+            .with_state(self.clone())
+    }
+
+    /// Serves on `listener` until the task is dropped.
+    pub async fn serve(self, listener: tokio::net::TcpListener) -> std::io::Result<()> {
+        axum::serve(listener, self.router()).await
+    }
+
+    /// Builds a simulator and serves it on `addr` (port 0 for a free one) in the background.
+    pub async fn start(spec: SimSpec, addr: SocketAddr) -> std::io::Result<RunningSim> {
+        let sim = Sim::new(spec);
+        let listener = tokio::net::TcpListener::bind(addr).await?;
+        let addr = listener.local_addr()?;
+        let task = tokio::spawn(sim.clone().serve(listener));
+        Ok(RunningSim { sim, addr, task })
+    }
+}
+
+/// A simulator serving in the background; stops when dropped.
+pub struct RunningSim {
+    pub sim: Sim,
+    pub addr: SocketAddr,
+    task: tokio::task::JoinHandle<std::io::Result<()>>,
+}
+
+impl RunningSim {
+    pub fn base_url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+    pub fn gateway_url(&self) -> String {
+        format!("http://{}{}", self.addr, GATEWAY_PATH)
+    }
+    pub fn auth_url(&self) -> String {
+        format!("http://{}{}", self.addr, AUTH_PATH)
+    }
+    /// A calm platform, said out loud: no faults and no rate limit.
+    pub fn calm(&self) {
+        self.sim.set_faults(Faults::none());
+        let mut l: Limits = self.sim.limits();
+        l.rate_per_sec = 0;
+        self.sim.set_limits(l);
+    }
+}
+
+impl Drop for RunningSim {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}

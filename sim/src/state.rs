@@ -1,0 +1,302 @@
+//! The simulator's shared state: catalogues, accounts, limits, faults, tokens and the traffic
+//! book (rate windows, daily quotas, call counters).
+
+use crate::catalogue::{GenSpec, Generator, Shop};
+use crate::config::{default_accounts, Account, Faults, KeyKind, Limits};
+use crate::time::{shanghai_day, wall_ms};
+use rand::rngs::SmallRng;
+use rand::{Rng, SeedableRng};
+use serde::Serialize;
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::sync::{Arc, Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuard};
+
+/// All shops, and where each item lives.
+pub struct Catalogue {
+    pub shops: Vec<Shop>,
+    pub by_member: HashMap<String, usize>,
+    pub by_login: HashMap<String, usize>,
+    pub item_shop: HashMap<u64, usize>,
+    pub gen: Generator,
+}
+
+impl Catalogue {
+    pub fn shop(&self, member_id: &str) -> Option<&Shop> {
+        self.by_member.get(member_id).map(|&i| &self.shops[i])
+    }
+
+    /// Adds a generated shop; returns its index.
+    pub fn add_shop(&mut self, spec: &GenSpec) -> usize {
+        let mut shop = self.gen.shop(spec);
+        while self.by_member.contains_key(&shop.member_id) || self.by_login.contains_key(&shop.login) {
+            shop = self.gen.shop(spec);
+        }
+        let idx = self.shops.len();
+        for id in shop.online_ids() {
+            self.item_shop.insert(id, idx);
+        }
+        self.by_member.insert(shop.member_id.clone(), idx);
+        self.by_login.insert(shop.login.clone(), idx);
+        self.shops.push(shop);
+        idx
+    }
+}
+
+/// Per app key: the sliding second, the daily count and what was seen.
+#[derive(Default)]
+struct KeyTraffic {
+    /// Arrivals admitted in the last second (what the limit counts).
+    admitted: VecDeque<i64>,
+    /// Every arrival in the last second, admitted or not.
+    arrivals: VecDeque<i64>,
+    stats: KeyStats,
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct KeyStats {
+    /// Requests that reached the gateway.
+    pub calls: u64,
+    /// The most requests seen within any one sliding second.
+    pub max_calls_per_second: u64,
+    /// Code 7 answers because the key went over the limit.
+    pub rate_limited: u64,
+    /// Code 7 answers injected as faults.
+    pub throttle_injected: u64,
+    /// Calls counted against today's quota.
+    pub quota_used_today: u64,
+}
+
+#[derive(Default)]
+pub struct Traffic {
+    keys: HashMap<String, KeyTraffic>,
+    /// (app key, Shanghai day) → calls counted against that day's quota.
+    quota: HashMap<(String, i64), u64>,
+    /// method → outcome → count.
+    methods: BTreeMap<String, BTreeMap<String, u64>>,
+    total: u64,
+}
+
+/// Snapshot of the counters, as `GET /_sim/counters` shows it.
+#[derive(Debug, Clone, Serialize)]
+pub struct Counters {
+    pub total: u64,
+    pub methods: BTreeMap<String, BTreeMap<String, u64>>,
+    pub accounts: BTreeMap<String, KeyStats>,
+}
+
+impl Traffic {
+    /// Records an arrival; false when the key is over its per-second limit.
+    pub fn admit(&mut self, app_key: &str, now: i64, limit: u32) -> bool {
+        self.total += 1;
+        let t = self.keys.entry(app_key.to_string()).or_default();
+        t.stats.calls += 1;
+        for q in [&mut t.arrivals, &mut t.admitted] {
+            while q.front().is_some_and(|&a| a <= now - 1000) {
+                q.pop_front();
+            }
+        }
+        t.arrivals.push_back(now);
+        t.stats.max_calls_per_second = t.stats.max_calls_per_second.max(t.arrivals.len() as u64);
+        if limit > 0 && t.admitted.len() >= limit as usize {
+            t.stats.rate_limited += 1;
+            return false;
+        }
+        t.admitted.push_back(now);
+        true
+    }
+
+    pub fn throttle_injected(&mut self, app_key: &str) {
+        self.keys.entry(app_key.to_string()).or_default().stats.throttle_injected += 1;
+    }
+
+    /// Counts one call against today's quota; false when the quota is already spent.
+    pub fn spend_quota(&mut self, app_key: &str, now: i64, quota: u64) -> bool {
+        let used = self.quota.entry((app_key.to_string(), shanghai_day(now))).or_default();
+        if *used >= quota {
+            return false;
+        }
+        *used += 1;
+        true
+    }
+
+    pub fn outcome(&mut self, method: &str, outcome: &str) {
+        *self.methods.entry(method.to_string()).or_default().entry(outcome.to_string()).or_default() += 1;
+    }
+
+    pub fn counters(&self, now: i64) -> Counters {
+        let day = shanghai_day(now);
+        let mut accounts: BTreeMap<String, KeyStats> =
+            self.keys.iter().map(|(k, t)| (k.clone(), t.stats.clone())).collect();
+        for ((key, d), used) in &self.quota {
+            if *d == day {
+                accounts.entry(key.clone()).or_default().quota_used_today = *used;
+            }
+        }
+        Counters { total: self.total, methods: self.methods.clone(), accounts }
+    }
+
+    /// Forgets the counters (not the quota spent).
+    pub fn reset_counters(&mut self) {
+        self.methods.clear();
+        self.total = 0;
+        for t in self.keys.values_mut() {
+            t.stats = KeyStats::default();
+        }
+    }
+
+    pub fn reset_quota(&mut self) {
+        self.quota.clear();
+    }
+}
+
+/// An OAuth token the simulator issued.
+#[derive(Debug, Clone)]
+pub struct Token {
+    pub app_key: String,
+    pub expires_ms: i64,
+}
+
+pub struct Inner {
+    pub catalogue: RwLock<Catalogue>,
+    pub accounts: RwLock<Vec<Account>>,
+    pub limits: RwLock<Limits>,
+    pub faults: RwLock<Faults>,
+    pub traffic: Mutex<Traffic>,
+    pub tokens: Mutex<HashMap<String, Token>>,
+    pub refresh_tokens: Mutex<HashMap<String, Token>>,
+    pub dice: Mutex<SmallRng>,
+}
+
+/// The simulated platform. Cheap to clone; all clones share one state.
+#[derive(Clone)]
+pub struct Sim {
+    pub(crate) inner: Arc<Inner>,
+}
+
+/// How to build a [`Sim`].
+#[derive(Debug, Clone)]
+pub struct SimSpec {
+    pub seed: u64,
+    pub shops: usize,
+    pub items: usize,
+    pub limits: Limits,
+    pub faults: Faults,
+}
+
+impl Default for SimSpec {
+    fn default() -> Self {
+        SimSpec { seed: 7, shops: 1, items: 1_000, limits: Limits::default(), faults: Faults::default() }
+    }
+}
+
+// A poisoned lock only means a handler panicked mid-request; the data stays usable for a
+// simulator, so recover the guard instead of taking the whole server down.
+fn read<T>(l: &RwLock<T>) -> RwLockReadGuard<'_, T> {
+    l.read().unwrap_or_else(|e| e.into_inner())
+}
+fn write<T>(l: &RwLock<T>) -> RwLockWriteGuard<'_, T> {
+    l.write().unwrap_or_else(|e| e.into_inner())
+}
+fn lock<T>(l: &Mutex<T>) -> MutexGuard<'_, T> {
+    l.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+impl Sim {
+    pub fn new(spec: SimSpec) -> Sim {
+        let mut catalogue = Catalogue {
+            shops: Vec::new(),
+            by_member: HashMap::new(),
+            by_login: HashMap::new(),
+            item_shop: HashMap::new(),
+            gen: Generator::new(spec.seed),
+        };
+        let now = wall_ms() + spec.limits.clock_offset_ms;
+        for _ in 0..spec.shops {
+            catalogue.add_shop(&GenSpec {
+                items: spec.items,
+                categories: None,
+                tie: None,
+                history_days: 3 * 365,
+                now_ms: now,
+            });
+        }
+        Sim {
+            inner: Arc::new(Inner {
+                catalogue: RwLock::new(catalogue),
+                accounts: RwLock::new(default_accounts()),
+                limits: RwLock::new(spec.limits),
+                faults: RwLock::new(spec.faults),
+                traffic: Mutex::new(Traffic::default()),
+                tokens: Mutex::new(HashMap::new()),
+                refresh_tokens: Mutex::new(HashMap::new()),
+                dice: Mutex::new(SmallRng::seed_from_u64(spec.seed ^ 0x5eed_fa17)),
+            }),
+        }
+    }
+
+    pub fn catalogue(&self) -> RwLockReadGuard<'_, Catalogue> {
+        read(&self.inner.catalogue)
+    }
+    pub fn catalogue_mut(&self) -> RwLockWriteGuard<'_, Catalogue> {
+        write(&self.inner.catalogue)
+    }
+    pub fn limits(&self) -> Limits {
+        read(&self.inner.limits).clone()
+    }
+    pub fn set_limits(&self, l: Limits) {
+        *write(&self.inner.limits) = l;
+    }
+    pub fn faults(&self) -> Faults {
+        read(&self.inner.faults).clone()
+    }
+    pub fn set_faults(&self, f: Faults) {
+        *write(&self.inner.faults) = f;
+    }
+    pub fn accounts(&self) -> Vec<Account> {
+        read(&self.inner.accounts).clone()
+    }
+    pub fn account(&self, app_key: &str) -> Option<Account> {
+        read(&self.inner.accounts).iter().find(|a| a.app_key == app_key).cloned()
+    }
+    pub fn add_account(&self, a: Account) {
+        let mut accounts = write(&self.inner.accounts);
+        accounts.retain(|x| x.app_key != a.app_key);
+        accounts.push(a);
+    }
+    pub fn traffic(&self) -> MutexGuard<'_, Traffic> {
+        lock(&self.inner.traffic)
+    }
+    pub fn tokens(&self) -> MutexGuard<'_, HashMap<String, Token>> {
+        lock(&self.inner.tokens)
+    }
+    pub fn refresh_tokens(&self) -> MutexGuard<'_, HashMap<String, Token>> {
+        lock(&self.inner.refresh_tokens)
+    }
+
+    /// The simulator's "now": wall time plus the configured offset.
+    pub fn now_ms(&self) -> i64 {
+        wall_ms() + read(&self.inner.limits).clock_offset_ms
+    }
+
+    /// True with probability `p`.
+    pub fn roll(&self, p: f64) -> bool {
+        p > 0.0 && lock(&self.inner.dice).gen_bool(p.min(1.0))
+    }
+
+    /// A uniform number in `0..n`.
+    pub fn dice(&self, n: usize) -> usize {
+        lock(&self.inner.dice).gen_range(0..n.max(1))
+    }
+
+    pub fn quota_of(&self, a: &Account) -> u64 {
+        let l = read(&self.inner.limits);
+        match a.kind {
+            KeyKind::Commercial => l.quota_commercial,
+            KeyKind::Test => l.quota_test,
+        }
+    }
+
+    pub fn counters(&self) -> Counters {
+        let now = self.now_ms();
+        self.traffic().counters(now)
+    }
+}
