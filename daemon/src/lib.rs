@@ -1,1 +1,16 @@
+//! shopsync keeps complete, current copies of 1688 shop catalogues and hands every change to
+//! sinks.
+//!
+//! Data flows one way: plan → fetch → normalize → diff → store + outbox → deliver. The modules
+//! follow that flow and the concerns around it:
+//!
+//! - [`api`]: the gateway client (signing, errors, shop references, OAuth, typed methods);
+//! - [`pacing`]: per-account worker slots, adaptive intervals, the per-second guard and the
+//!   daily quota;
+//! - [`clock`]: millisecond time and the Asia/Shanghai quota day;
+//! - [`secret`]: values that never reach logs, metrics or error messages.
 
+pub mod api;
+pub mod clock;
+pub mod pacing;
+pub mod secret;

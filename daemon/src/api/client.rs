@@ -1,0 +1,332 @@
+//! One account's connection to the gateway: signing, pacing, quota, OAuth and retries.
+//!
+//! [`Client::call`] is the only place a request leaves the process. It counts the call
+//! against the quota, waits for a pacing slot, signs, sends, classifies the answer, and
+//! retries what the contract calls transient (busy, throttled, HTML pages, cut-off bodies,
+//! timeouts) up to `max_attempts`, never what it does not.
+
+use super::error::{ApiError, Retry};
+use super::oauth::{MemoryTokenStore, OAuth, TokenStore};
+use super::sign::{Credentials, Protocol, SignMethod};
+use crate::clock::now_ms;
+use crate::pacing::{MemoryQuotaStore, Outcome, Pacer, PacingSettings, Quota, QuotaStore};
+use crate::secret::Secret;
+use serde_json::Value;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// Gateway settings shared by all accounts (validated config).
+#[derive(Debug, Clone)]
+pub struct ApiSettings {
+    /// The gateway URL (contract section 1).
+    pub base_url: String,
+    /// The OAuth token endpoint (contract section 6).
+    pub auth_url: String,
+    pub protocol: Protocol,
+    pub connect_timeout: Duration,
+    /// How long a whole response may take; a hanging request fails after this.
+    pub read_timeout: Duration,
+    /// Tries per call, the first included, for transient failures.
+    pub max_attempts: u32,
+    /// Refresh an OAuth token this long before it expires.
+    pub token_refresh_margin: Duration,
+}
+
+impl Default for ApiSettings {
+    fn default() -> Self {
+        ApiSettings {
+            base_url: "https://gw.open.1688.com/openapi/param2/2/portals.open/api/".into(),
+            auth_url: "https://open.1688.com/auth/token".into(),
+            protocol: Protocol::Top(SignMethod::Md5),
+            connect_timeout: Duration::from_secs(5),
+            read_timeout: Duration::from_secs(20),
+            max_attempts: 8,
+            token_refresh_margin: Duration::from_secs(300),
+        }
+    }
+}
+
+/// One account (validated config).
+#[derive(Debug, Clone)]
+pub struct AccountSettings {
+    /// The name used in logs and metrics (never the key or secret).
+    pub name: String,
+    pub app_key: String,
+    pub app_secret: Secret,
+    pub daily_quota: u64,
+    /// Calls carry an OAuth access token.
+    pub oauth: bool,
+    /// An HTTP(S) proxy for this account's egress, e.g. `http://user:pass@10.0.0.2:3128`
+    /// (teams pin each key to its own IP); the URL may hold credentials, so it is a secret.
+    pub proxy: Option<Secret>,
+    pub pacing: PacingSettings,
+}
+
+/// What one attempt looked like, for metrics and tests.
+#[derive(Debug, Clone)]
+pub struct CallRecord<'a> {
+    pub account: &'a str,
+    pub method: &'a str,
+    /// `"ok"` or an [`ApiError::kind`].
+    pub outcome: &'static str,
+    pub latency: Duration,
+    pub attempt: u32,
+}
+
+pub type Observer = Arc<dyn Fn(&CallRecord<'_>) + Send + Sync>;
+
+/// Hooks through which the client's state outlives the process.
+#[derive(Clone)]
+pub struct Hooks {
+    pub quota: Arc<dyn QuotaStore>,
+    pub tokens: Arc<dyn TokenStore>,
+    pub observer: Option<Observer>,
+}
+
+impl Default for Hooks {
+    fn default() -> Self {
+        Hooks {
+            quota: Arc::new(MemoryQuotaStore::default()),
+            tokens: Arc::new(MemoryTokenStore::default()),
+            observer: None,
+        }
+    }
+}
+
+struct Inner {
+    http: reqwest::Client,
+    api: ApiSettings,
+    account: AccountSettings,
+    pacer: Pacer,
+    quota: Quota,
+    oauth: Option<OAuth>,
+    observer: Option<Observer>,
+}
+
+/// A client for one account. Cheap to clone; clones share pacing and quota.
+#[derive(Clone)]
+pub struct Client {
+    inner: Arc<Inner>,
+}
+
+impl Client {
+    pub fn new(api: ApiSettings, account: AccountSettings, hooks: Hooks) -> Result<Client, ApiError> {
+        let mut builder = reqwest::Client::builder()
+            .connect_timeout(api.connect_timeout)
+            .timeout(api.read_timeout)
+            .pool_max_idle_per_host(account.pacing.concurrency.max(1))
+            .user_agent(concat!("shopsync/", env!("CARGO_PKG_VERSION")));
+        if let Some(proxy) = &account.proxy {
+            // The proxy URL may hold credentials: say which account, never the URL.
+            let p = reqwest::Proxy::all(proxy.expose()).map_err(|_| {
+                ApiError::Argument(format!("account {}: proxy is not a valid URL", account.name))
+            })?;
+            builder = builder.proxy(p);
+        } else {
+            builder = builder.no_proxy();
+        }
+        let http =
+            builder.build().map_err(|e| ApiError::Argument(format!("HTTP client: {}", e.without_url())))?;
+        let oauth = account.oauth.then(|| OAuth {
+            auth_url: api.auth_url.clone(),
+            account: account.name.clone(),
+            app_key: account.app_key.clone(),
+            secret: account.app_secret.clone(),
+            refresh_margin: api.token_refresh_margin,
+            store: hooks.tokens.clone(),
+            current: tokio::sync::Mutex::new(None),
+        });
+        Ok(Client {
+            inner: Arc::new(Inner {
+                quota: Quota::new(account.name.clone(), account.daily_quota, hooks.quota),
+                pacer: Pacer::new(account.pacing.clone()),
+                http,
+                api,
+                account,
+                oauth,
+                observer: hooks.observer,
+            }),
+        })
+    }
+
+    pub fn account(&self) -> &str {
+        &self.inner.account.name
+    }
+
+    pub fn pacer(&self) -> &Pacer {
+        &self.inner.pacer
+    }
+
+    pub fn quota(&self) -> &Quota {
+        &self.inner.quota
+    }
+
+    /// Calls `method` and returns the inside of its `<name>_response`, retrying what is
+    /// transient.
+    pub async fn call(&self, method: &str, params: &[(String, String)]) -> Result<Value, ApiError> {
+        let inner = &*self.inner;
+        let mut refreshed_token = false;
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let result = self.attempt(method, params, attempt).await;
+            let err = match result {
+                Ok(v) => return Ok(v),
+                Err(e) => e,
+            };
+            match err.retry() {
+                Retry::AfterFailure | Retry::AfterThrottle if attempt < inner.api.max_attempts => {
+                    tracing::debug!(account = %inner.account.name, method, attempt, error = %err, "retrying");
+                }
+                Retry::RefreshToken if !refreshed_token => {
+                    refreshed_token = true;
+                    tracing::info!(account = %inner.account.name, method, "access token refused; refreshing once");
+                }
+                Retry::NextQuotaDay => {
+                    let until_ms = inner.quota.mark_exhausted(now_ms());
+                    return Err(ApiError::QuotaExhausted { account: inner.account.name.clone(), until_ms });
+                }
+                _ => return Err(err),
+            }
+        }
+    }
+
+    async fn attempt(
+        &self,
+        method: &str,
+        params: &[(String, String)],
+        attempt: u32,
+    ) -> Result<Value, ApiError> {
+        let inner = &*self.inner;
+        if let Err(until_ms) = inner.quota.spend(now_ms()) {
+            return Err(ApiError::QuotaExhausted { account: inner.account.name.clone(), until_ms });
+        }
+        let permit = inner.pacer.acquire().await;
+        let started = Instant::now();
+        let token = match &inner.oauth {
+            Some(o) => match o.token(&inner.http).await {
+                Ok(t) => Some(t),
+                Err(e) => {
+                    permit.done(Outcome::Failure);
+                    return Err(e);
+                }
+            },
+            None => None,
+        };
+        let creds = Credentials {
+            app_key: &inner.account.app_key,
+            secret: &inner.account.app_secret,
+            access_token: token.as_ref(),
+        };
+        let prep = inner.api.protocol.prepare(&inner.api.base_url, method, params, &creds, now_ms());
+        let result = match inner.http.post(&prep.url).form(&prep.form).send().await {
+            Ok(res) => {
+                let status = res.status().as_u16();
+                let html = res
+                    .headers()
+                    .get(reqwest::header::CONTENT_TYPE)
+                    .and_then(|v| v.to_str().ok())
+                    .is_some_and(|v| v.contains("html"));
+                match res.bytes().await {
+                    Ok(body) => classify(method, status, html, &body),
+                    Err(e) => Err(ApiError::from_transport(e)),
+                }
+            }
+            Err(e) => Err(ApiError::from_transport(e)),
+        };
+        let outcome = match &result {
+            Ok(_) => Outcome::Success,
+            Err(e) => match e.retry() {
+                Retry::AfterFailure => Outcome::Failure,
+                Retry::AfterThrottle => Outcome::Throttled,
+                _ => Outcome::Success,
+            },
+        };
+        permit.done(outcome);
+        if let (Err(ApiError::Token { .. }), Some(o), Some(t)) = (&result, &inner.oauth, &token) {
+            o.invalidate(t).await;
+        }
+        if let Some(obs) = &inner.observer {
+            obs(&CallRecord {
+                account: &inner.account.name,
+                method,
+                outcome: result.as_ref().map_or_else(|e| e.kind(), |_| "ok"),
+                latency: started.elapsed(),
+                attempt,
+            });
+        }
+        result
+    }
+}
+
+/// `alibaba.seller.items.list.get` answers under `seller_items_list_get_response`.
+pub fn response_key(method: &str) -> String {
+    format!("{}_response", method.trim_start_matches("alibaba.").replace('.', "_"))
+}
+
+/// Turns one HTTP answer into the response's inner value or the matching error.
+pub fn classify(method: &str, status: u16, html: bool, body: &[u8]) -> Result<Value, ApiError> {
+    if html || body.trim_ascii_start().starts_with(b"<") {
+        return Err(ApiError::Html { status });
+    }
+    let mut v: Value = match serde_json::from_slice(body) {
+        Ok(v) => v,
+        Err(_) if status == 429 => return Err(ApiError::Throttled),
+        Err(e) => return Err(ApiError::Truncated { status, len: body.len(), detail: e.to_string() }),
+    };
+    if let Some(er) = v.get("error_response") {
+        let code = match er.get("code") {
+            Some(Value::Number(n)) => n.as_i64().unwrap_or(-1),
+            Some(Value::String(s)) => s.trim().parse().unwrap_or(-1),
+            _ => -1,
+        };
+        let text = |k: &str| er.get(k).and_then(Value::as_str).unwrap_or("").to_string();
+        return Err(ApiError::from_platform(status, code, text("msg"), text("sub_code")));
+    }
+    if status == 429 {
+        return Err(ApiError::Throttled);
+    }
+    let key = response_key(method);
+    match v.as_object_mut().and_then(|o| o.remove(&key)) {
+        Some(inner) => Ok(inner),
+        None if status >= 500 => {
+            Err(ApiError::Other { status, code: 0, msg: "HTTP error without a body".into() })
+        }
+        None => Err(ApiError::Malformed(format!("{method}: no {key} in the response"))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const M: &str = "alibaba.seller.items.list.get";
+
+    #[test]
+    fn classifies_every_kind_of_answer() {
+        let ok = classify(
+            M,
+            200,
+            false,
+            br#"{"seller_items_list_get_response": {"total_results": 0, "items": {}}}"#,
+        );
+        assert_eq!(ok.ok().and_then(|v| v.get("total_results").cloned()), Some(Value::from(0)));
+        let err = |status, body: &[u8]| classify(M, status, false, body).err().map(|e| e.kind());
+        assert_eq!(
+            err(200, br#"{"error_response": {"code": 15, "sub_code": "isv.quota-exceeded"}}"#),
+            Some("quota")
+        );
+        assert_eq!(err(429, br#"{"error_response": {"code": 7}}"#), Some("throttled"));
+        assert_eq!(err(429, b""), Some("throttled"));
+        assert_eq!(err(502, b"<html><body>502</body></html>"), Some("html"));
+        assert_eq!(err(200, br#"{"seller_items_list_get_response": {"total_res"#), Some("truncated"));
+        assert_eq!(err(200, br#"{"something_else": 1}"#), Some("malformed"));
+        assert_eq!(
+            err(
+                200,
+                br#"{"error_response": {"code": "1001", "sub_code": "isv.invalid-parameter:pageSize"}}"#
+            ),
+            Some("invalid_param")
+        );
+    }
+}

@@ -1,0 +1,27 @@
+//! The client for the 1688 gateway (contract: `shared/api-contract.md`).
+//!
+//! `sign.rs` shapes and signs requests (TOP md5/sha1 and the real platform's `param2`, one
+//! seam); `client.rs` sends them through pacing, quota, OAuth and retries; `methods.rs` gives
+//! the platform's methods typed signatures; `model.rs` parses what comes back, tolerantly;
+//! `error.rs` maps every outcome to a variant that says whether to retry; `shop_ref.rs` reads
+//! the ways users name a shop; `oauth.rs` keeps access tokens fresh.
+
+mod client;
+mod error;
+mod methods;
+mod model;
+mod oauth;
+mod shop_ref;
+mod sign;
+
+pub use client::{classify, response_key, AccountSettings, ApiSettings, CallRecord, Client, Hooks, Observer};
+pub use error::{ApiError, Retry};
+pub use methods::{ItemFilter, SortType, ITEM_FIELDS, MAX_PAGE_SIZE, MAX_SKU_IDS};
+pub use model::{
+    parse_price, parse_wholesale, Category, ListPage, PriceError, RawItem, RawSku, ShopInfo, Tier,
+};
+pub use oauth::{MemoryTokenStore, Token, TokenStore};
+pub use shop_ref::{MemberId, ShopRef, ShopRefError};
+pub use sign::{
+    param2_signature, top_md5, top_md5_joined, top_sha1, Credentials, Prepared, Protocol, SignMethod,
+};
