@@ -12,5 +12,8 @@
 
 pub mod api;
 pub mod clock;
+pub mod config;
+pub mod event;
 pub mod pacing;
 pub mod secret;
+pub mod state;

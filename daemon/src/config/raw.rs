@@ -1,0 +1,297 @@
+//! The configuration file as written. Durations are strings like `"800ms"`, `"4s"`, `"5m"`.
+
+use serde::{Deserialize, Deserializer};
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// A duration written as `"800ms"`, `"4s"`, `"5m"`; a bad one is a parse error with a location.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Dur(pub Duration);
+
+impl<'de> Deserialize<'de> for Dur {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        humantime::parse_duration(&s)
+            .map(Dur)
+            .map_err(|e| serde::de::Error::custom(format!("{s:?} is not a duration like \"800ms\" or \"5m\": {e}")))
+    }
+}
+
+fn ms(n: u64) -> Dur {
+    Dur(Duration::from_millis(n))
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct RawConfig {
+    #[serde(default)]
+    pub daemon: RawDaemon,
+    #[serde(default)]
+    pub api: RawApi,
+    #[serde(default)]
+    pub pacing: RawPacing,
+    #[serde(default)]
+    pub sync: RawSync,
+    #[serde(default)]
+    pub accounts: Vec<RawAccount>,
+    #[serde(default)]
+    pub shops: Vec<RawShop>,
+    #[serde(default)]
+    pub watch: Vec<RawWatch>,
+    #[serde(default)]
+    pub sinks: Vec<RawSink>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawDaemon {
+    /// Where sled keeps items, watermarks, the outbox and counters.
+    #[serde(default = "default_state_dir")]
+    pub state_dir: PathBuf,
+    /// The only folder sink plugins are loaded from.
+    #[serde(default = "default_plugin_dir")]
+    pub plugin_dir: PathBuf,
+    /// The metrics and health listener.
+    #[serde(default = "default_metrics_listen")]
+    pub metrics_listen: String,
+    /// sled's page cache in MiB (sled's own default of 1 GiB is far too much for a daemon).
+    #[serde(default = "default_cache_mib")]
+    pub cache_mib: u64,
+}
+
+fn default_state_dir() -> PathBuf {
+    PathBuf::from("/var/lib/shopsync")
+}
+fn default_plugin_dir() -> PathBuf {
+    PathBuf::from("/usr/lib/shopsync/plugins")
+}
+fn default_metrics_listen() -> String {
+    "127.0.0.1:9188".into()
+}
+fn default_cache_mib() -> u64 {
+    64
+}
+
+impl Default for RawDaemon {
+    fn default() -> Self {
+        RawDaemon {
+            state_dir: default_state_dir(),
+            plugin_dir: default_plugin_dir(),
+            metrics_listen: default_metrics_listen(),
+            cache_mib: default_cache_mib(),
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawApi {
+    /// The gateway URL.
+    #[serde(default = "default_base_url")]
+    pub base_url: String,
+    /// The OAuth token endpoint (accounts with `oauth = true`).
+    #[serde(default = "default_auth_url")]
+    pub auth_url: String,
+    /// `md5` or `sha1`.
+    #[serde(default)]
+    pub sign_method: crate::api::SignMethod,
+    /// Items per list call: 1 to 40.
+    #[serde(default = "default_page_size")]
+    pub page_size: u32,
+    /// Widest time window of one query, in days: 1 to 30 (wider saturated windows stall).
+    #[serde(default = "default_slice_days")]
+    pub slice_days: u32,
+    /// Incremental passes start this far before the watermark (clock skew, ties).
+    #[serde(default = "default_overlap")]
+    pub overlap: Dur,
+    #[serde(default = "default_connect_timeout")]
+    pub connect_timeout: Dur,
+    /// How long a whole response may take.
+    #[serde(default = "default_read_timeout")]
+    pub read_timeout: Dur,
+    /// Tries per call for transient failures, the first included.
+    #[serde(default = "default_max_attempts")]
+    pub max_attempts: u32,
+}
+
+fn default_base_url() -> String {
+    "https://gw.open.1688.com/openapi/param2/2/portals.open/api/".into()
+}
+fn default_auth_url() -> String {
+    "https://open.1688.com/auth/token".into()
+}
+fn default_page_size() -> u32 {
+    40
+}
+fn default_slice_days() -> u32 {
+    30
+}
+fn default_overlap() -> Dur {
+    ms(300_000)
+}
+fn default_connect_timeout() -> Dur {
+    ms(5_000)
+}
+fn default_read_timeout() -> Dur {
+    ms(20_000)
+}
+fn default_max_attempts() -> u32 {
+    8
+}
+
+impl Default for RawApi {
+    fn default() -> Self {
+        RawApi {
+            base_url: default_base_url(),
+            auth_url: default_auth_url(),
+            sign_method: Default::default(),
+            page_size: default_page_size(),
+            slice_days: default_slice_days(),
+            overlap: default_overlap(),
+            connect_timeout: default_connect_timeout(),
+            read_timeout: default_read_timeout(),
+            max_attempts: default_max_attempts(),
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawPacing {
+    /// Calls in flight per account.
+    #[serde(default = "default_concurrency")]
+    pub concurrency: usize,
+    /// A worker's rest after a successful call.
+    #[serde(default = "default_success_interval")]
+    pub success_interval: Dur,
+    /// A worker's rest after a failed call.
+    #[serde(default = "default_failure_interval")]
+    pub failure_interval: Dur,
+    /// Every worker's rest after the account was throttled.
+    #[serde(default = "default_throttled_interval")]
+    pub throttled_interval: Dur,
+    /// Hard cap on call starts per second per account (0: off).
+    #[serde(default = "default_max_calls_per_sec")]
+    pub max_calls_per_sec: u32,
+}
+
+fn default_concurrency() -> usize {
+    4
+}
+fn default_success_interval() -> Dur {
+    ms(800)
+}
+fn default_failure_interval() -> Dur {
+    ms(4_000)
+}
+fn default_throttled_interval() -> Dur {
+    ms(10_000)
+}
+fn default_max_calls_per_sec() -> u32 {
+    5
+}
+
+impl Default for RawPacing {
+    fn default() -> Self {
+        RawPacing {
+            concurrency: default_concurrency(),
+            success_interval: default_success_interval(),
+            failure_interval: default_failure_interval(),
+            throttled_interval: default_throttled_interval(),
+            max_calls_per_sec: default_max_calls_per_sec(),
+        }
+    }
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct RawSync {
+    /// `changed` (default): SKU details only for new items and items whose listing changed;
+    /// `all`: a full pass refreshes every item's SKUs.
+    #[serde(default)]
+    pub full_pass_skus: super::SkuRefresh,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawAccount {
+    /// Used in logs, metrics and `shops.account`; never the key.
+    pub name: String,
+    pub app_key: String,
+    /// File holding the app secret (e.g. a systemd credential).
+    #[serde(default)]
+    pub app_secret_file: Option<PathBuf>,
+    /// Environment variable holding the app secret.
+    #[serde(default)]
+    pub app_secret_env: Option<String>,
+    /// Calls per day (3,000 for a commercial key, 30 for a test key).
+    #[serde(default = "default_daily_quota")]
+    pub daily_quota: u64,
+    /// Calls carry an OAuth access token.
+    #[serde(default)]
+    pub oauth: bool,
+    /// Environment variable holding this account's egress proxy URL (it may hold credentials).
+    #[serde(default)]
+    pub proxy_env: Option<String>,
+}
+
+fn default_daily_quota() -> u64 {
+    3_000
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawShop {
+    /// A shop URL of any of the three shapes...
+    #[serde(default)]
+    pub url: Option<String>,
+    /// ...or its 16-digit member id.
+    #[serde(default)]
+    pub member_id: Option<String>,
+    /// Pin the shop to this account.
+    #[serde(default)]
+    pub account: Option<String>,
+    /// Cron (with seconds) of incremental passes.
+    #[serde(default = "default_incremental")]
+    pub incremental: String,
+    /// Cron (with seconds) of full passes.
+    #[serde(default = "default_full")]
+    pub full: String,
+}
+
+fn default_incremental() -> String {
+    "0 */15 * * * *".into()
+}
+fn default_full() -> String {
+    "0 30 3 * * *".into()
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawWatch {
+    pub name: String,
+    /// Item ids to sync one by one through `alibaba.item.get`.
+    pub items: Vec<String>,
+    #[serde(default)]
+    pub account: Option<String>,
+    #[serde(default = "default_watch_schedule")]
+    pub schedule: String,
+}
+
+fn default_watch_schedule() -> String {
+    "0 */30 * * * *".into()
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawSink {
+    pub name: String,
+    /// Plugin name: `jsonl`, `webhook`, `postgres`, `mysql`, or a library in `plugin_dir`.
+    pub plugin: String,
+    /// Where a new sink starts reading the outbox.
+    #[serde(default)]
+    pub start: super::SinkStart,
+    /// Handed to the plugin as JSON.
+    #[serde(default)]
+    pub config: toml::Table,
+}

@@ -1,0 +1,333 @@
+//! Validation of the raw file into typed settings, once.
+
+use super::raw::RawConfig;
+use crate::api::{AccountSettings, ApiSettings, MemberId, Protocol, ShopRef};
+use crate::pacing::PacingSettings;
+use crate::secret::Secret;
+use serde::Deserialize;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+use thiserror::Error;
+
+#[derive(Debug, Error)]
+pub enum ConfigError {
+    #[error("cannot read {path}: {source}")]
+    Read { path: PathBuf, source: std::io::Error },
+    /// The TOML parser's message names the line and column.
+    #[error("{path}: {message}")]
+    Parse { path: PathBuf, message: String },
+    #[error("{path}: {message}")]
+    Invalid { path: PathBuf, message: String },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SkuRefresh {
+    #[default]
+    Changed,
+    All,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SinkStart {
+    #[default]
+    Latest,
+    Earliest,
+}
+
+#[derive(Debug, Clone)]
+pub struct SyncSettings {
+    pub page_size: u32,
+    /// Widest window of one list query.
+    pub slice: Duration,
+    pub overlap: Duration,
+    pub full_pass_skus: SkuRefresh,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ShopSettings {
+    pub shop: ShopRef,
+    /// As written, for messages.
+    pub label: String,
+    pub account: Option<String>,
+    pub incremental: String,
+    pub full: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WatchSettings {
+    pub name: String,
+    pub items: Vec<String>,
+    pub account: Option<String>,
+    pub schedule: String,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct SinkSettings {
+    pub name: String,
+    pub plugin: String,
+    pub start: SinkStart,
+    pub config: serde_json::Value,
+}
+
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub path: PathBuf,
+    pub state_dir: PathBuf,
+    pub plugin_dir: PathBuf,
+    pub metrics_listen: SocketAddr,
+    pub cache_bytes: u64,
+    pub api: ApiSettings,
+    pub sync: SyncSettings,
+    pub accounts: Vec<AccountSettings>,
+    pub shops: Vec<ShopSettings>,
+    pub watches: Vec<WatchSettings>,
+    pub sinks: Vec<SinkSettings>,
+}
+
+fn check_cron(expr: &str) -> Result<(), String> {
+    let n = expr.split_whitespace().count();
+    if n == 6 || n == 7 {
+        Ok(())
+    } else {
+        Err(format!("cron {expr:?} has {n} fields; write six: sec min hour day month weekday"))
+    }
+}
+
+impl Settings {
+    /// Reads and validates a config file.
+    pub fn load(path: &Path) -> Result<Settings, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: path.into(), source })?;
+        Settings::parse(path, &text)
+    }
+
+    /// Validates config text; `path` is only for messages and relative paths.
+    pub fn parse(path: &Path, text: &str) -> Result<Settings, ConfigError> {
+        let raw: RawConfig =
+            toml::from_str(text).map_err(|e| ConfigError::Parse { path: path.into(), message: e.to_string() })?;
+        Settings::validate(path, raw).map_err(|message| ConfigError::Invalid { path: path.into(), message })
+    }
+
+    fn validate(path: &Path, raw: RawConfig) -> Result<Settings, String> {
+        let a = &raw.api;
+        if !(1..=40).contains(&a.page_size) {
+            return Err(format!("api.page_size = {} must be 1 to 40 (the platform refuses more)", a.page_size));
+        }
+        if !(1..=30).contains(&a.slice_days) {
+            return Err(format!("api.slice_days = {} must be 1 to 30 (wider saturated windows stall)", a.slice_days));
+        }
+        if a.max_attempts == 0 {
+            return Err("api.max_attempts must be at least 1".into());
+        }
+        let metrics_listen: SocketAddr = raw
+            .daemon
+            .metrics_listen
+            .parse()
+            .map_err(|_| format!("daemon.metrics_listen = {:?} is not an address:port", raw.daemon.metrics_listen))?;
+        let p = &raw.pacing;
+        if p.concurrency == 0 {
+            return Err("pacing.concurrency must be at least 1".into());
+        }
+        let pacing = PacingSettings {
+            concurrency: p.concurrency,
+            success_interval: p.success_interval.0,
+            failure_interval: p.failure_interval.0,
+            throttled_interval: p.throttled_interval.0,
+            max_calls_per_sec: p.max_calls_per_sec,
+            rate_window: Duration::from_millis(1_050),
+        };
+        let mut accounts: Vec<AccountSettings> = Vec::new();
+        for (i, acc) in raw.accounts.iter().enumerate() {
+            let at = format!("accounts[{i}] ({})", acc.name);
+            if accounts.iter().any(|x| x.name == acc.name) {
+                return Err(format!("{at}: a second account with this name"));
+            }
+            let secret = match (&acc.app_secret_file, &acc.app_secret_env) {
+                (Some(f), None) => {
+                    let f = if f.is_relative() { path.parent().unwrap_or(Path::new(".")).join(f) } else { f.clone() };
+                    std::fs::read_to_string(&f)
+                        .map_err(|e| format!("{at}: cannot read app_secret_file {}: {e}", f.display()))?
+                        .trim()
+                        .to_string()
+                }
+                (None, Some(var)) => std::env::var(var)
+                    .map_err(|_| format!("{at}: environment variable {var} (app_secret_env) is not set"))?,
+                _ => return Err(format!("{at}: give exactly one of app_secret_file and app_secret_env")),
+            };
+            if secret.is_empty() {
+                return Err(format!("{at}: the app secret is empty"));
+            }
+            let proxy = match &acc.proxy_env {
+                Some(var) => Some(Secret::new(
+                    std::env::var(var).map_err(|_| format!("{at}: environment variable {var} (proxy_env) is not set"))?,
+                )),
+                None => None,
+            };
+            accounts.push(AccountSettings {
+                name: acc.name.clone(),
+                app_key: acc.app_key.clone(),
+                app_secret: Secret::new(secret),
+                daily_quota: acc.daily_quota,
+                oauth: acc.oauth,
+                proxy,
+                pacing: pacing.clone(),
+            });
+        }
+        let known = |name: &Option<String>, at: &str| -> Result<(), String> {
+            match name {
+                Some(n) if !accounts.iter().any(|a| &a.name == n) => Err(format!("{at}: no account named {n:?}")),
+                _ => Ok(()),
+            }
+        };
+        let mut shops: Vec<ShopSettings> = Vec::new();
+        for (i, s) in raw.shops.iter().enumerate() {
+            let (shop, label) = match (&s.url, &s.member_id) {
+                (Some(u), None) => (u.parse::<ShopRef>(), u.clone()),
+                (None, Some(m)) => (m.parse::<MemberId>().map(ShopRef::Member), m.clone()),
+                _ => return Err(format!("shops[{i}]: give exactly one of url and member_id")),
+            };
+            let at = format!("shops[{i}] ({label})");
+            let shop = shop.map_err(|e| format!("{at}: {e}"))?;
+            if shops.iter().any(|x| x.shop == shop) {
+                return Err(format!("{at}: the same shop is configured twice"));
+            }
+            known(&s.account, &at)?;
+            check_cron(&s.incremental).map_err(|e| format!("{at}: incremental: {e}"))?;
+            check_cron(&s.full).map_err(|e| format!("{at}: full: {e}"))?;
+            shops.push(ShopSettings {
+                shop,
+                label,
+                account: s.account.clone(),
+                incremental: s.incremental.clone(),
+                full: s.full.clone(),
+            });
+        }
+        let mut watches = Vec::new();
+        for (i, w) in raw.watch.iter().enumerate() {
+            let at = format!("watch[{i}] ({})", w.name);
+            if let Some(bad) = w.items.iter().find(|id| id.is_empty() || !id.bytes().all(|b| b.is_ascii_digit())) {
+                return Err(format!("{at}: item id {bad:?} is not a decimal number"));
+            }
+            known(&w.account, &at)?;
+            check_cron(&w.schedule).map_err(|e| format!("{at}: schedule: {e}"))?;
+            watches.push(WatchSettings {
+                name: w.name.clone(),
+                items: w.items.clone(),
+                account: w.account.clone(),
+                schedule: w.schedule.clone(),
+            });
+        }
+        let mut sinks: Vec<SinkSettings> = Vec::new();
+        for (i, s) in raw.sinks.iter().enumerate() {
+            if sinks.iter().any(|x| x.name == s.name) {
+                return Err(format!("sinks[{i}] ({}): a second sink with this name", s.name));
+            }
+            let config = serde_json::to_value(&s.config).map_err(|e| format!("sinks[{i}] ({}): {e}", s.name))?;
+            sinks.push(SinkSettings { name: s.name.clone(), plugin: s.plugin.clone(), start: s.start, config });
+        }
+        if (!shops.is_empty() || !watches.is_empty()) && accounts.is_empty() {
+            return Err("shops are configured but no [[accounts]]".into());
+        }
+        Ok(Settings {
+            path: path.to_path_buf(),
+            state_dir: raw.daemon.state_dir,
+            plugin_dir: raw.daemon.plugin_dir,
+            metrics_listen,
+            cache_bytes: raw.daemon.cache_mib.max(1) * 1024 * 1024,
+            api: ApiSettings {
+                base_url: a.base_url.clone(),
+                auth_url: a.auth_url.clone(),
+                protocol: Protocol::Top(a.sign_method),
+                connect_timeout: a.connect_timeout.0,
+                read_timeout: a.read_timeout.0,
+                max_attempts: a.max_attempts,
+                token_refresh_margin: Duration::from_secs(300),
+            },
+            sync: SyncSettings {
+                page_size: a.page_size,
+                slice: Duration::from_secs(u64::from(a.slice_days) * 86_400),
+                overlap: a.overlap.0,
+                full_pass_skus: raw.sync.full_pass_skus,
+            },
+            accounts,
+            shops,
+            watches,
+            sinks,
+        })
+    }
+
+    pub fn account(&self, name: &str) -> Option<&AccountSettings> {
+        self.accounts.iter().find(|a| a.name == name)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<Settings, ConfigError> {
+        std::env::set_var("SHOPSYNC_TEST_SECRET", "s3cr3t");
+        Settings::parse(Path::new("test.toml"), text)
+    }
+
+    const GOOD: &str = r#"
+[daemon]
+state_dir = "/tmp/x"
+[pacing]
+success_interval = "10ms"
+[[accounts]]
+name = "main"
+app_key = "10000001"
+app_secret_env = "SHOPSYNC_TEST_SECRET"
+[[shops]]
+url = "https://shop12345678.1688.com"
+[[shops]]
+member_id = "6000000000000001"
+account = "main"
+[[sinks]]
+name = "archive"
+plugin = "jsonl"
+[sinks.config]
+path = "/tmp/events.jsonl"
+"#;
+
+    #[test]
+    fn a_good_file_validates_with_defaults() {
+        let s = parse(GOOD).unwrap();
+        assert_eq!(s.accounts[0].pacing.success_interval, Duration::from_millis(10));
+        assert_eq!(s.accounts[0].pacing.failure_interval, Duration::from_secs(4));
+        assert_eq!(s.accounts[0].app_secret.expose(), "s3cr3t");
+        assert_eq!(s.shops.len(), 2);
+        assert!(matches!(s.shops[0].shop, ShopRef::Url(_)));
+        assert_eq!(s.sync.overlap, Duration::from_secs(300));
+        assert_eq!(s.sinks[0].config["path"], "/tmp/events.jsonl");
+        assert_eq!(s.cache_bytes, 64 * 1024 * 1024);
+    }
+
+    #[test]
+    fn errors_name_line_and_column() {
+        let e = parse("[daemon]\nstate_dir = \"/x\"\ncolour = 3\n").unwrap_err().to_string();
+        assert!(e.contains("line 3") && e.contains("column 1") && e.contains("colour"), "{e}");
+        let e = parse("[pacing]\nsuccess_interval = \"fast\"\n").unwrap_err().to_string();
+        assert!(e.contains("line 2") && e.contains("not a duration"), "{e}");
+        let e = parse("[api]\npage_size = \"40\"\n").unwrap_err().to_string();
+        assert!(e.contains("line 2"), "{e}");
+    }
+
+    #[test]
+    fn semantic_errors_name_the_entry() {
+        let bad_id = GOOD.replace("6000000000000001", "12345");
+        assert!(parse(&bad_id).unwrap_err().to_string().contains("shops[1] (12345): member id \"12345\" is not 16"));
+        let bad_url = GOOD.replace("https://shop12345678.1688.com", "https://example.com/shop");
+        assert!(parse(&bad_url).unwrap_err().to_string().contains("not on 1688.com"));
+        let bad_acct = GOOD.replace("account = \"main\"", "account = \"other\"");
+        assert!(parse(&bad_acct).unwrap_err().to_string().contains("no account named \"other\""));
+        let page = GOOD.replace("[daemon]", "[api]\npage_size = 41\n[daemon]");
+        assert!(parse(&page).unwrap_err().to_string().contains("page_size = 41"));
+        let secret = GOOD.replace("SHOPSYNC_TEST_SECRET", "SHOPSYNC_UNSET_VAR_XYZ");
+        let e = parse(&secret).unwrap_err().to_string();
+        assert!(e.contains("SHOPSYNC_UNSET_VAR_XYZ") && !e.contains("s3cr3t"), "{e}");
+    }
+}

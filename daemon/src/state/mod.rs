@@ -1,0 +1,13 @@
+//! Durable state in sled, behind one small API so the engine never touches sled types (sled
+//! calls itself beta; if it ever fails the crash suite, only this folder changes).
+//!
+//! `store.rs` opens the database and holds the item, shop and outbox trees with the one
+//! transaction per page; `records.rs` holds what is stored per shop; `hooks.rs` lets the API
+//! client persist quota counts, OAuth tokens and resolved shop URLs here.
+
+mod hooks;
+mod records;
+mod store;
+
+pub use records::{Completeness, PassKind, PassRecord, ShopState, StoredItem};
+pub use store::{StateError, Store, Write, SCHEMA_VERSION};

@@ -1,0 +1,337 @@
+//! The sled database: trees, the per-page transaction, and reads.
+//!
+//! Durability rules (sled 0.34 keeps recent writes in memory and syncs about every 500 ms;
+//! a transaction is durable only after a flush, and recovery always yields a prefix of the
+//! committed transactions, never a part of one):
+//!
+//! - items, outbox events, the shop's `seq` counter and its watermark change in **one
+//!   transaction per page**, so whatever prefix survives a crash is consistent: the
+//!   watermark never stands past an item whose event is not in the outbox;
+//! - anything that hands events to the world (a sink cursor passing an event, `events`
+//!   printing) must call [`Store::flush`] first, so an event leaves the process only once it
+//!   is durable: a crash can then lose only work nobody has seen, which the next pass redoes;
+//! - quota counts and tokens are written without flushing: a crash may forget the last
+//!   half-second of calls, which errs by a handful of calls, and the platform's own code 15
+//!   is believed over our count anyway.
+
+use super::records::{ShopState, StoredItem};
+use crate::event::{Event, Op};
+use sled::transaction::{ConflictableTransactionError, TransactionError};
+use sled::Transactional;
+use std::path::Path;
+use thiserror::Error;
+
+/// Bumped when the stored format changes incompatibly.
+pub const SCHEMA_VERSION: u64 = 1;
+
+#[derive(Debug, Error)]
+pub enum StateError {
+    #[error("cannot open the state in {dir}: {source} (is another shopsync using it?)")]
+    Open { dir: String, source: sled::Error },
+    #[error("the state in {dir} was written by a newer shopsync (schema {found}; this one reads up to {SCHEMA_VERSION})")]
+    NewerSchema { dir: String, found: u64 },
+    #[error("state storage failed: {0}")]
+    Sled(#[from] sled::Error),
+    #[error("stored record is unreadable ({what}): {detail}")]
+    Corrupt { what: String, detail: String },
+}
+
+impl StateError {
+    pub fn kind(&self) -> &'static str {
+        match self {
+            StateError::Open { .. } => "open",
+            StateError::NewerSchema { .. } => "schema",
+            StateError::Sled(_) => "io",
+            StateError::Corrupt { .. } => "corrupt",
+        }
+    }
+}
+
+/// One change to an item within a page's transaction.
+#[derive(Debug, Clone)]
+pub enum Write {
+    /// Store the item; emit an event when `event` is set (a silent upsert only refreshes
+    /// what is stored, e.g. the listing hash).
+    Upsert { stored: StoredItem, event: Option<(Op, Vec<String>)> },
+    /// Forget the item and emit a `delete` carrying its last known state.
+    Delete { last: StoredItem },
+}
+
+#[derive(Clone)]
+pub struct Store {
+    db: sled::Db,
+    items: sled::Tree,
+    shops: sled::Tree,
+    outbox: sled::Tree,
+    meta: sled::Tree,
+    pub(super) quota: sled::Tree,
+    pub(super) tokens: sled::Tree,
+    pub(super) urls: sled::Tree,
+}
+
+fn item_key(shop: &str, item_id: &str) -> Vec<u8> {
+    format!("{shop}/{item_id}").into_bytes()
+}
+
+fn corrupt(what: &str, e: impl std::fmt::Display) -> StateError {
+    StateError::Corrupt { what: what.to_string(), detail: e.to_string() }
+}
+
+const NEXT_POS: &[u8] = b"outbox_next_pos";
+const SCHEMA: &[u8] = b"schema_version";
+
+impl Store {
+    /// Opens (or creates) the state in `dir` with a page cache of `cache_bytes`.
+    pub fn open(dir: &Path, cache_bytes: u64) -> Result<Store, StateError> {
+        let shown = dir.display().to_string();
+        let db = sled::Config::new()
+            .path(dir)
+            .cache_capacity(cache_bytes)
+            .open()
+            .map_err(|source| StateError::Open { dir: shown.clone(), source })?;
+        let meta = db.open_tree("meta")?;
+        match meta.get(SCHEMA)? {
+            Some(v) => {
+                let found = u64::from_be_bytes(v.as_ref().try_into().map_err(|e| corrupt("schema version", e))?);
+                if found > SCHEMA_VERSION {
+                    return Err(StateError::NewerSchema { dir: shown, found });
+                }
+            }
+            None => {
+                meta.insert(SCHEMA, &SCHEMA_VERSION.to_be_bytes())?;
+            }
+        }
+        Ok(Store {
+            items: db.open_tree("items")?,
+            shops: db.open_tree("shops")?,
+            outbox: db.open_tree("outbox")?,
+            quota: db.open_tree("quota")?,
+            tokens: db.open_tree("tokens")?,
+            urls: db.open_tree("urls")?,
+            meta,
+            db,
+        })
+    }
+
+    /// Makes everything written so far durable.
+    pub async fn flush(&self) -> Result<(), StateError> {
+        self.db.flush_async().await?;
+        Ok(())
+    }
+
+    pub fn item(&self, shop: &str, item_id: &str) -> Result<Option<StoredItem>, StateError> {
+        match self.items.get(item_key(shop, item_id))? {
+            Some(v) => serde_json::from_slice(&v).map(Some).map_err(|e| corrupt("item", e)),
+            None => Ok(None),
+        }
+    }
+
+    /// Ids of every stored item of a shop.
+    pub fn item_ids(&self, shop: &str) -> Result<Vec<String>, StateError> {
+        let prefix = format!("{shop}/");
+        let mut out = Vec::new();
+        for kv in self.items.scan_prefix(prefix.as_bytes()).keys() {
+            let k = kv?;
+            out.push(String::from_utf8_lossy(&k[prefix.len()..]).into_owned());
+        }
+        Ok(out)
+    }
+
+    /// Every stored item of a shop, streaming.
+    pub fn items(&self, shop: &str) -> impl Iterator<Item = Result<StoredItem, StateError>> + '_ {
+        self.items.scan_prefix(format!("{shop}/").as_bytes()).values().map(|v| {
+            let v = v?;
+            serde_json::from_slice(&v).map_err(|e| corrupt("item", e))
+        })
+    }
+
+    pub fn shop(&self, shop: &str) -> Result<ShopState, StateError> {
+        match self.shops.get(shop.as_bytes())? {
+            Some(v) => serde_json::from_slice(&v).map_err(|e| corrupt("shop state", e)),
+            None => Ok(ShopState::default()),
+        }
+    }
+
+    /// Every shop with stored state.
+    pub fn shops(&self) -> Result<Vec<(String, ShopState)>, StateError> {
+        let mut out = Vec::new();
+        for kv in self.shops.iter() {
+            let (k, v) = kv?;
+            let s: ShopState = serde_json::from_slice(&v).map_err(|e| corrupt("shop state", e))?;
+            out.push((String::from_utf8_lossy(&k).into_owned(), s));
+        }
+        Ok(out)
+    }
+
+    /// Changes a shop's record outside the page transaction (pass records, completeness).
+    pub fn update_shop(&self, shop: &str, f: impl Fn(&mut ShopState)) -> Result<ShopState, StateError> {
+        let res = self.shops.transaction(|t| {
+            let mut s: ShopState = match t.get(shop.as_bytes())? {
+                Some(v) => serde_json::from_slice(&v).map_err(|e| ConflictableTransactionError::Abort(corrupt("shop state", e)))?,
+                None => ShopState::default(),
+            };
+            f(&mut s);
+            let bytes = serde_json::to_vec(&s).map_err(|e| ConflictableTransactionError::Abort(corrupt("shop state", e)))?;
+            t.insert(shop.as_bytes(), bytes)?;
+            Ok(s)
+        });
+        unwrap_tx(res)
+    }
+
+    /// Forgets a shop's watermark (its next pass is full); items stay for diffing.
+    pub fn reset_watermark(&self, shop: &str) -> Result<(), StateError> {
+        self.update_shop(shop, |s| s.watermark_ms = None).map(|_| ())
+    }
+
+    /// Applies one page: items, outbox events and the watermark in one transaction.
+    /// Returns the events as written, with their `seq`.
+    pub fn commit(
+        &self,
+        shop: &str,
+        writes: &[Write],
+        watermark: Option<i64>,
+        observed_ms: i64,
+    ) -> Result<Vec<Event>, StateError> {
+        let res = (&self.items, &self.outbox, &self.shops, &self.meta).transaction(|(items, outbox, shops, meta)| {
+            let abort = |what: &str, e: serde_json::Error| ConflictableTransactionError::Abort(corrupt(what, e));
+            let mut state: ShopState = match shops.get(shop.as_bytes())? {
+                Some(v) => serde_json::from_slice(&v).map_err(|e| abort("shop state", e))?,
+                None => ShopState::default(),
+            };
+            let mut pos = match meta.get(NEXT_POS)? {
+                Some(v) => u64::from_be_bytes(v.as_ref().try_into().unwrap_or([0; 8])),
+                None => 1,
+            };
+            let mut events = Vec::new();
+            for w in writes {
+                let (stored, op, changed) = match w {
+                    Write::Upsert { stored, event } => {
+                        let bytes = serde_json::to_vec(stored).map_err(|e| abort("item", e))?;
+                        if items.insert(item_key(shop, &stored.item.item_id), bytes)?.is_none() {
+                            state.item_count += 1;
+                        }
+                        match event {
+                            Some((op, changed)) => (stored, *op, changed.clone()),
+                            None => continue,
+                        }
+                    }
+                    Write::Delete { last } => {
+                        if items.remove(item_key(shop, &last.item.item_id))?.is_some() {
+                            state.item_count = state.item_count.saturating_sub(1);
+                        }
+                        (last, Op::Delete, Vec::new())
+                    }
+                };
+                let seq = state.next_seq.max(1);
+                state.next_seq = seq + 1;
+                let ev = Event {
+                    id: format!("{shop}:{}:{seq}", stored.item.item_id),
+                    seq,
+                    shop: shop.to_string(),
+                    item_id: stored.item.item_id.clone(),
+                    op,
+                    changed,
+                    md5: stored.md5.clone(),
+                    modified_ms: stored.item.modified_ms,
+                    observed_ms,
+                    item: stored.item.clone(),
+                };
+                outbox.insert(&pos.to_be_bytes(), serde_json::to_vec(&ev).map_err(|e| abort("event", e))?)?;
+                pos += 1;
+                events.push(ev);
+            }
+            if let Some(w) = watermark {
+                // Never backwards: an overlapping or re-read window cannot undo progress.
+                state.watermark_ms = Some(state.watermark_ms.map_or(w, |old| old.max(w)));
+            }
+            meta.insert(NEXT_POS, &pos.to_be_bytes())?;
+            shops.insert(shop.as_bytes(), serde_json::to_vec(&state).map_err(|e| abort("shop state", e))?)?;
+            Ok(events)
+        });
+        unwrap_tx(res)
+    }
+
+    /// Outbox events from position `after_pos` on (exclusive), with their positions.
+    pub fn events_after(&self, after_pos: u64) -> impl Iterator<Item = Result<(u64, Event), StateError>> + '_ {
+        self.outbox.range((after_pos + 1).to_be_bytes()..).map(|kv| {
+            let (k, v) = kv?;
+            let pos = u64::from_be_bytes(k.as_ref().try_into().map_err(|e| corrupt("outbox key", e))?);
+            let ev: Event = serde_json::from_slice(&v).map_err(|e| corrupt("event", e))?;
+            Ok((pos, ev))
+        })
+    }
+
+    /// Number of events in the outbox.
+    pub fn outbox_len(&self) -> usize {
+        self.outbox.len()
+    }
+}
+
+fn unwrap_tx<T>(r: Result<T, TransactionError<StateError>>) -> Result<T, StateError> {
+    match r {
+        Ok(v) => Ok(v),
+        Err(TransactionError::Abort(e)) => Err(e),
+        Err(TransactionError::Storage(e)) => Err(StateError::Sled(e)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::event::{Item, PriceSource};
+
+    pub(crate) fn item(id: &str, modified_ms: i64) -> StoredItem {
+        let item = Item {
+            item_id: id.into(),
+            title: "t".into(),
+            cid: "1".into(),
+            wholesale_prices: vec![],
+            price_source: PriceSource::None,
+            moq: None,
+            sales: None,
+            stock: Some(1),
+            status: "online".into(),
+            modified_ms,
+            sku_ids: vec![],
+            skus: vec![],
+            pic_url: String::new(),
+            detail_url: String::new(),
+        };
+        StoredItem { md5: item.md5(), listing_md5: String::new(), item }
+    }
+
+    #[test]
+    fn a_page_commits_items_events_and_watermark_together() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = Store::open(dir.path(), 1 << 20).unwrap();
+        let shop = "6000000000000001";
+        let writes = vec![
+            Write::Upsert { stored: item("1", 10), event: Some((Op::Create, vec![])) },
+            Write::Upsert { stored: item("2", 20), event: None },
+        ];
+        let evs = s.commit(shop, &writes, Some(20), 99).unwrap();
+        assert_eq!(evs.len(), 1);
+        assert_eq!(evs[0].id, format!("{shop}:1:1"));
+        let st = s.shop(shop).unwrap();
+        assert_eq!((st.watermark_ms, st.item_count, st.next_seq), (Some(20), 2, 2));
+        // The watermark never moves backwards.
+        s.commit(shop, &[Write::Delete { last: item("1", 10) }], Some(5), 100).unwrap();
+        let st = s.shop(shop).unwrap();
+        assert_eq!((st.watermark_ms, st.item_count), (Some(20), 1));
+        let all: Vec<_> = s.events_after(0).map(|e| e.unwrap().1).collect();
+        assert_eq!(all.iter().map(|e| (e.seq, e.op)).collect::<Vec<_>>(), vec![(1, Op::Create), (2, Op::Delete)]);
+        assert_eq!(s.item_ids(shop).unwrap(), vec!["2".to_string()]);
+    }
+
+    #[test]
+    fn newer_schema_is_refused_clearly() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let s = Store::open(dir.path(), 1 << 20).unwrap();
+            s.meta.insert(SCHEMA, &(SCHEMA_VERSION + 1).to_be_bytes()).unwrap();
+            s.db.flush().unwrap();
+        }
+        let e = Store::open(dir.path(), 1 << 20).err().unwrap();
+        assert!(e.to_string().contains("newer shopsync"), "{e}");
+    }
+}
