@@ -17,3 +17,4 @@ pub mod event;
 pub mod pacing;
 pub mod secret;
 pub mod state;
+pub mod sync;

@@ -6,4 +6,6 @@ mod raw;
 mod settings;
 
 pub use raw::RawConfig;
-pub use settings::{ConfigError, Settings, ShopSettings, SinkSettings, SinkStart, SkuRefresh, SyncSettings, WatchSettings};
+pub use settings::{
+    ConfigError, Settings, ShopSettings, SinkSettings, SinkStart, SkuRefresh, SyncSettings, WatchSettings,
+};

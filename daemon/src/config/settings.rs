@@ -99,33 +99,38 @@ fn check_cron(expr: &str) -> Result<(), String> {
 impl Settings {
     /// Reads and validates a config file.
     pub fn load(path: &Path) -> Result<Settings, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: path.into(), source })?;
+        let text = std::fs::read_to_string(path)
+            .map_err(|source| ConfigError::Read { path: path.into(), source })?;
         Settings::parse(path, &text)
     }
 
     /// Validates config text; `path` is only for messages and relative paths.
     pub fn parse(path: &Path, text: &str) -> Result<Settings, ConfigError> {
-        let raw: RawConfig =
-            toml::from_str(text).map_err(|e| ConfigError::Parse { path: path.into(), message: e.to_string() })?;
+        let raw: RawConfig = toml::from_str(text)
+            .map_err(|e| ConfigError::Parse { path: path.into(), message: e.to_string() })?;
         Settings::validate(path, raw).map_err(|message| ConfigError::Invalid { path: path.into(), message })
     }
 
     fn validate(path: &Path, raw: RawConfig) -> Result<Settings, String> {
         let a = &raw.api;
         if !(1..=40).contains(&a.page_size) {
-            return Err(format!("api.page_size = {} must be 1 to 40 (the platform refuses more)", a.page_size));
+            return Err(format!(
+                "api.page_size = {} must be 1 to 40 (the platform refuses more)",
+                a.page_size
+            ));
         }
         if !(1..=30).contains(&a.slice_days) {
-            return Err(format!("api.slice_days = {} must be 1 to 30 (wider saturated windows stall)", a.slice_days));
+            return Err(format!(
+                "api.slice_days = {} must be 1 to 30 (wider saturated windows stall)",
+                a.slice_days
+            ));
         }
         if a.max_attempts == 0 {
             return Err("api.max_attempts must be at least 1".into());
         }
-        let metrics_listen: SocketAddr = raw
-            .daemon
-            .metrics_listen
-            .parse()
-            .map_err(|_| format!("daemon.metrics_listen = {:?} is not an address:port", raw.daemon.metrics_listen))?;
+        let metrics_listen: SocketAddr = raw.daemon.metrics_listen.parse().map_err(|_| {
+            format!("daemon.metrics_listen = {:?} is not an address:port", raw.daemon.metrics_listen)
+        })?;
         let p = &raw.pacing;
         if p.concurrency == 0 {
             return Err("pacing.concurrency must be at least 1".into());
@@ -146,7 +151,11 @@ impl Settings {
             }
             let secret = match (&acc.app_secret_file, &acc.app_secret_env) {
                 (Some(f), None) => {
-                    let f = if f.is_relative() { path.parent().unwrap_or(Path::new(".")).join(f) } else { f.clone() };
+                    let f = if f.is_relative() {
+                        path.parent().unwrap_or(Path::new(".")).join(f)
+                    } else {
+                        f.clone()
+                    };
                     std::fs::read_to_string(&f)
                         .map_err(|e| format!("{at}: cannot read app_secret_file {}: {e}", f.display()))?
                         .trim()
@@ -161,7 +170,8 @@ impl Settings {
             }
             let proxy = match &acc.proxy_env {
                 Some(var) => Some(Secret::new(
-                    std::env::var(var).map_err(|_| format!("{at}: environment variable {var} (proxy_env) is not set"))?,
+                    std::env::var(var)
+                        .map_err(|_| format!("{at}: environment variable {var} (proxy_env) is not set"))?,
                 )),
                 None => None,
             };
@@ -177,7 +187,9 @@ impl Settings {
         }
         let known = |name: &Option<String>, at: &str| -> Result<(), String> {
             match name {
-                Some(n) if !accounts.iter().any(|a| &a.name == n) => Err(format!("{at}: no account named {n:?}")),
+                Some(n) if !accounts.iter().any(|a| &a.name == n) => {
+                    Err(format!("{at}: no account named {n:?}"))
+                }
                 _ => Ok(()),
             }
         };
@@ -207,7 +219,9 @@ impl Settings {
         let mut watches = Vec::new();
         for (i, w) in raw.watch.iter().enumerate() {
             let at = format!("watch[{i}] ({})", w.name);
-            if let Some(bad) = w.items.iter().find(|id| id.is_empty() || !id.bytes().all(|b| b.is_ascii_digit())) {
+            if let Some(bad) =
+                w.items.iter().find(|id| id.is_empty() || !id.bytes().all(|b| b.is_ascii_digit()))
+            {
                 return Err(format!("{at}: item id {bad:?} is not a decimal number"));
             }
             known(&w.account, &at)?;
@@ -224,8 +238,14 @@ impl Settings {
             if sinks.iter().any(|x| x.name == s.name) {
                 return Err(format!("sinks[{i}] ({}): a second sink with this name", s.name));
             }
-            let config = serde_json::to_value(&s.config).map_err(|e| format!("sinks[{i}] ({}): {e}", s.name))?;
-            sinks.push(SinkSettings { name: s.name.clone(), plugin: s.plugin.clone(), start: s.start, config });
+            let config =
+                serde_json::to_value(&s.config).map_err(|e| format!("sinks[{i}] ({}): {e}", s.name))?;
+            sinks.push(SinkSettings {
+                name: s.name.clone(),
+                plugin: s.plugin.clone(),
+                start: s.start,
+                config,
+            });
         }
         if (!shops.is_empty() || !watches.is_empty()) && accounts.is_empty() {
             return Err("shops are configured but no [[accounts]]".into());
@@ -319,7 +339,10 @@ path = "/tmp/events.jsonl"
     #[test]
     fn semantic_errors_name_the_entry() {
         let bad_id = GOOD.replace("6000000000000001", "12345");
-        assert!(parse(&bad_id).unwrap_err().to_string().contains("shops[1] (12345): member id \"12345\" is not 16"));
+        assert!(parse(&bad_id)
+            .unwrap_err()
+            .to_string()
+            .contains("shops[1] (12345): member id \"12345\" is not 16"));
         let bad_url = GOOD.replace("https://shop12345678.1688.com", "https://example.com/shop");
         assert!(parse(&bad_url).unwrap_err().to_string().contains("not on 1688.com"));
         let bad_acct = GOOD.replace("account = \"main\"", "account = \"other\"");

@@ -46,7 +46,13 @@ pub struct Completeness {
 }
 
 impl Completeness {
-    pub fn judge(fetched: u64, official: u64, sku_share: f64, price_share: f64, checked_ms: i64) -> Completeness {
+    pub fn judge(
+        fetched: u64,
+        official: u64,
+        sku_share: f64,
+        price_share: f64,
+        checked_ms: i64,
+    ) -> Completeness {
         let complete = fetched.abs_diff(official) <= 5 && sku_share >= 0.97 && price_share >= 0.97;
         Completeness { fetched, official, sku_share, price_share, complete, checked_ms }
     }

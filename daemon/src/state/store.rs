@@ -92,7 +92,8 @@ impl Store {
         let meta = db.open_tree("meta")?;
         match meta.get(SCHEMA)? {
             Some(v) => {
-                let found = u64::from_be_bytes(v.as_ref().try_into().map_err(|e| corrupt("schema version", e))?);
+                let found =
+                    u64::from_be_bytes(v.as_ref().try_into().map_err(|e| corrupt("schema version", e))?);
                 if found > SCHEMA_VERSION {
                     return Err(StateError::NewerSchema { dir: shown, found });
                 }
@@ -167,11 +168,13 @@ impl Store {
     pub fn update_shop(&self, shop: &str, f: impl Fn(&mut ShopState)) -> Result<ShopState, StateError> {
         let res = self.shops.transaction(|t| {
             let mut s: ShopState = match t.get(shop.as_bytes())? {
-                Some(v) => serde_json::from_slice(&v).map_err(|e| ConflictableTransactionError::Abort(corrupt("shop state", e)))?,
+                Some(v) => serde_json::from_slice(&v)
+                    .map_err(|e| ConflictableTransactionError::Abort(corrupt("shop state", e)))?,
                 None => ShopState::default(),
             };
             f(&mut s);
-            let bytes = serde_json::to_vec(&s).map_err(|e| ConflictableTransactionError::Abort(corrupt("shop state", e)))?;
+            let bytes = serde_json::to_vec(&s)
+                .map_err(|e| ConflictableTransactionError::Abort(corrupt("shop state", e)))?;
             t.insert(shop.as_bytes(), bytes)?;
             Ok(s)
         });
@@ -192,67 +195,79 @@ impl Store {
         watermark: Option<i64>,
         observed_ms: i64,
     ) -> Result<Vec<Event>, StateError> {
-        let res = (&self.items, &self.outbox, &self.shops, &self.meta).transaction(|(items, outbox, shops, meta)| {
-            let abort = |what: &str, e: serde_json::Error| ConflictableTransactionError::Abort(corrupt(what, e));
-            let mut state: ShopState = match shops.get(shop.as_bytes())? {
-                Some(v) => serde_json::from_slice(&v).map_err(|e| abort("shop state", e))?,
-                None => ShopState::default(),
-            };
-            let mut pos = match meta.get(NEXT_POS)? {
-                Some(v) => u64::from_be_bytes(v.as_ref().try_into().unwrap_or([0; 8])),
-                None => 1,
-            };
-            let mut events = Vec::new();
-            for w in writes {
-                let (stored, op, changed) = match w {
-                    Write::Upsert { stored, event } => {
-                        let bytes = serde_json::to_vec(stored).map_err(|e| abort("item", e))?;
-                        if items.insert(item_key(shop, &stored.item.item_id), bytes)?.is_none() {
-                            state.item_count += 1;
-                        }
-                        match event {
-                            Some((op, changed)) => (stored, *op, changed.clone()),
-                            None => continue,
-                        }
-                    }
-                    Write::Delete { last } => {
-                        if items.remove(item_key(shop, &last.item.item_id))?.is_some() {
-                            state.item_count = state.item_count.saturating_sub(1);
-                        }
-                        (last, Op::Delete, Vec::new())
-                    }
+        let res = (&self.items, &self.outbox, &self.shops, &self.meta).transaction(
+            |(items, outbox, shops, meta)| {
+                let abort =
+                    |what: &str, e: serde_json::Error| ConflictableTransactionError::Abort(corrupt(what, e));
+                let mut state: ShopState = match shops.get(shop.as_bytes())? {
+                    Some(v) => serde_json::from_slice(&v).map_err(|e| abort("shop state", e))?,
+                    None => ShopState::default(),
                 };
-                let seq = state.next_seq.max(1);
-                state.next_seq = seq + 1;
-                let ev = Event {
-                    id: format!("{shop}:{}:{seq}", stored.item.item_id),
-                    seq,
-                    shop: shop.to_string(),
-                    item_id: stored.item.item_id.clone(),
-                    op,
-                    changed,
-                    md5: stored.md5.clone(),
-                    modified_ms: stored.item.modified_ms,
-                    observed_ms,
-                    item: stored.item.clone(),
+                let mut pos = match meta.get(NEXT_POS)? {
+                    Some(v) => u64::from_be_bytes(v.as_ref().try_into().unwrap_or([0; 8])),
+                    None => 1,
                 };
-                outbox.insert(&pos.to_be_bytes(), serde_json::to_vec(&ev).map_err(|e| abort("event", e))?)?;
-                pos += 1;
-                events.push(ev);
-            }
-            if let Some(w) = watermark {
-                // Never backwards: an overlapping or re-read window cannot undo progress.
-                state.watermark_ms = Some(state.watermark_ms.map_or(w, |old| old.max(w)));
-            }
-            meta.insert(NEXT_POS, &pos.to_be_bytes())?;
-            shops.insert(shop.as_bytes(), serde_json::to_vec(&state).map_err(|e| abort("shop state", e))?)?;
-            Ok(events)
-        });
+                let mut events = Vec::new();
+                for w in writes {
+                    let (stored, op, changed) = match w {
+                        Write::Upsert { stored, event } => {
+                            let bytes = serde_json::to_vec(stored).map_err(|e| abort("item", e))?;
+                            if items.insert(item_key(shop, &stored.item.item_id), bytes)?.is_none() {
+                                state.item_count += 1;
+                            }
+                            match event {
+                                Some((op, changed)) => (stored, *op, changed.clone()),
+                                None => continue,
+                            }
+                        }
+                        Write::Delete { last } => {
+                            if items.remove(item_key(shop, &last.item.item_id))?.is_some() {
+                                state.item_count = state.item_count.saturating_sub(1);
+                            }
+                            (last, Op::Delete, Vec::new())
+                        }
+                    };
+                    let seq = state.next_seq.max(1);
+                    state.next_seq = seq + 1;
+                    let ev = Event {
+                        id: format!("{shop}:{}:{seq}", stored.item.item_id),
+                        seq,
+                        shop: shop.to_string(),
+                        item_id: stored.item.item_id.clone(),
+                        op,
+                        changed,
+                        md5: stored.md5.clone(),
+                        modified_ms: stored.item.modified_ms,
+                        observed_ms,
+                        item: stored.item.clone(),
+                    };
+                    outbox.insert(
+                        &pos.to_be_bytes(),
+                        serde_json::to_vec(&ev).map_err(|e| abort("event", e))?,
+                    )?;
+                    pos += 1;
+                    events.push(ev);
+                }
+                if let Some(w) = watermark {
+                    // Never backwards: an overlapping or re-read window cannot undo progress.
+                    state.watermark_ms = Some(state.watermark_ms.map_or(w, |old| old.max(w)));
+                }
+                meta.insert(NEXT_POS, &pos.to_be_bytes())?;
+                shops.insert(
+                    shop.as_bytes(),
+                    serde_json::to_vec(&state).map_err(|e| abort("shop state", e))?,
+                )?;
+                Ok(events)
+            },
+        );
         unwrap_tx(res)
     }
 
     /// Outbox events from position `after_pos` on (exclusive), with their positions.
-    pub fn events_after(&self, after_pos: u64) -> impl Iterator<Item = Result<(u64, Event), StateError>> + '_ {
+    pub fn events_after(
+        &self,
+        after_pos: u64,
+    ) -> impl Iterator<Item = Result<(u64, Event), StateError>> + '_ {
         self.outbox.range((after_pos + 1).to_be_bytes()..).map(|kv| {
             let (k, v) = kv?;
             let pos = u64::from_be_bytes(k.as_ref().try_into().map_err(|e| corrupt("outbox key", e))?);
@@ -319,7 +334,10 @@ mod tests {
         let st = s.shop(shop).unwrap();
         assert_eq!((st.watermark_ms, st.item_count), (Some(20), 1));
         let all: Vec<_> = s.events_after(0).map(|e| e.unwrap().1).collect();
-        assert_eq!(all.iter().map(|e| (e.seq, e.op)).collect::<Vec<_>>(), vec![(1, Op::Create), (2, Op::Delete)]);
+        assert_eq!(
+            all.iter().map(|e| (e.seq, e.op)).collect::<Vec<_>>(),
+            vec![(1, Op::Create), (2, Op::Delete)]
+        );
         assert_eq!(s.item_ids(shop).unwrap(), vec!["2".to_string()]);
     }
 

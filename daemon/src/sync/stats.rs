@@ -1,0 +1,44 @@
+//! Live counters of one pass: read by the progress bar while it runs, summed into the
+//! pass report at its end.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+#[derive(Debug, Default)]
+pub struct PassStats {
+    pub list_calls: AtomicU64,
+    pub count_calls: AtomicU64,
+    pub sku_calls: AtomicU64,
+    pub item_calls: AtomicU64,
+    pub other_calls: AtomicU64,
+    pub items_seen: AtomicU64,
+    pub windows_done: AtomicU64,
+    pub windows_left: AtomicU64,
+    pub splits: AtomicU64,
+    /// Items in single-category, single-millisecond windows past the depth cap.
+    pub unreachable: AtomicU64,
+    pub creates: AtomicU64,
+    pub updates: AtomicU64,
+    pub deletes: AtomicU64,
+    pub skus_fetched: AtomicU64,
+}
+
+pub(crate) fn bump(c: &AtomicU64, n: u64) {
+    c.fetch_add(n, Ordering::Relaxed);
+}
+
+impl PassStats {
+    pub fn get(c: &AtomicU64) -> u64 {
+        c.load(Ordering::Relaxed)
+    }
+
+    pub fn calls(&self) -> u64 {
+        [&self.list_calls, &self.count_calls, &self.sku_calls, &self.item_calls, &self.other_calls]
+            .iter()
+            .map(|c| Self::get(c))
+            .sum()
+    }
+
+    pub fn events(&self) -> u64 {
+        Self::get(&self.creates) + Self::get(&self.updates) + Self::get(&self.deletes)
+    }
+}

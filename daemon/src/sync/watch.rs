@@ -1,0 +1,52 @@
+//! Watched items: single products synced through `alibaba.item.get` (SKUs come inline).
+//!
+//! They are stored under the pseudo-shop `watch:<name>`, since `alibaba.item.get` does not
+//! say which shop an item belongs to; an item that comes back not found emits its `delete`
+//! once and is then forgotten.
+
+use super::normalize::{listing, with_skus};
+use super::pass::{apply, diff, Engine, SyncError};
+use super::stats::{bump, PassStats};
+use crate::state::Write;
+
+impl Engine {
+    /// Syncs the watch list `name`; returns the store key its items live under.
+    pub async fn watch_pass(
+        &self,
+        name: &str,
+        items: &[String],
+        stats: &PassStats,
+    ) -> Result<String, SyncError> {
+        let key = format!("watch:{name}");
+        let concurrency = self.client.pacer().settings().concurrency.max(1);
+        for chunk in items.chunks(concurrency * 10) {
+            let mut tasks = tokio::task::JoinSet::new();
+            for id in chunk {
+                let (client, id) = (self.client.clone(), id.clone());
+                tasks.spawn(async move { (client.item_get(&id).await, id) });
+            }
+            let mut writes = Vec::new();
+            while let Some(done) = tasks.join_next().await {
+                let (res, id) = done.map_err(|e| SyncError::Task(e.to_string()))?;
+                bump(&stats.item_calls, 1);
+                match res? {
+                    Some(raw) => {
+                        bump(&stats.items_seen, 1);
+                        let l = listing(&raw);
+                        let item = with_skus(l.item, raw.skus.unwrap_or_default());
+                        if let Some(w) = diff(&self.store, &key, item, l.listing_md5)? {
+                            writes.push(w);
+                        }
+                    }
+                    None => {
+                        if let Some(last) = self.store.item(&key, &id)? {
+                            writes.push(Write::Delete { last });
+                        }
+                    }
+                }
+            }
+            apply(&self.store, &key, stats, &writes, None)?;
+        }
+        Ok(key)
+    }
+}

@@ -1,0 +1,250 @@
+//! The sync engine against sim1688 over loopback, quirks on: ground truth after a full
+//! pass, exactly the right events from incremental and full passes after mutations, the same
+//! end state through a storm, and no false deletes while items change during a pass.
+//! Pacing and the rate limit are scaled up together (1,000 calls/s) so the suite stays fast.
+
+use serde_json::Value;
+use shopsync::api::{parse_wholesale, AccountSettings, ApiSettings, Client, Hooks, MemberId};
+use shopsync::config::{SkuRefresh, SyncSettings};
+use shopsync::event::{Event, Op, PriceSource};
+use shopsync::pacing::PacingSettings;
+use shopsync::secret::Secret;
+use shopsync::state::Store;
+use shopsync::sync::{Engine, PassReport, PassStats};
+use sim1688::admin::{Mutation, MutationOp, NewShop};
+use sim1688::{Faults, Limits, RunningSim, Sim, SimSpec};
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+use std::time::Duration;
+
+struct Rig {
+    sim: RunningSim,
+    store: Store,
+    engine: Engine,
+    _dir: tempfile::TempDir,
+}
+
+async fn rig(faults: Faults) -> Rig {
+    let limits =
+        Limits { rate_per_sec: 1_000, stall_ms: 500, quota_commercial: 10_000_000, ..Limits::default() };
+    let spec = SimSpec { seed: 21, shops: 0, items: 0, limits, faults };
+    let sim = Sim::start(spec, "127.0.0.1:0".parse().unwrap()).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path(), 16 << 20).unwrap();
+    let acct = sim.sim.account("10000001").unwrap();
+    let api = ApiSettings {
+        base_url: sim.gateway_url(),
+        auth_url: sim.auth_url(),
+        read_timeout: Duration::from_millis(1_000),
+        max_attempts: 30,
+        ..ApiSettings::default()
+    };
+    let account = AccountSettings {
+        name: "main".into(),
+        app_key: acct.app_key,
+        app_secret: Secret::new(acct.app_secret),
+        daily_quota: 10_000_000,
+        oauth: false,
+        proxy: None,
+        pacing: PacingSettings {
+            concurrency: 4,
+            success_interval: Duration::ZERO,
+            failure_interval: Duration::from_millis(10),
+            throttled_interval: Duration::from_millis(50),
+            max_calls_per_sec: 900,
+            rate_window: Duration::from_millis(1_050),
+        },
+    };
+    let client = Client::new(api, account, Hooks::default()).unwrap();
+    let sync = SyncSettings {
+        page_size: 40,
+        slice: Duration::from_secs(30 * 86_400),
+        overlap: Duration::from_secs(300),
+        full_pass_skus: SkuRefresh::Changed,
+    };
+    let engine = Engine::new(client, store.clone(), sync);
+    Rig { sim, store, engine, _dir: dir }
+}
+
+impl Rig {
+    fn shop(&self, spec: NewShop) -> MemberId {
+        self.sim.sim.create_shop(&spec).member_id.parse().unwrap()
+    }
+
+    async fn pass(&self, shop: &MemberId, full: bool) -> (PassReport, Vec<Event>) {
+        let before = self.store.events_after(0).count() as u64;
+        let report = self.engine.pass(shop, full, None, Arc::new(PassStats::default())).await.unwrap();
+        let events: Vec<Event> = self.store.events_after(before).map(|e| e.unwrap().1).collect();
+        (report, events)
+    }
+
+    fn mutate(&self, shop: &MemberId, op: MutationOp, count: usize) -> BTreeSet<String> {
+        let m = Mutation { op, count: Some(count), item_ids: None };
+        self.sim.sim.mutate(shop.as_str(), &m).unwrap().item_ids.into_iter().collect()
+    }
+
+    /// The stored catalogue equals the simulator's ground truth: ids, tiers, MOQ, SKUs,
+    /// stock and sales.
+    fn assert_matches_truth(&self, shop: &MemberId) {
+        let truth = self.sim.sim.truth(shop.as_str()).unwrap();
+        let truth: BTreeMap<String, &Value> = truth["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|i| (i["item_id"].as_str().unwrap().to_string(), i))
+            .collect();
+        let stored: BTreeMap<String, shopsync::state::StoredItem> = self
+            .store
+            .items(shop.as_str())
+            .map(|s| s.unwrap())
+            .map(|s| (s.item.item_id.clone(), s))
+            .collect();
+        let missing: Vec<_> = truth.keys().filter(|k| !stored.contains_key(*k)).take(5).collect();
+        let extra: Vec<_> = stored.keys().filter(|k| !truth.contains_key(*k)).take(5).collect();
+        assert!(missing.is_empty() && extra.is_empty(), "missing {missing:?}, extra {extra:?}");
+        assert_eq!(truth.len(), stored.len());
+        for (id, t) in &truth {
+            let s = &stored[id].item;
+            let moq = t["moq"].as_u64().unwrap();
+            assert_eq!(s.moq, Some(moq), "{id} moq");
+            let wp = t["wholesalePrice"].as_str().unwrap();
+            if wp.is_empty() {
+                assert_eq!(s.price_source, PriceSource::ChannelPrice, "{id}");
+                assert_eq!(s.wholesale_prices[0].price.to_string(), t["channelPrice"].as_str().unwrap());
+            } else {
+                assert_eq!(s.wholesale_prices, parse_wholesale(wp, moq).unwrap(), "{id} tiers");
+            }
+            assert_eq!(s.stock, t["stock"].as_i64(), "{id} stock");
+            assert_eq!(s.sales, t["sales"].as_i64(), "{id} sales");
+            assert_eq!(s.modified_ms, t["modified_time"].as_i64().unwrap(), "{id} modified");
+            let tskus: Vec<(String, String, String, i64)> = t["skus"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|k| {
+                    (
+                        k["sku_id"].as_str().unwrap().into(),
+                        k["spec"].as_str().unwrap().into(),
+                        k["price"].as_str().unwrap().into(),
+                        k["stock"].as_i64().unwrap(),
+                    )
+                })
+                .collect::<BTreeSet<_>>()
+                .into_iter()
+                .collect();
+            let sskus: Vec<(String, String, String, i64)> = s
+                .skus
+                .iter()
+                .map(|k| (k.sku_id.clone(), k.spec.clone(), k.price.unwrap().to_string(), k.stock.unwrap()))
+                .collect();
+            assert_eq!(sskus, tskus, "{id} skus");
+        }
+    }
+}
+
+fn ids(events: &[Event], op: Op) -> BTreeSet<String> {
+    events.iter().filter(|e| e.op == op).map(|e| e.item_id.clone()).collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn full_pass_equals_ground_truth_and_passes_emit_exactly_the_changes() {
+    let r = rig(Faults { hang_ms: 3_000, ..Faults::default() }).await;
+    let shop = r.shop(NewShop { items: 30_000, categories: Some(12), tie: Some(3_000), history_days: 400 });
+
+    let (full, events) = r.pass(&shop, true).await;
+    assert_eq!(events.len(), 30_000, "one create per item");
+    assert!(events.iter().all(|e| e.op == Op::Create));
+    let c = full.completeness.clone().unwrap();
+    assert!(c.complete, "{c:?}");
+    assert_eq!((c.fetched, c.official), (30_000, 30_000));
+    assert!(full.splits > 0, "the tie and the dense windows needed splitting");
+    r.assert_matches_truth(&shop);
+
+    // 1% of the shop changes: creates, updates that move modified_time, stock-only changes
+    // that do not, delistings and removals.
+    let created = r.mutate(&shop, MutationOp::Create, 60);
+    let updated = r.mutate(&shop, MutationOp::Update, 90);
+    let touched = r.mutate(&shop, MutationOp::Touch, 60);
+    let delisted = r.mutate(&shop, MutationOp::Delist, 45);
+    let removed = r.mutate(&shop, MutationOp::Remove, 45);
+    let touched: BTreeSet<_> = touched.difference(&updated).cloned().collect();
+    let touched: BTreeSet<_> = touched.difference(&delisted).cloned().collect();
+    let touched: BTreeSet<_> = touched.difference(&removed).cloned().collect();
+    let updated: BTreeSet<_> = updated.difference(&delisted).cloned().collect();
+    let updated: BTreeSet<_> = updated.difference(&removed).cloned().collect();
+    let delisted: BTreeSet<_> = delisted.difference(&removed).cloned().collect();
+
+    let (inc, events) = r.pass(&shop, false).await;
+    assert_eq!(inc.kind, shopsync::state::PassKind::Incremental);
+    assert_eq!(ids(&events, Op::Create), created);
+    assert_eq!(ids(&events, Op::Update), updated, "one update per item whose modified_time moved");
+    assert_eq!(ids(&events, Op::Delete), delisted, "delistings move modified_time too");
+    assert_eq!(events.len(), created.len() + updated.len() + delisted.len(), "no duplicates");
+
+    let (_, again) = r.pass(&shop, false).await;
+    assert!(again.is_empty(), "a repeated incremental pass emits nothing: {:?}", again.len());
+
+    let (full2, events) = r.pass(&shop, true).await;
+    assert_eq!(ids(&events, Op::Update), touched, "the full pass sees the silent stock changes");
+    assert!(events.iter().filter(|e| e.op == Op::Update).all(|e| e.changed.contains(&"stock".to_string())));
+    assert_eq!(ids(&events, Op::Delete), removed);
+    assert_eq!(events.len(), touched.len() + removed.len());
+    assert!(full2.completeness.unwrap().complete);
+    r.assert_matches_truth(&shop);
+
+    let (_, again) = r.pass(&shop, true).await;
+    assert!(again.is_empty(), "a repeated full pass emits nothing");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_storm_reaches_the_same_end_state() {
+    let storm = Faults { busy: 0.2, html: 0.05, truncated: 0.05, hang: 0.01, throttle: 0.05, hang_ms: 3_000 };
+    let r = rig(storm).await;
+    let shop = r.shop(NewShop { items: 5_000, categories: Some(8), tie: Some(2_200), history_days: 200 });
+    let (full, _) = r.pass(&shop, true).await;
+    assert!(full.completeness.unwrap().complete);
+    r.assert_matches_truth(&shop);
+    r.mutate(&shop, MutationOp::Update, 50);
+    r.mutate(&shop, MutationOp::Delist, 20);
+    r.pass(&shop, false).await;
+    r.assert_matches_truth(&shop);
+    let counters = r.sim.sim.counters();
+    let list = &counters.methods["alibaba.seller.items.list.get"];
+    assert!(list.get("5002").copied().unwrap_or(0) > 10, "it stormed: {list:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn items_changing_during_a_full_pass_are_never_deleted() {
+    let r = rig(Faults::none()).await;
+    let shop = r.shop(NewShop { items: 8_000, categories: Some(10), tie: None, history_days: 120 });
+    r.pass(&shop, true).await;
+
+    // Another task keeps moving items' modified_time while the next full pass pages through.
+    let sim = r.sim.sim.clone();
+    let member = shop.to_string();
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let stop2 = stop.clone();
+    let churn = tokio::spawn(async move {
+        let mut moved = 0;
+        while !stop2.load(std::sync::atomic::Ordering::Relaxed) {
+            let m = Mutation { op: MutationOp::Update, count: Some(3), item_ids: None };
+            moved += sim.mutate(&member, &m).map(|d| d.item_ids.len()).unwrap_or(0);
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        moved
+    });
+    let (_, events) = r.pass(&shop, true).await;
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let moved = churn.await.unwrap();
+    assert!(moved > 30, "items were modified during the pass ({moved})");
+    let alive: BTreeSet<String> = r.sim.sim.truth(shop.as_str()).unwrap()["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["item_id"].as_str().unwrap().to_string())
+        .collect();
+    let wrongly = ids(&events, Op::Delete).intersection(&alive).count();
+    assert_eq!(wrongly, 0, "deleted items that still exist");
+    r.pass(&shop, false).await;
+    r.assert_matches_truth(&shop);
+}
