@@ -34,3 +34,40 @@ mod tests {
         assert_eq!(shanghai_day(next - 1) + 1, shanghai_day(next));
     }
 }
+
+/// `2026-01-01` read as 00:00 Asia/Shanghai (the platform's day), in epoch ms.
+pub fn parse_shanghai_date(s: &str) -> Option<i64> {
+    let mut parts = s.trim().splitn(3, '-');
+    let y: i64 = parts.next()?.parse().ok()?;
+    let m: i64 = parts.next()?.parse().ok()?;
+    let d: i64 = parts.next()?.parse().ok()?;
+    if !(1..=12).contains(&m) || !(1..=31).contains(&d) {
+        return None;
+    }
+    // Days from civil (proleptic Gregorian), after Howard Hinnant.
+    let yy = if m <= 2 { y - 1 } else { y };
+    let era = yy.div_euclid(400);
+    let yoe = yy - era * 400;
+    let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + d - 1;
+    let days = era * 146_097 + yoe * 365 + yoe / 4 - yoe / 100 + doy - 719_468;
+    Some(days * DAY_MS - SHANGHAI_OFFSET_MS)
+}
+
+/// An epoch-ms time as RFC 3339 UTC, for people.
+pub fn show_ms(ms: i64) -> String {
+    let t = std::time::UNIX_EPOCH + std::time::Duration::from_millis(ms.max(0) as u64);
+    humantime::format_rfc3339_millis(t).to_string()
+}
+
+#[cfg(test)]
+mod date_tests {
+    use super::*;
+
+    #[test]
+    fn dates_are_shanghai_midnight() {
+        // 2023-11-15 00:00 in Shanghai is 2023-11-14 16:00 UTC.
+        assert_eq!(parse_shanghai_date("2023-11-15"), Some(1_699_977_600_000));
+        assert_eq!(parse_shanghai_date("2023-13-01"), None);
+        assert_eq!(show_ms(1_700_000_000_000), "2023-11-14T22:13:20.000Z");
+    }
+}

@@ -11,6 +11,7 @@
 //! - [`secret`]: values that never reach logs, metrics or error messages.
 
 pub mod api;
+pub mod cli;
 pub mod clock;
 pub mod config;
 pub mod event;

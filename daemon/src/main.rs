@@ -3,8 +3,11 @@
 use anyhow::{bail, Context};
 use clap::{Parser, Subcommand};
 use shopsync::api::{AccountSettings, ApiSettings, Client, Hooks, Protocol, SignMethod};
+use shopsync::cli::{self, ExportFormat};
+use shopsync::config::Settings;
 use shopsync::pacing::PacingSettings;
 use shopsync::secret::Secret;
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 #[derive(Parser)]
@@ -16,8 +19,67 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Cmd {
+    /// One pass of the configured (or named) shops in the foreground, then exit (0 when
+    /// every pass succeeded).
+    Sync {
+        #[arg(long)]
+        config: PathBuf,
+        /// Only this shop: a member id or a shop URL (configured or not).
+        #[arg(long)]
+        shop: Option<String>,
+        /// A full pass (with deletes and the completeness check) instead of an incremental one.
+        #[arg(long)]
+        full: bool,
+        /// Re-read the shop from this date (YYYY-MM-DD, Asia/Shanghai) without touching the
+        /// others; events only for what differs from the stored copy.
+        #[arg(long, conflicts_with = "full", requires = "shop")]
+        since: Option<String>,
+    },
+    /// Per shop: watermark, items, last passes, completeness; per account: calls today.
+    Status {
+        #[arg(long)]
+        config: PathBuf,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Validate a config file; print what is wrong with line and column.
+    CheckConfig { file: PathBuf },
+    /// Print outbox events as JSONL.
+    Events {
+        #[arg(long)]
+        config: PathBuf,
+        #[arg(long)]
+        shop: Option<String>,
+        #[arg(long, default_value_t = 0)]
+        after_seq: u64,
+    },
+    /// Write a shop's current catalogue to stdout.
+    Export {
+        #[arg(long)]
+        config: PathBuf,
+        #[arg(long)]
+        shop: String,
+        #[arg(long, value_enum)]
+        format: ExportFormat,
+    },
+    /// State maintenance.
+    State {
+        #[command(subcommand)]
+        cmd: StateCmd,
+    },
     /// Make one signed gateway call and print the response as JSON (for debugging an account).
     Api(ApiCall),
+}
+
+#[derive(Subcommand)]
+enum StateCmd {
+    /// Forget a shop's watermark: its next pass is full.
+    Reset {
+        #[arg(long)]
+        config: PathBuf,
+        #[arg(long)]
+        shop: String,
+    },
 }
 
 #[derive(clap::Args)]
@@ -83,20 +145,75 @@ async fn api_call(a: ApiCall) -> anyhow::Result<()> {
     Ok(())
 }
 
+async fn run(cmd: Cmd) -> anyhow::Result<bool> {
+    match cmd {
+        Cmd::Sync { config, shop, full, since } => {
+            let since_ms = match since.as_deref() {
+                Some(d) => Some(
+                    shopsync::clock::parse_shanghai_date(d)
+                        .with_context(|| format!("--since {d:?} is not a date like 2026-01-01"))?,
+                ),
+                None => None,
+            };
+            let ctx = cli::Context::open(&config)?;
+            cli::sync(&ctx, shop.as_deref(), full, since_ms).await
+        }
+        Cmd::Status { config, json } => cli::status(&cli::Context::open(&config)?, json).map(|()| true),
+        Cmd::CheckConfig { file } => {
+            let s = Settings::load(&file)?;
+            println!(
+                "{}: ok ({} accounts, {} shops, {} watch lists, {} sinks)",
+                file.display(),
+                s.accounts.len(),
+                s.shops.len(),
+                s.watches.len(),
+                s.sinks.len()
+            );
+            Ok(true)
+        }
+        Cmd::Events { config, shop, after_seq } => {
+            cli::events(&cli::Context::open(&config)?, shop.as_deref(), after_seq).map(|()| true)
+        }
+        Cmd::Export { config, shop, format } => {
+            let ctx = cli::Context::open(&config)?;
+            let member: shopsync::api::MemberId = shop.parse().with_context(|| format!("--shop {shop:?}"))?;
+            let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+            let rows = cli::export(&ctx, member.as_str(), format, &mut out)?;
+            std::io::Write::flush(&mut out)?;
+            eprintln!("{rows} rows");
+            Ok(true)
+        }
+        Cmd::State { cmd: StateCmd::Reset { config, shop } } => {
+            let ctx = cli::Context::open(&config)?;
+            let member: shopsync::api::MemberId = shop.parse().with_context(|| format!("--shop {shop:?}"))?;
+            ctx.store.reset_watermark(member.as_str())?;
+            ctx.store.flush().await?;
+            println!("shop {member}: watermark forgotten; its next pass is full");
+            Ok(true)
+        }
+        Cmd::Api(a) => api_call(a).await.map(|()| true),
+    }
+}
+
+fn init_logging() {
+    let filter =
+        tracing_subscriber::EnvFilter::try_from_env("SHOPSYNC_LOG").unwrap_or_else(|_| "info".into());
+    let fmt = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    // Under systemd the journal stamps every line; a second timestamp is noise.
+    if std::env::var_os("JOURNAL_STREAM").is_some() {
+        fmt.without_time().with_ansi(false).init();
+    } else {
+        fmt.init();
+    }
+}
+
 #[tokio::main]
 async fn main() -> ExitCode {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("SHOPSYNC_LOG").unwrap_or_else(|_| "warn".into()),
-        )
-        .with_writer(std::io::stderr)
-        .init();
+    init_logging();
     let cli = Cli::parse();
-    let result = match cli.cmd {
-        Cmd::Api(a) => api_call(a).await,
-    };
-    match result {
-        Ok(()) => ExitCode::SUCCESS,
+    match run(cli.cmd).await {
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => ExitCode::FAILURE,
         Err(e) => {
             eprintln!("shopsync: {e:#}");
             ExitCode::FAILURE

@@ -1,0 +1,14 @@
+//! The subcommands, each in its own file; `context.rs` opens what they share (settings,
+//! state, one API client per account).
+
+mod context;
+mod events;
+mod export;
+mod status;
+mod sync;
+
+pub use context::Context;
+pub use events::events;
+pub use export::{export, ExportFormat};
+pub use status::status;
+pub use sync::sync;

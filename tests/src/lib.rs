@@ -1,0 +1,117 @@
+//! Test scaffolding for end-to-end tests: finds (or builds) the real binaries, starts
+//! `sim1688` on a free loopback port, gives each test its own state dir and config, and runs
+//! `shopsync` as a user would.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::Once;
+
+/// `target/<profile>/`, where cargo puts the workspace's binaries.
+fn bin_dir() -> PathBuf {
+    let exe = std::env::current_exe().expect("test executable path");
+    let deps = exe.parent().expect("deps dir");
+    deps.parent().expect("profile dir").to_path_buf()
+}
+
+/// Path of a workspace binary, built once if this test run did not build it yet.
+pub fn bin(name: &str) -> PathBuf {
+    static BUILD: Once = Once::new();
+    let path = bin_dir().join(name);
+    BUILD.call_once(|| {
+        let release = bin_dir().ends_with("release");
+        let mut cmd = Command::new(env!("CARGO"));
+        cmd.args(["build", "-q", "-p", "shopsync", "-p", "sim1688", "--bins"]);
+        if release {
+            cmd.arg("--release");
+        }
+        let ok = cmd.status().map(|s| s.success()).unwrap_or(false);
+        assert!(ok, "building the binaries failed");
+    });
+    path
+}
+
+/// A running `sim1688`; killed when dropped.
+pub struct SimProc {
+    child: Child,
+    pub base: String,
+}
+
+impl SimProc {
+    /// Starts `sim1688` with these extra flags on a free port.
+    pub fn start(args: &[&str]) -> SimProc {
+        let mut child = Command::new(bin("sim1688"))
+            .args(["--listen", "127.0.0.1:0"])
+            .args(args)
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("sim1688 starts");
+        let stdout = child.stdout.take().expect("stdout");
+        let mut lines = BufReader::new(stdout).lines();
+        let first = lines.next().and_then(Result::ok).expect("sim1688 prints its address");
+        let base = first.strip_prefix("listening ").expect("listening line").to_string();
+        // Keep draining stdout so the simulator never blocks on a full pipe.
+        std::thread::spawn(move || for _ in lines {});
+        SimProc { child, base }
+    }
+
+    pub fn gateway(&self) -> String {
+        format!("{}/openapi/param2/2/portals.open/api/", self.base)
+    }
+
+    /// `GET /_sim/...` as JSON (curl keeps this crate free of an HTTP client).
+    pub fn admin_get(&self, path: &str) -> serde_json::Value {
+        let out =
+            Command::new("curl").args(["-sf", &format!("{}{path}", self.base)]).output().expect("curl runs");
+        assert!(out.status.success(), "GET {path} failed");
+        serde_json::from_slice(&out.stdout).expect("JSON")
+    }
+
+    pub fn admin_post(&self, path: &str, body: &str) -> serde_json::Value {
+        let out = Command::new("curl")
+            .args(["-sf", "-X", "POST", "-H", "content-type: application/json", "-d", body])
+            .arg(format!("{}{path}", self.base))
+            .output()
+            .expect("curl runs");
+        assert!(out.status.success(), "POST {path} failed");
+        serde_json::from_slice(&out.stdout).expect("JSON")
+    }
+}
+
+impl Drop for SimProc {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A test's own folder with a config file.
+pub struct Setup {
+    pub dir: tempfile::TempDir,
+    pub config: PathBuf,
+}
+
+impl Setup {
+    pub fn new(config_text: &str) -> Setup {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let config = dir.path().join("shopsync.toml");
+        std::fs::write(&config, config_text.replace("@DIR@", &dir.path().display().to_string()))
+            .expect("write config");
+        Setup { dir, config }
+    }
+
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// Runs `shopsync ARGS` (with `--config` appended where `@CONFIG@` stands).
+    pub fn shopsync(&self, args: &[&str]) -> Output {
+        let config = self.config.display().to_string();
+        let args: Vec<String> = args.iter().map(|a| a.replace("@CONFIG@", &config)).collect();
+        Command::new(bin("shopsync")).args(&args).env("SHOPSYNC_LOG", "warn").output().expect("shopsync runs")
+    }
+}
+
+pub fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
