@@ -248,3 +248,38 @@ async fn items_changing_during_a_full_pass_are_never_deleted() {
     r.pass(&shop, false).await;
     r.assert_matches_truth(&shop);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn watched_items_emit_changes_and_one_delete() {
+    let r = rig(Faults::default()).await;
+    let shop = r.shop(NewShop { items: 200, categories: Some(5), tie: None, history_days: 30 });
+    let truth = r.sim.sim.truth(shop.as_str()).unwrap();
+    let watched: Vec<String> = truth["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .take(12)
+        .map(|i| i["item_id"].as_str().unwrap().to_string())
+        .collect();
+    let stats = PassStats::default();
+    let key = r.engine.watch_pass("rivals", &watched, &stats).await.unwrap();
+    assert_eq!(key, "watch:rivals");
+    assert_eq!(stats.events(), 12, "a create per watched item");
+    let stored = r.store.item(&key, &watched[0]).unwrap().unwrap();
+    let t0 = &truth["items"][0];
+    assert_eq!(stored.item.skus.len(), t0["skus"].as_array().unwrap().len(), "SKUs come inline");
+
+    let m = |op, id: &str| Mutation { op, count: None, item_ids: Some(vec![id.to_string()]) };
+    r.sim.sim.mutate(shop.as_str(), &m(MutationOp::Update, &watched[1])).unwrap();
+    r.sim.sim.mutate(shop.as_str(), &m(MutationOp::Delist, &watched[2])).unwrap();
+    let before = r.store.events_after(0).count() as u64;
+    let stats = PassStats::default();
+    r.engine.watch_pass("rivals", &watched, &stats).await.unwrap();
+    let events: Vec<Event> = r.store.events_after(before).map(|e| e.unwrap().1).collect();
+    assert_eq!(events.len(), 2, "{events:?}");
+    assert_eq!(ids(&events, Op::Update), BTreeSet::from([watched[1].clone()]));
+    assert_eq!(ids(&events, Op::Delete), BTreeSet::from([watched[2].clone()]));
+    let before = r.store.events_after(0).count() as u64;
+    r.engine.watch_pass("rivals", &watched, &PassStats::default()).await.unwrap();
+    assert_eq!(r.store.events_after(before).count(), 0, "the delete is emitted once");
+}

@@ -354,3 +354,21 @@ path = "/tmp/events.jsonl"
         assert!(e.contains("SHOPSYNC_UNSET_VAR_XYZ") && !e.contains("s3cr3t"), "{e}");
     }
 }
+
+#[cfg(test)]
+mod example {
+    use super::*;
+
+    /// The shipped example must always validate (with its secret supplied).
+    #[test]
+    fn example_config_validates() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../config/shopsync.example.toml");
+        let text = std::fs::read_to_string(&path).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let secret = dir.path().join("main");
+        std::fs::write(&secret, "x").unwrap();
+        let text = text.replace("/run/credentials/shopsync.service/main", &secret.display().to_string());
+        let s = Settings::parse(&path, &text).unwrap();
+        assert_eq!((s.accounts.len(), s.shops.len(), s.watches.len(), s.sinks.len()), (1, 1, 1, 1));
+    }
+}
