@@ -17,5 +17,6 @@ pub mod config;
 pub mod event;
 pub mod pacing;
 pub mod secret;
+pub mod sinks;
 pub mod state;
 pub mod sync;

@@ -62,6 +62,16 @@ enum Cmd {
         #[arg(long, value_enum)]
         format: ExportFormat,
     },
+    /// Deliver the outbox to every configured sink once, then exit (0 when all drained).
+    Deliver {
+        #[arg(long)]
+        config: PathBuf,
+    },
+    /// Dead-letter queues.
+    Dlq {
+        #[command(subcommand)]
+        cmd: DlqCmd,
+    },
     /// State maintenance.
     State {
         #[command(subcommand)]
@@ -69,6 +79,17 @@ enum Cmd {
     },
     /// Make one signed gateway call and print the response as JSON (for debugging an account).
     Api(ApiCall),
+}
+
+#[derive(Subcommand)]
+enum DlqCmd {
+    /// Re-send a sink's dead-lettered batches; those accepted leave the queue.
+    Replay {
+        #[arg(long)]
+        config: PathBuf,
+        #[arg(long)]
+        sink: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -190,6 +211,10 @@ async fn run(cmd: Cmd) -> anyhow::Result<bool> {
             ctx.store.flush().await?;
             println!("shop {member}: watermark forgotten; its next pass is full");
             Ok(true)
+        }
+        Cmd::Deliver { config } => cli::deliver(&cli::Context::open(&config)?).await,
+        Cmd::Dlq { cmd: DlqCmd::Replay { config, sink } } => {
+            cli::dlq_replay(&cli::Context::open(&config)?, &sink).await
         }
         Cmd::Api(a) => api_call(a).await.map(|()| true),
     }

@@ -120,3 +120,44 @@ impl Setup {
 pub fn text(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()
 }
+
+/// Fills `dest` with the workspace's sink plugins and the C example (built for this ABI, and
+/// once more claiming ABI version 2), with the permissions the host demands.
+pub fn plugin_dir(dest: &Path) {
+    use std::os::unix::fs::PermissionsExt;
+    static BUILD: Once = Once::new();
+    BUILD.call_once(|| {
+        let mut cmd = Command::new(env!("CARGO"));
+        cmd.args(["build", "-q", "-p", "shopsync-sink-jsonl", "-p", "shopsync-sink-testkit"]);
+        if bin_dir().ends_with("release") {
+            cmd.arg("--release");
+        }
+        assert!(cmd.status().map(|s| s.success()).unwrap_or(false), "building the plugins failed");
+    });
+    std::fs::create_dir_all(dest).expect("plugin dir");
+    for lib in ["libshopsync_sink_jsonl.so", "libshopsync_sink_testkit.so"] {
+        std::fs::copy(bin_dir().join(lib), dest.join(lib)).expect("copy plugin");
+    }
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let src = root.join("plugins/c-example/sink.c");
+    let include = root.join("plugins/abi/include");
+    for (out, extra) in [
+        ("libshopsync_sink_c_example.so", None),
+        ("libshopsync_sink_c_v2.so", Some("-DABI_VERSION_OVERRIDE=2")),
+    ] {
+        let mut cc = Command::new("cc");
+        cc.args(["-shared", "-fPIC", "-O2", "-Wall", "-Werror", "-I"])
+            .arg(&include)
+            .arg("-o")
+            .arg(dest.join(out))
+            .arg(&src);
+        if let Some(x) = extra {
+            cc.arg(x);
+        }
+        assert!(cc.status().map(|s| s.success()).unwrap_or(false), "compiling the C plugin failed");
+    }
+    for entry in std::fs::read_dir(dest).expect("read plugin dir").flatten() {
+        std::fs::set_permissions(entry.path(), std::fs::Permissions::from_mode(0o644)).expect("chmod");
+    }
+    std::fs::set_permissions(dest, std::fs::Permissions::from_mode(0o755)).expect("chmod dir");
+}

@@ -2,12 +2,14 @@
 //! state, one API client per account).
 
 mod context;
+mod deliver;
 mod events;
 mod export;
 mod status;
 mod sync;
 
 pub use context::Context;
+pub use deliver::{deliver, dlq_replay};
 pub use events::events;
 pub use export::{export, ExportFormat};
 pub use status::status;

@@ -291,7 +291,32 @@ pub struct RawSink {
     /// Where a new sink starts reading the outbox.
     #[serde(default)]
     pub start: super::SinkStart,
+    /// Events per batch handed to the plugin.
+    #[serde(default = "default_batch_size")]
+    pub batch_size: usize,
+    /// A plugin call taking longer marks the sink stuck.
+    #[serde(default = "default_sink_timeout")]
+    pub timeout: Dur,
+    /// Tries of a batch the plugin rejects before it goes to the dead-letter queue.
+    #[serde(default = "default_reject_attempts")]
+    pub reject_attempts: u32,
+    /// Longest wait between retries of a failing sink.
+    #[serde(default = "default_backoff_max")]
+    pub backoff_max: Dur,
     /// Handed to the plugin as JSON.
     #[serde(default)]
     pub config: toml::Table,
+}
+
+fn default_batch_size() -> usize {
+    500
+}
+fn default_sink_timeout() -> Dur {
+    ms(30_000)
+}
+fn default_reject_attempts() -> u32 {
+    3
+}
+fn default_backoff_max() -> Dur {
+    ms(60_000)
 }

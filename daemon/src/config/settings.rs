@@ -69,6 +69,7 @@ pub struct SinkSettings {
     pub name: String,
     pub plugin: String,
     pub start: SinkStart,
+    pub delivery: crate::sinks::DeliveryOptions,
     pub config: serde_json::Value,
 }
 
@@ -238,12 +239,23 @@ impl Settings {
             if sinks.iter().any(|x| x.name == s.name) {
                 return Err(format!("sinks[{i}] ({}): a second sink with this name", s.name));
             }
-            let config =
-                serde_json::to_value(&s.config).map_err(|e| format!("sinks[{i}] ({}): {e}", s.name))?;
+            let at = format!("sinks[{i}] ({})", s.name);
+            let config = serde_json::to_value(&s.config).map_err(|e| format!("{at}: {e}"))?;
+            if s.batch_size == 0 || s.reject_attempts == 0 {
+                return Err(format!("{at}: batch_size and reject_attempts must be at least 1"));
+            }
+            let delivery = crate::sinks::DeliveryOptions {
+                batch_size: s.batch_size,
+                timeout: s.timeout.0,
+                reject_attempts: s.reject_attempts,
+                backoff_max: s.backoff_max.0,
+                ..Default::default()
+            };
             sinks.push(SinkSettings {
                 name: s.name.clone(),
                 plugin: s.plugin.clone(),
                 start: s.start,
+                delivery,
                 config,
             });
         }

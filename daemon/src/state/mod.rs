@@ -7,7 +7,9 @@
 
 mod hooks;
 mod records;
+mod sinks;
 mod store;
 
 pub use records::{Completeness, PassKind, PassRecord, ShopState, StoredItem};
+pub use sinks::DeadLetter;
 pub use store::{StateError, Store, Write, SCHEMA_VERSION};

@@ -67,6 +67,8 @@ pub struct Store {
     pub(super) quota: sled::Tree,
     pub(super) tokens: sled::Tree,
     pub(super) urls: sled::Tree,
+    pub(super) cursors: sled::Tree,
+    pub(super) dlq: sled::Tree,
 }
 
 fn item_key(shop: &str, item_id: &str) -> Vec<u8> {
@@ -109,6 +111,8 @@ impl Store {
             quota: db.open_tree("quota")?,
             tokens: db.open_tree("tokens")?,
             urls: db.open_tree("urls")?,
+            cursors: db.open_tree("sink_cursors")?,
+            dlq: db.open_tree("dead_letters")?,
             meta,
             db,
         })
@@ -274,6 +278,25 @@ impl Store {
             let ev: Event = serde_json::from_slice(&v).map_err(|e| corrupt("event", e))?;
             Ok((pos, ev))
         })
+    }
+
+    pub(super) fn outbox_last(&self) -> Result<Option<u64>, StateError> {
+        match self.outbox.last()? {
+            Some((k, _)) => Ok(k.as_ref().try_into().ok().map(u64::from_be_bytes)),
+            None => Ok(None),
+        }
+    }
+
+    pub(super) fn outbox_keys_upto(
+        &self,
+        upto: u64,
+    ) -> impl Iterator<Item = Result<sled::IVec, StateError>> + '_ {
+        self.outbox.range(..=upto.to_be_bytes()).keys().map(|k| k.map_err(StateError::from))
+    }
+
+    pub(super) fn remove_outbox(&self, key: &[u8]) -> Result<(), StateError> {
+        self.outbox.remove(key)?;
+        Ok(())
     }
 
     /// Number of events in the outbox.

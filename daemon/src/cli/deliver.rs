@@ -1,0 +1,58 @@
+//! `shopsync deliver` (drain the outbox to every sink once) and `shopsync dlq replay`.
+
+use super::context::Context;
+use crate::sinks::{collect_outbox, SinkRunner};
+use anyhow::anyhow;
+
+/// Consecutive failures after which a one-shot drain gives up on a sink.
+const MAX_FAILURES: u32 = 5;
+
+pub async fn deliver(ctx: &Context) -> anyhow::Result<bool> {
+    let mut runners = Vec::new();
+    let mut ok = true;
+    for s in &ctx.settings.sinks {
+        match SinkRunner::new(s, &ctx.settings.plugin_dir, ctx.store.clone(), s.delivery.clone()) {
+            Ok(r) => runners.push(r),
+            Err(e) => {
+                eprintln!("sink {}: {e}", s.name);
+                ok = false;
+            }
+        }
+    }
+    for r in &runners {
+        let rep = r.drain(MAX_FAILURES).await?;
+        println!(
+            "sink {}: {} events delivered, {} dead-lettered, cursor {}{}",
+            rep.sink,
+            rep.delivered,
+            rep.dead_lettered,
+            rep.cursor,
+            rep.error.as_deref().map(|e| format!("; gave up: {e}")).unwrap_or_default()
+        );
+        ok &= rep.error.is_none();
+    }
+    // Only when every configured sink is loaded may the outbox shrink.
+    if ok && runners.len() == ctx.settings.sinks.len() {
+        let refs: Vec<&SinkRunner> = runners.iter().collect();
+        let removed = collect_outbox(&ctx.store, &refs)?;
+        if removed > 0 {
+            println!("outbox: {removed} events every sink is past were removed");
+        }
+    }
+    ctx.store.flush().await?;
+    Ok(ok)
+}
+
+pub async fn dlq_replay(ctx: &Context, sink: &str) -> anyhow::Result<bool> {
+    let s = ctx
+        .settings
+        .sinks
+        .iter()
+        .find(|s| s.name == sink)
+        .ok_or_else(|| anyhow!("no sink named {sink:?}"))?;
+    let r = SinkRunner::new(s, &ctx.settings.plugin_dir, ctx.store.clone(), s.delivery.clone())?;
+    let (resent, failed) = r.replay_dead_letters().await?;
+    ctx.store.flush().await?;
+    println!("sink {sink}: {resent} dead-lettered events re-sent, {failed} still refused");
+    Ok(failed == 0)
+}

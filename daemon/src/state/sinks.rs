@@ -1,0 +1,89 @@
+//! Per-sink state: each sink's cursor into the outbox, its dead-letter queue, and the outbox
+//! clean-up once every sink is past an event.
+
+use super::store::{StateError, Store};
+use serde::{Deserialize, Serialize};
+
+/// A batch a sink rejected for good, kept for `shopsync dlq replay`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct DeadLetter {
+    pub sink: String,
+    pub first_pos: u64,
+    pub last_pos: u64,
+    pub events: u64,
+    pub error: String,
+    pub at_ms: i64,
+    /// The batch as it was delivered: a JSON array of events.
+    pub batch: String,
+}
+
+impl Store {
+    pub fn sink_cursor(&self, sink: &str) -> Result<Option<u64>, StateError> {
+        Ok(self
+            .cursors
+            .get(sink.as_bytes())?
+            .and_then(|v| v.as_ref().try_into().ok().map(u64::from_be_bytes)))
+    }
+
+    /// Moves a sink's cursor. Called only after the plugin accepted everything up to `pos`.
+    pub fn set_sink_cursor(&self, sink: &str, pos: u64) -> Result<(), StateError> {
+        self.cursors.insert(sink.as_bytes(), &pos.to_be_bytes())?;
+        Ok(())
+    }
+
+    /// Every sink with a cursor.
+    pub fn sink_cursors(&self) -> Result<Vec<(String, u64)>, StateError> {
+        let mut out = Vec::new();
+        for kv in self.cursors.iter() {
+            let (k, v) = kv?;
+            let pos = v.as_ref().try_into().map(u64::from_be_bytes).unwrap_or(0);
+            out.push((String::from_utf8_lossy(&k).into_owned(), pos));
+        }
+        Ok(out)
+    }
+
+    pub fn forget_sink(&self, sink: &str) -> Result<(), StateError> {
+        self.cursors.remove(sink.as_bytes())?;
+        Ok(())
+    }
+
+    pub fn dlq_put(&self, letter: &DeadLetter) -> Result<(), StateError> {
+        let key = format!("{}/{:020}", letter.sink, letter.first_pos);
+        let bytes = serde_json::to_vec(letter)
+            .map_err(|e| StateError::Corrupt { what: "dead letter".into(), detail: e.to_string() })?;
+        self.dlq.insert(key.as_bytes(), bytes)?;
+        Ok(())
+    }
+
+    pub fn dlq(&self, sink: &str) -> Result<Vec<DeadLetter>, StateError> {
+        let mut out = Vec::new();
+        for v in self.dlq.scan_prefix(format!("{sink}/").as_bytes()).values() {
+            let v = v?;
+            out.push(
+                serde_json::from_slice(&v)
+                    .map_err(|e| StateError::Corrupt { what: "dead letter".into(), detail: e.to_string() })?,
+            );
+        }
+        Ok(out)
+    }
+
+    pub fn dlq_remove(&self, letter: &DeadLetter) -> Result<(), StateError> {
+        self.dlq.remove(format!("{}/{:020}", letter.sink, letter.first_pos).as_bytes())?;
+        Ok(())
+    }
+
+    /// Position of the newest outbox event (0 when there is none).
+    pub fn outbox_last_pos(&self) -> Result<u64, StateError> {
+        Ok(self.outbox_last()?.unwrap_or(0))
+    }
+
+    /// Removes outbox events at or below `upto` (every sink is past them).
+    pub fn gc_outbox(&self, upto: u64) -> Result<usize, StateError> {
+        let mut n = 0;
+        for k in self.outbox_keys_upto(upto) {
+            self.remove_outbox(&k?)?;
+            n += 1;
+        }
+        Ok(n)
+    }
+}
