@@ -128,15 +128,19 @@ pub fn plugin_dir(dest: &Path) {
     static BUILD: Once = Once::new();
     BUILD.call_once(|| {
         let mut cmd = Command::new(env!("CARGO"));
-        cmd.args(["build", "-q", "-p", "shopsync-sink-jsonl", "-p", "shopsync-sink-testkit"]);
+        cmd.args(["build", "-q"]);
+        for p in ["jsonl", "testkit", "postgres", "mysql"] {
+            cmd.args(["-p", &format!("shopsync-sink-{p}")]);
+        }
         if bin_dir().ends_with("release") {
             cmd.arg("--release");
         }
         assert!(cmd.status().map(|s| s.success()).unwrap_or(false), "building the plugins failed");
     });
     std::fs::create_dir_all(dest).expect("plugin dir");
-    for lib in ["libshopsync_sink_jsonl.so", "libshopsync_sink_testkit.so"] {
-        std::fs::copy(bin_dir().join(lib), dest.join(lib)).expect("copy plugin");
+    for p in ["jsonl", "testkit", "postgres", "mysql"] {
+        let lib = format!("libshopsync_sink_{p}.so");
+        std::fs::copy(bin_dir().join(&lib), dest.join(&lib)).expect("copy plugin");
     }
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
     let src = root.join("plugins/c-example/sink.c");
@@ -160,4 +164,11 @@ pub fn plugin_dir(dest: &Path) {
         std::fs::set_permissions(entry.path(), std::fs::Permissions::from_mode(0o644)).expect("chmod");
     }
     std::fs::set_permissions(dest, std::fs::Permissions::from_mode(0o755)).expect("chmod dir");
+}
+
+/// Runs a shell command, returning its trimmed stdout; panics with its stderr on failure.
+pub fn sh(cmd: &str) -> String {
+    let out = Command::new("sh").args(["-c", cmd]).output().expect("sh runs");
+    assert!(out.status.success(), "{cmd}: {}", text(&out.stderr));
+    text(&out.stdout).trim().to_string()
 }

@@ -1,0 +1,200 @@
+//! The MySQL/MariaDB sink: the same contract as the PostgreSQL one.
+//!
+//! `items` holds each item's current state, typed columns beside the raw item JSON, upserted
+//! with `INSERT … ON DUPLICATE KEY UPDATE` guarded by `last_seq` so an older event delivered
+//! again changes nothing; deletes mark the row. `item_changes` takes every event once
+//! (`INSERT IGNORE` on its `id`). utf8mb4 throughout: titles are Chinese.
+//!
+//! Config: `url` (e.g. `mysql://root@127.0.0.1:3306/shop`), `items_table` (default
+//! `items`), `changes_table` (default `item_changes`).
+
+use mysql::prelude::Queryable;
+use mysql::{Conn, Opts, OptsBuilder, Value};
+use serde::Deserialize;
+use shopsync_sink_abi::{export_sink, Sink, SinkError};
+use std::collections::HashMap;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Config {
+    url: String,
+    #[serde(default = "default_items")]
+    items_table: String,
+    #[serde(default = "default_changes")]
+    changes_table: String,
+}
+
+fn default_items() -> String {
+    "items".into()
+}
+fn default_changes() -> String {
+    "item_changes".into()
+}
+
+#[derive(Deserialize)]
+struct Event {
+    id: String,
+    seq: i64,
+    shop: String,
+    item_id: String,
+    op: String,
+    changed: Vec<String>,
+    md5: String,
+    modified_ms: i64,
+    observed_ms: i64,
+    item: serde_json::Value,
+}
+
+pub struct Mysql {
+    conn: Conn,
+    items: String,
+    changes: String,
+}
+
+fn ident(s: &str) -> Result<String, String> {
+    if !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+        Ok(format!("`{s}`"))
+    } else {
+        Err(format!("table name {s:?} may hold only letters, digits and '_'"))
+    }
+}
+
+fn classify(e: mysql::Error) -> SinkError {
+    match e {
+        mysql::Error::MySqlError(e) => SinkError::Reject(format!("mysql: {e}")),
+        other => SinkError::Retry(format!("mysql: {other}")),
+    }
+}
+
+/// `(?, ?, …)` repeated `rows` times.
+fn placeholders(cols: usize, rows: usize) -> String {
+    let one = format!("({})", vec!["?"; cols].join(","));
+    vec![one; rows].join(",")
+}
+
+fn num(item: &serde_json::Value, key: &str) -> Value {
+    item[key].as_i64().map_or(Value::NULL, Value::Int)
+}
+
+fn text(item: &serde_json::Value, key: &str) -> Value {
+    item[key].as_str().map_or(Value::NULL, |s| Value::Bytes(s.as_bytes().to_vec()))
+}
+
+impl Sink for Mysql {
+    fn create(config: serde_json::Value) -> Result<Self, String> {
+        let cfg: Config = serde_json::from_value(config).map_err(|e| format!("mysql sink config: {e}"))?;
+        let (items, changes) = (ident(&cfg.items_table)?, ident(&cfg.changes_table)?);
+        let opts = Opts::from_url(&cfg.url).map_err(|e| format!("mysql: bad url: {e}"))?;
+        let opts = OptsBuilder::from_opts(opts).init(vec!["SET NAMES utf8mb4"]);
+        let mut conn = Conn::new(opts).map_err(|e| format!("mysql: cannot connect: {e}"))?;
+        conn.query_drop(format!(
+            "CREATE TABLE IF NOT EXISTS {items} (
+                shop VARCHAR(32) NOT NULL, item_id VARCHAR(32) NOT NULL, title TEXT, cid VARCHAR(32),
+                price_source VARCHAR(16), moq BIGINT, sales BIGINT, stock BIGINT, status VARCHAR(16),
+                modified_ms BIGINT, md5 CHAR(32), last_seq BIGINT NOT NULL, deleted BOOLEAN NOT NULL DEFAULT FALSE,
+                item JSON NOT NULL, PRIMARY KEY (shop, item_id)
+             ) DEFAULT CHARSET = utf8mb4 COLLATE = utf8mb4_unicode_ci"
+        ))
+        .map_err(|e| format!("mysql: creating {items}: {e}"))?;
+        conn.query_drop(format!(
+            "CREATE TABLE IF NOT EXISTS {changes} (
+                id VARCHAR(80) NOT NULL PRIMARY KEY, seq BIGINT NOT NULL, shop VARCHAR(32) NOT NULL,
+                item_id VARCHAR(32) NOT NULL, op VARCHAR(8) NOT NULL, changed JSON NOT NULL, md5 CHAR(32),
+                modified_ms BIGINT, observed_ms BIGINT, item JSON NOT NULL
+             ) DEFAULT CHARSET = utf8mb4 COLLATE = utf8mb4_unicode_ci"
+        ))
+        .map_err(|e| format!("mysql: creating {changes}: {e}"))?;
+        Ok(Mysql { conn, items, changes })
+    }
+
+    fn deliver(&mut self, events: &[u8]) -> Result<(), SinkError> {
+        let events: Vec<Event> = serde_json::from_slice(events)
+            .map_err(|e| SinkError::Reject(format!("batch is not events: {e}")))?;
+        if events.is_empty() {
+            return Ok(());
+        }
+        let mut last: HashMap<(&str, &str), &Event> = HashMap::new();
+        for e in &events {
+            let k = (e.shop.as_str(), e.item_id.as_str());
+            if last.get(&k).is_none_or(|p| p.seq < e.seq) {
+                last.insert(k, e);
+            }
+        }
+        let mut item_params: Vec<Value> = Vec::with_capacity(last.len() * 14);
+        for e in last.values() {
+            let it = &e.item;
+            item_params.extend([
+                Value::from(&e.shop),
+                Value::from(&e.item_id),
+                text(it, "title"),
+                text(it, "cid"),
+                text(it, "price_source"),
+                num(it, "moq"),
+                num(it, "sales"),
+                num(it, "stock"),
+                text(it, "status"),
+                Value::Int(e.modified_ms),
+                Value::from(&e.md5),
+                Value::Int(e.seq),
+                Value::Int(i64::from(e.op == "delete")),
+                Value::from(it.to_string()),
+            ]);
+        }
+        // Columns update only when the event is newer; `last_seq` goes last because MySQL
+        // evaluates the assignments left to right.
+        let newer = "VALUES(last_seq) > last_seq";
+        let set: Vec<String> = [
+            "title",
+            "cid",
+            "price_source",
+            "moq",
+            "sales",
+            "stock",
+            "status",
+            "modified_ms",
+            "md5",
+            "deleted",
+            "item",
+            "last_seq",
+        ]
+        .iter()
+        .map(|c| format!("{c} = IF({newer}, VALUES({c}), {c})"))
+        .collect();
+        let upsert = format!(
+            "INSERT INTO {} (shop, item_id, title, cid, price_source, moq, sales, stock, status, modified_ms, md5, last_seq, deleted, item) VALUES {} ON DUPLICATE KEY UPDATE {}",
+            self.items,
+            placeholders(14, last.len()),
+            set.join(", ")
+        );
+        let mut change_params: Vec<Value> = Vec::with_capacity(events.len() * 10);
+        for e in &events {
+            change_params.extend([
+                Value::from(&e.id),
+                Value::Int(e.seq),
+                Value::from(&e.shop),
+                Value::from(&e.item_id),
+                Value::from(&e.op),
+                Value::from(serde_json::to_string(&e.changed).unwrap_or_default()),
+                Value::from(&e.md5),
+                Value::Int(e.modified_ms),
+                Value::Int(e.observed_ms),
+                Value::from(e.item.to_string()),
+            ]);
+        }
+        let append = format!(
+            "INSERT IGNORE INTO {} (id, seq, shop, item_id, op, changed, md5, modified_ms, observed_ms, item) VALUES {}",
+            self.changes,
+            placeholders(10, events.len())
+        );
+        let mut tx = self.conn.start_transaction(mysql::TxOpts::default()).map_err(classify)?;
+        tx.exec_drop(upsert, item_params).map_err(classify)?;
+        tx.exec_drop(append, change_params).map_err(classify)?;
+        tx.commit().map_err(classify)
+    }
+
+    fn flush(&mut self) -> Result<(), SinkError> {
+        Ok(())
+    }
+}
+
+export_sink!("mysql", Mysql);

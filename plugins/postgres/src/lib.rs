@@ -1,0 +1,164 @@
+//! The PostgreSQL sink.
+//!
+//! `items` holds each item's current state (typed columns plus the raw item as `jsonb`);
+//! a delete marks the row (`deleted = true`) rather than removing it, so the row's `last_seq`
+//! keeps guarding against an older event delivered again. `item_changes` appends every event
+//! once, keyed by its `id`. A batch runs in one transaction, and redelivering any batch
+//! changes nothing.
+//!
+//! Config: `url` (libpq style, e.g. `host=127.0.0.1 user=postgres dbname=shop`),
+//! `items_table` (default `items`), `changes_table` (default `item_changes`).
+
+use postgres::{Client, NoTls};
+use serde::Deserialize;
+use shopsync_sink_abi::{export_sink, Sink, SinkError};
+use std::collections::HashMap;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Config {
+    url: String,
+    #[serde(default = "default_items")]
+    items_table: String,
+    #[serde(default = "default_changes")]
+    changes_table: String,
+}
+
+fn default_items() -> String {
+    "items".into()
+}
+fn default_changes() -> String {
+    "item_changes".into()
+}
+
+#[derive(Deserialize)]
+struct Event {
+    id: String,
+    seq: i64,
+    shop: String,
+    item_id: String,
+    op: String,
+    changed: Vec<String>,
+    md5: String,
+    modified_ms: i64,
+    observed_ms: i64,
+    item: serde_json::Value,
+}
+
+pub struct Postgres {
+    client: Client,
+    upsert: String,
+    append: String,
+}
+
+fn ident(s: &str) -> Result<String, String> {
+    if !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+        Ok(format!("\"{s}\""))
+    } else {
+        Err(format!("table name {s:?} may hold only letters, digits and '_'"))
+    }
+}
+
+/// Connection trouble is worth retrying; anything else in a statement means the batch or
+/// the schema is wrong.
+fn classify(e: postgres::Error) -> SinkError {
+    if e.is_closed() || e.as_db_error().is_none() {
+        SinkError::Retry(format!("postgres: {e}"))
+    } else {
+        SinkError::Reject(format!("postgres: {e}"))
+    }
+}
+
+impl Sink for Postgres {
+    fn create(config: serde_json::Value) -> Result<Self, String> {
+        let cfg: Config = serde_json::from_value(config).map_err(|e| format!("postgres sink config: {e}"))?;
+        let (items, changes) = (ident(&cfg.items_table)?, ident(&cfg.changes_table)?);
+        let mut client =
+            Client::connect(&cfg.url, NoTls).map_err(|e| format!("postgres: cannot connect: {e}"))?;
+        client
+            .batch_execute(&format!(
+                "CREATE TABLE IF NOT EXISTS {items} (
+                    shop text NOT NULL, item_id text NOT NULL, title text, cid text, price_source text,
+                    moq bigint, sales bigint, stock bigint, status text, modified_ms bigint, md5 text,
+                    last_seq bigint NOT NULL, deleted boolean NOT NULL DEFAULT false, item jsonb NOT NULL,
+                    PRIMARY KEY (shop, item_id));
+                 CREATE TABLE IF NOT EXISTS {changes} (
+                    id text PRIMARY KEY, seq bigint NOT NULL, shop text NOT NULL, item_id text NOT NULL,
+                    op text NOT NULL, changed jsonb NOT NULL, md5 text, modified_ms bigint, observed_ms bigint,
+                    item jsonb NOT NULL);"
+            ))
+            .map_err(|e| format!("postgres: creating tables: {e}"))?;
+        // Whole batches go in as arrays (UNNEST): one statement per table per batch.
+        let upsert = format!(
+            "INSERT INTO {items} (shop, item_id, title, cid, price_source, moq, sales, stock, status, modified_ms, md5, last_seq, deleted, item)
+             SELECT s, i, j->>'title', j->>'cid', j->>'price_source', (j->>'moq')::bigint, (j->>'sales')::bigint,
+                    (j->>'stock')::bigint, j->>'status', m, h, q, d, j
+             FROM UNNEST($1::text[], $2::text[], $3::bigint[], $4::text[], $5::bigint[], $6::bool[], $7::text[])
+                  AS t(s, i, m, h, q, d, jt), LATERAL (SELECT jt::jsonb AS j) x
+             ON CONFLICT (shop, item_id) DO UPDATE SET
+                title = EXCLUDED.title, cid = EXCLUDED.cid, price_source = EXCLUDED.price_source,
+                moq = EXCLUDED.moq, sales = EXCLUDED.sales, stock = EXCLUDED.stock, status = EXCLUDED.status,
+                modified_ms = EXCLUDED.modified_ms, md5 = EXCLUDED.md5, last_seq = EXCLUDED.last_seq,
+                deleted = EXCLUDED.deleted, item = EXCLUDED.item
+             WHERE {items}.last_seq < EXCLUDED.last_seq"
+        );
+        let append = format!(
+            "INSERT INTO {changes} (id, seq, shop, item_id, op, changed, md5, modified_ms, observed_ms, item)
+             SELECT id, seq, s, i, op, ch::jsonb, h, m, o, jt::jsonb
+             FROM UNNEST($1::text[], $2::bigint[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[],
+                         $8::bigint[], $9::bigint[], $10::text[]) AS t(id, seq, s, i, op, ch, h, m, o, jt)
+             ON CONFLICT (id) DO NOTHING"
+        );
+        Ok(Postgres { client, upsert, append })
+    }
+
+    fn deliver(&mut self, events: &[u8]) -> Result<(), SinkError> {
+        let events: Vec<Event> = serde_json::from_slice(events)
+            .map_err(|e| SinkError::Reject(format!("batch is not events: {e}")))?;
+        // The newest event per item decides its row (a batch may hold one item twice, and
+        // one statement may not touch a row twice).
+        let mut last: HashMap<(&str, &str), &Event> = HashMap::new();
+        for e in &events {
+            let k = (e.shop.as_str(), e.item_id.as_str());
+            if last.get(&k).is_none_or(|p| p.seq < e.seq) {
+                last.insert(k, e);
+            }
+        }
+        let rows: Vec<&Event> = last.into_values().collect();
+        let col = |f: fn(&Event) -> String| rows.iter().map(|e| f(e)).collect::<Vec<String>>();
+        let (s, i, h, j) = (
+            col(|e| e.shop.clone()),
+            col(|e| e.item_id.clone()),
+            col(|e| e.md5.clone()),
+            col(|e| e.item.to_string()),
+        );
+        let m: Vec<i64> = rows.iter().map(|e| e.modified_ms).collect();
+        let q: Vec<i64> = rows.iter().map(|e| e.seq).collect();
+        let d: Vec<bool> = rows.iter().map(|e| e.op == "delete").collect();
+        let ecol = |f: fn(&Event) -> String| events.iter().map(f).collect::<Vec<String>>();
+        let (id, es, ei, op, ch, eh, ej) = (
+            ecol(|e| e.id.clone()),
+            ecol(|e| e.shop.clone()),
+            ecol(|e| e.item_id.clone()),
+            ecol(|e| e.op.clone()),
+            ecol(|e| serde_json::to_string(&e.changed).unwrap_or_default()),
+            ecol(|e| e.md5.clone()),
+            ecol(|e| e.item.to_string()),
+        );
+        let seq: Vec<i64> = events.iter().map(|e| e.seq).collect();
+        let em: Vec<i64> = events.iter().map(|e| e.modified_ms).collect();
+        let eo: Vec<i64> = events.iter().map(|e| e.observed_ms).collect();
+        let mut tx = self.client.transaction().map_err(classify)?;
+        tx.execute(self.upsert.as_str(), &[&s, &i, &m, &h, &q, &d, &j]).map_err(classify)?;
+        tx.execute(self.append.as_str(), &[&id, &seq, &es, &ei, &op, &ch, &eh, &em, &eo, &ej])
+            .map_err(classify)?;
+        tx.commit().map_err(classify)
+    }
+
+    fn flush(&mut self) -> Result<(), SinkError> {
+        // Every batch commits its own transaction.
+        Ok(())
+    }
+}
+
+export_sink!("postgres", Postgres);
