@@ -15,7 +15,7 @@ fn my(db: &str, sql: &str) -> String {
 
 fn rows(out: &str) -> BTreeMap<String, String> {
     out.lines()
-        .filter_map(|l| l.split_once(|c| c == '|' || c == '\t'))
+        .filter_map(|l| l.split_once(['|', '\t']))
         .map(|(k, v)| (k.to_string(), v.to_string()))
         .collect()
 }
