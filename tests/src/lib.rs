@@ -129,7 +129,7 @@ pub fn plugin_dir(dest: &Path) {
     BUILD.call_once(|| {
         let mut cmd = Command::new(env!("CARGO"));
         cmd.args(["build", "-q"]);
-        for p in ["jsonl", "testkit", "postgres", "mysql"] {
+        for p in ["jsonl", "testkit", "postgres", "mysql", "webhook"] {
             cmd.args(["-p", &format!("shopsync-sink-{p}")]);
         }
         if bin_dir().ends_with("release") {
@@ -138,7 +138,7 @@ pub fn plugin_dir(dest: &Path) {
         assert!(cmd.status().map(|s| s.success()).unwrap_or(false), "building the plugins failed");
     });
     std::fs::create_dir_all(dest).expect("plugin dir");
-    for p in ["jsonl", "testkit", "postgres", "mysql"] {
+    for p in ["jsonl", "testkit", "postgres", "mysql", "webhook"] {
         let lib = format!("libshopsync_sink_{p}.so");
         std::fs::copy(bin_dir().join(&lib), dest.join(&lib)).expect("copy plugin");
     }

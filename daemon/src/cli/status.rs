@@ -1,5 +1,5 @@
 //! `shopsync status`: per shop its watermark, item count, last passes and completeness; per
-//! account the calls used today.
+//! account the calls used today; per sink its cursor, lag and dead letters.
 
 use super::context::Context;
 use crate::clock::{now_ms, shanghai_day, show_ms};
@@ -19,10 +19,20 @@ pub fn status(ctx: &Context, as_json: bool) -> anyhow::Result<()> {
                    "remaining": a.daily_quota.saturating_sub(used)})
         })
         .collect();
+    let last = ctx.store.outbox_last_pos()?;
+    let mut sinks = Vec::new();
+    for s in &ctx.settings.sinks {
+        let cursor = ctx.store.sink_cursor(&s.name)?;
+        let dead = ctx.store.dlq(&s.name)?;
+        sinks.push(json!({
+            "name": s.name, "plugin": s.plugin, "cursor": cursor,
+            "lag": cursor.map(|c| last.saturating_sub(c)),
+            "dead_letter_batches": dead.len(),
+            "dead_letter_events": dead.iter().map(|d| d.events).sum::<u64>(),
+        }));
+    }
     if as_json {
         let shops: Vec<_> = shops.iter().map(|(id, s)| json!({"shop": id, "state": s})).collect();
-        let sinks: Vec<_> =
-            ctx.settings.sinks.iter().map(|s| json!({"name": s.name, "plugin": s.plugin})).collect();
         let out = json!({"shops": shops, "accounts": accounts, "sinks": sinks, "outbox_events": ctx.store.outbox_len()});
         println!("{}", serde_json::to_string_pretty(&out)?);
         return Ok(());
@@ -59,6 +69,12 @@ pub fn status(ctx: &Context, as_json: bool) -> anyhow::Result<()> {
     }
     for a in &accounts {
         println!("account {} calls today {} of {}", a["name"], a["calls_today"], a["daily_quota"]);
+    }
+    for s in &sinks {
+        println!(
+            "sink {} ({}): cursor {}, {} events behind, dead letters: {} events in {} batches",
+            s["name"], s["plugin"], s["cursor"], s["lag"], s["dead_letter_events"], s["dead_letter_batches"]
+        );
     }
     println!("outbox {} events", ctx.store.outbox_len());
     Ok(())
