@@ -11,7 +11,6 @@
 use super::plugin::{load, Call, HostError, Instance};
 use crate::clock::now_ms;
 use crate::config::{SinkSettings, SinkStart};
-use crate::event::Event;
 use crate::state::{DeadLetter, StateError, Store};
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
@@ -132,18 +131,23 @@ impl SinkRunner {
         if self.in_flight.load(Ordering::Acquire) {
             return Ok(self.failed("still stuck in an earlier call".into()));
         }
-        self.store.flush().await?;
         let cursor = self.cursor()?;
-        let mut batch: Vec<(u64, Event)> = Vec::with_capacity(self.opts.batch_size);
-        for e in self.store.events_after(cursor).take(self.opts.batch_size) {
-            batch.push(e?);
-        }
+        let batch = self.store.raw_events_after(cursor, self.opts.batch_size)?;
         let (Some(first), Some(last)) = (batch.first().map(|b| b.0), batch.last().map(|b| b.0)) else {
             return Ok(Step::Idle);
         };
-        let events: Vec<&Event> = batch.iter().map(|b| &b.1).collect();
-        let json = serde_json::to_vec(&events)
-            .map_err(|e| StateError::Corrupt { what: "outbox batch".into(), detail: e.to_string() })?;
+        // An event leaves the process only once it is durable (see state/store.rs).
+        self.store.ensure_durable(last).await?;
+        // The stored events are JSON already: the batch is their array, built without decoding.
+        let mut json = Vec::with_capacity(batch.iter().map(|b| b.1.len() + 1).sum::<usize>() + 2);
+        json.push(b'[');
+        for (i, (_, ev)) in batch.iter().enumerate() {
+            if i > 0 {
+                json.push(b',');
+            }
+            json.extend_from_slice(ev);
+        }
+        json.push(b']');
         let (inst, flag) = (self.instance.clone(), self.in_flight.clone());
         flag.store(true, Ordering::Release);
         let payload = json.clone();

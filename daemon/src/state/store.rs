@@ -60,6 +60,8 @@ pub enum Write {
 #[derive(Clone)]
 pub struct Store {
     db: sled::Db,
+    /// Outbox positions up to here are known durable (a flush finished after they were written).
+    durable_pos: std::sync::Arc<std::sync::atomic::AtomicU64>,
     items: sled::Tree,
     shops: sled::Tree,
     outbox: sled::Tree,
@@ -105,6 +107,7 @@ impl Store {
             }
         }
         Ok(Store {
+            durable_pos: Default::default(),
             items: db.open_tree("items")?,
             shops: db.open_tree("shops")?,
             outbox: db.open_tree("outbox")?,
@@ -120,8 +123,18 @@ impl Store {
 
     /// Makes everything written so far durable.
     pub async fn flush(&self) -> Result<(), StateError> {
+        let upto = self.outbox_last()?.unwrap_or(0);
         self.db.flush_async().await?;
+        self.durable_pos.fetch_max(upto, std::sync::atomic::Ordering::AcqRel);
         Ok(())
+    }
+
+    /// Makes sure the outbox is durable up to `pos`, flushing only if it is not known to be.
+    pub async fn ensure_durable(&self, pos: u64) -> Result<(), StateError> {
+        if self.durable_pos.load(std::sync::atomic::Ordering::Acquire) >= pos {
+            return Ok(());
+        }
+        self.flush().await
     }
 
     pub fn item(&self, shop: &str, item_id: &str) -> Result<Option<StoredItem>, StateError> {
@@ -297,6 +310,22 @@ impl Store {
     pub(super) fn remove_outbox(&self, key: &[u8]) -> Result<(), StateError> {
         self.outbox.remove(key)?;
         Ok(())
+    }
+
+    /// Up to `limit` outbox events after `after_pos`, as stored (JSON bytes), with positions:
+    /// delivery forwards them without decoding.
+    pub fn raw_events_after(
+        &self,
+        after_pos: u64,
+        limit: usize,
+    ) -> Result<Vec<(u64, sled::IVec)>, StateError> {
+        let mut out = Vec::with_capacity(limit.min(4096));
+        for kv in self.outbox.range((after_pos + 1).to_be_bytes()..).take(limit) {
+            let (k, v) = kv?;
+            let pos = u64::from_be_bytes(k.as_ref().try_into().map_err(|e| corrupt("outbox key", e))?);
+            out.push((pos, v));
+        }
+        Ok(out)
     }
 
     /// Number of events in the outbox.

@@ -1,0 +1,142 @@
+//! Sink benchmark: events per second from the outbox through the JSONL, PostgreSQL and
+//! MariaDB plugins (the last two when their servers answer on 127.0.0.1), next to what the
+//! disk can fsync. Prints a table.
+//!
+//! `cargo run --release -p shopsync-e2e --bin bench-sinks -- [EVENTS]`
+
+use rust_decimal::Decimal;
+use shopsync::api::Tier;
+use shopsync::config::{SinkSettings, SinkStart};
+use shopsync::event::{Item, Op, PriceSource, Sku};
+use shopsync::sinks::{DeliveryOptions, SinkRunner};
+use shopsync::state::{Store, StoredItem, Write};
+use std::io::Write as _;
+use std::time::{Duration, Instant};
+
+fn item(n: u64) -> Item {
+    Item {
+        item_id: format!("{}", 600_000_000_000 + n),
+        title: format!("夏季纯棉T恤 批发 {n}"),
+        cid: "1031910".into(),
+        wholesale_prices: vec![
+            Tier { min_qty: 1, max_qty: Some(99), price: Decimal::new(1250, 2) },
+            Tier { min_qty: 100, max_qty: Some(499), price: Decimal::new(1180, 2) },
+            Tier { min_qty: 500, max_qty: None, price: Decimal::new(1090, 2) },
+        ],
+        price_source: PriceSource::WholesalePrice,
+        moq: Some(2),
+        sales: Some(1530),
+        stock: Some(8800),
+        status: "online".into(),
+        modified_ms: 1_700_000_000_000 + n as i64,
+        sku_ids: (0..4).map(|k| format!("{}", 4_000_000_000_000 + n * 16 + k)).collect(),
+        skus: (0..4)
+            .map(|k| Sku {
+                sku_id: format!("{}", 4_000_000_000_000 + n * 16 + k),
+                spec: "颜色:红色;尺码:XL".into(),
+                price: Some(Decimal::new(1250, 2)),
+                stock: Some(120),
+            })
+            .collect(),
+        pic_url: "https://cbu01.alicdn.com/img/ibank/O1CN01.jpg".into(),
+        detail_url: format!("https://detail.1688.com/offer/{}.html", 600_000_000_000 + n),
+    }
+}
+
+/// fdatasyncs per second of 4 KiB appends in `dir`, over about a second.
+fn fsync_rate(dir: &std::path::Path) -> f64 {
+    let mut f = std::fs::File::create(dir.join("fsync-probe")).expect("probe file");
+    let block = [7u8; 4096];
+    let t0 = Instant::now();
+    let mut n = 0u64;
+    while t0.elapsed() < Duration::from_secs(1) {
+        let _ = f.write_all(&block);
+        let _ = f.sync_data();
+        n += 1;
+    }
+    n as f64 / t0.elapsed().as_secs_f64()
+}
+
+fn answers(cmd: &str) -> bool {
+    std::process::Command::new("sh").args(["-c", cmd]).output().map(|o| o.status.success()).unwrap_or(false)
+}
+
+#[tokio::main]
+async fn main() {
+    let events: u64 = std::env::args().nth(1).and_then(|a| a.parse().ok()).unwrap_or(200_000);
+    let dir = tempfile::tempdir().expect("temp dir");
+    let store = Store::open(&dir.path().join("state"), 64 << 20).expect("state");
+    let shop = "6000000000000001";
+    let t0 = Instant::now();
+    let mut n = 0;
+    while n < events {
+        let writes: Vec<Write> = (n..(n + 500).min(events))
+            .map(|i| {
+                let it = item(i);
+                Write::Upsert {
+                    stored: StoredItem { md5: it.md5(), listing_md5: String::new(), item: it },
+                    event: Some((Op::Create, vec![])),
+                }
+            })
+            .collect();
+        n += writes.len() as u64;
+        store.commit(shop, &writes, None, 1_700_000_000_000).expect("commit");
+    }
+    store.flush().await.expect("flush");
+    let fill = t0.elapsed().as_secs_f64();
+    let plugins = dir.path().join("plugins");
+    shopsync_e2e::plugin_dir(&plugins);
+    let fsyncs = fsync_rate(dir.path());
+
+    let db = format!("shopsync_bench_{}", std::process::id());
+    let pg = answers(&format!("psql -h 127.0.0.1 -U postgres -d postgres -c 'CREATE DATABASE {db}'"));
+    let my = answers(&format!("mysql -h 127.0.0.1 -u root -e 'CREATE DATABASE {db} CHARACTER SET utf8mb4'"));
+    let mut sinks = vec![("jsonl", serde_json::json!({"path": dir.path().join("out/events.jsonl")}))];
+    if pg {
+        sinks.push((
+            "postgres",
+            serde_json::json!({"url": format!("host=127.0.0.1 user=postgres dbname={db}")}),
+        ));
+    }
+    if my {
+        sinks.push(("mysql", serde_json::json!({"url": format!("mysql://root@127.0.0.1:3306/{db}")})));
+    }
+    println!(
+        "sink benchmark: {events} events ({} bytes of JSON each), batches of 1000; {} cores",
+        serde_json::to_vec(&item(1)).map_or(0, |v| v.len()),
+        std::thread::available_parallelism().map_or(1, |n| n.get())
+    );
+    println!("| measure | figure | target |");
+    println!("|---|---|---|");
+    println!(
+        "| outbox fill (diff-free commits to sled, 500 per transaction) | {:.0} events/s | |",
+        events as f64 / fill
+    );
+    println!("| disk fdatasync rate (4 KiB appends) | {fsyncs:.0} fsyncs/s → at most {:.0} events/s for a sink that fsyncs every 1000-event batch | |", fsyncs * 1000.0);
+    for (plugin, config) in sinks {
+        let s = SinkSettings {
+            name: plugin.into(),
+            plugin: plugin.into(),
+            start: SinkStart::Earliest,
+            delivery: DeliveryOptions { batch_size: 1_000, ..Default::default() },
+            config,
+        };
+        let runner = SinkRunner::new(&s, &plugins, store.clone(), s.delivery.clone()).expect("sink loads");
+        let t = Instant::now();
+        let rep = runner.drain(5).await.expect("drain");
+        let secs = t.elapsed().as_secs_f64();
+        let target = if plugin == "jsonl" { "≥ 200,000 events/s" } else { "≥ 20,000 events/s" };
+        println!(
+            "| {plugin} | {:.0} events/s ({} events in {secs:.2} s{}) | {target} |",
+            rep.delivered as f64 / secs,
+            rep.delivered,
+            rep.error.map(|e| format!(", error: {e}")).unwrap_or_default()
+        );
+    }
+    if pg {
+        answers(&format!("psql -h 127.0.0.1 -U postgres -d postgres -c 'DROP DATABASE {db}'"));
+    }
+    if my {
+        answers(&format!("mysql -h 127.0.0.1 -u root -e 'DROP DATABASE {db}'"));
+    }
+}
