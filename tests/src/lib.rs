@@ -172,3 +172,56 @@ pub fn sh(cmd: &str) -> String {
     assert!(out.status.success(), "{cmd}: {}", text(&out.stderr));
     text(&out.stdout).trim().to_string()
 }
+
+/// A realistic normalized item (three tiers, four SKUs, a Chinese title), numbered `n`.
+pub fn sample_item(n: u64) -> shopsync::event::Item {
+    use rust_decimal::Decimal;
+    use shopsync::api::Tier;
+    use shopsync::event::{Item, PriceSource, Sku};
+    Item {
+        item_id: format!("{}", 600_000_000_000 + n),
+        title: format!("夏季纯棉T恤 批发 {n}"),
+        cid: "1031910".into(),
+        wholesale_prices: vec![
+            Tier { min_qty: 1, max_qty: Some(99), price: Decimal::new(1250, 2) },
+            Tier { min_qty: 100, max_qty: Some(499), price: Decimal::new(1180, 2) },
+            Tier { min_qty: 500, max_qty: None, price: Decimal::new(1090, 2) },
+        ],
+        price_source: PriceSource::WholesalePrice,
+        moq: Some(2),
+        sales: Some(1530),
+        stock: Some(8800),
+        status: "online".into(),
+        modified_ms: 1_700_000_000_000 + n as i64,
+        sku_ids: (0..4).map(|k| format!("{}", 4_000_000_000_000 + n * 16 + k)).collect(),
+        skus: (0..4)
+            .map(|k| Sku {
+                sku_id: format!("{}", 4_000_000_000_000 + n * 16 + k),
+                spec: "颜色:红色;尺码:XL".into(),
+                price: Some(Decimal::new(1250, 2)),
+                stock: Some(120),
+            })
+            .collect(),
+        pic_url: "https://cbu01.alicdn.com/img/ibank/O1CN01.jpg".into(),
+        detail_url: format!("https://detail.1688.com/offer/{}.html", 600_000_000_000 + n),
+    }
+}
+
+/// Commits `n` create events for items `from..from + n` of `shop`, 500 per transaction.
+pub fn fill_outbox(store: &shopsync::state::Store, shop: &str, from: u64, n: u64) {
+    use shopsync::state::{StoredItem, Write};
+    let mut i = from;
+    while i < from + n {
+        let writes: Vec<Write> = (i..(i + 500).min(from + n))
+            .map(|k| {
+                let it = sample_item(k);
+                Write::Upsert {
+                    stored: StoredItem { md5: it.md5(), listing_md5: String::new(), item: it },
+                    event: Some((shopsync::event::Op::Create, vec![])),
+                }
+            })
+            .collect();
+        i += writes.len() as u64;
+        store.commit(shop, &writes, None, 1_700_000_000_000).expect("commit");
+    }
+}

@@ -31,13 +31,17 @@ pub async fn deliver(ctx: &Context) -> anyhow::Result<bool> {
         );
         ok &= rep.error.is_none();
     }
-    // Only when every configured sink is loaded may the outbox shrink.
-    if ok && runners.len() == ctx.settings.sinks.len() {
-        let refs: Vec<&SinkRunner> = runners.iter().collect();
-        let removed = collect_outbox(&ctx.store, &refs)?;
-        if removed > 0 {
-            println!("outbox: {removed} events every sink is past were removed");
+    // Sinks that no longer appear in the config keep their cursor for the retention time.
+    let configured: std::collections::BTreeSet<&str> =
+        ctx.settings.sinks.iter().map(|s| s.name.as_str()).collect();
+    for (name, _) in ctx.store.sink_cursors()? {
+        if !configured.contains(name.as_str()) && !ctx.store.removed_sinks()?.iter().any(|r| r.0 == name) {
+            ctx.store.mark_sink_removed(&name, crate::clock::now_ms())?;
         }
+    }
+    let removed = collect_outbox(&ctx.store, &ctx.settings.sinks, ctx.settings.sink_retention)?;
+    if removed > 0 {
+        println!("outbox: {removed} events every sink is past were removed");
     }
     ctx.store.flush().await?;
     Ok(ok)

@@ -57,6 +57,14 @@ pub struct RawDaemon {
     /// sled's page cache in MiB (sled's own default of 1 GiB is far too much for a daemon).
     #[serde(default = "default_cache_mib")]
     pub cache_mib: u64,
+    /// How long a sink removed from the config keeps its cursor (and the outbox its events),
+    /// so re-adding it resumes where it stopped.
+    #[serde(default = "default_sink_retention")]
+    pub sink_retention: Dur,
+}
+
+fn default_sink_retention() -> Dur {
+    ms(7 * 86_400_000)
 }
 
 fn default_state_dir() -> PathBuf {
@@ -79,6 +87,7 @@ impl Default for RawDaemon {
             plugin_dir: default_plugin_dir(),
             metrics_listen: default_metrics_listen(),
             cache_mib: default_cache_mib(),
+            sink_retention: default_sink_retention(),
         }
     }
 }

@@ -80,6 +80,7 @@ pub struct Settings {
     pub plugin_dir: PathBuf,
     pub metrics_listen: SocketAddr,
     pub cache_bytes: u64,
+    pub sink_retention: Duration,
     pub api: ApiSettings,
     pub sync: SyncSettings,
     pub accounts: Vec<AccountSettings>,
@@ -268,6 +269,7 @@ impl Settings {
             plugin_dir: raw.daemon.plugin_dir,
             metrics_listen,
             cache_bytes: raw.daemon.cache_mib.max(1) * 1024 * 1024,
+            sink_retention: raw.daemon.sink_retention.0,
             api: ApiSettings {
                 base_url: a.base_url.clone(),
                 auth_url: a.auth_url.clone(),

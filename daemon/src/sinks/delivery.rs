@@ -300,15 +300,3 @@ impl SinkRunner {
         Ok((ok, failed))
     }
 }
-
-/// Removes outbox events every configured sink is past.
-pub fn collect_outbox(store: &Store, sinks: &[&SinkRunner]) -> Result<usize, StateError> {
-    let mut min = u64::MAX;
-    for s in sinks {
-        min = min.min(s.cursor()?);
-    }
-    if min == u64::MAX || min == 0 {
-        return Ok(0);
-    }
-    store.gc_outbox(min)
-}

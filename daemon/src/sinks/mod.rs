@@ -3,10 +3,13 @@
 //!
 //! `plugin.rs` loads and checks libraries (never unloading them) and calls an instance's
 //! functions; `delivery.rs` moves each sink's cursor through the outbox, with backoff,
-//! timeouts, the dead-letter queue and outbox clean-up.
+//! timeouts and the dead-letter queue; `manager.rs` runs the set of sinks and changes it at
+//! run time (add, remove with a kept cursor, reconfigure) and collects the outbox.
 
 mod delivery;
+mod manager;
 mod plugin;
 
-pub use delivery::{collect_outbox, DeliveryOptions, DrainReport, Health, SinkRunner};
+pub use delivery::{DeliveryOptions, DrainReport, Health, SinkRunner};
+pub use manager::{collect_outbox, SinkManager};
 pub use plugin::{load, Call, HostError, Instance, Plugin};

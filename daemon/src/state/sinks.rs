@@ -42,9 +42,34 @@ impl Store {
         Ok(out)
     }
 
+    /// Forgets a sink entirely: its cursor and its removal mark.
     pub fn forget_sink(&self, sink: &str) -> Result<(), StateError> {
         self.cursors.remove(sink.as_bytes())?;
+        self.removed_sinks.remove(sink.as_bytes())?;
         Ok(())
+    }
+
+    /// Records that a sink left the config at `at_ms`; its cursor is kept so re-adding it
+    /// resumes where it stopped.
+    pub fn mark_sink_removed(&self, sink: &str, at_ms: i64) -> Result<(), StateError> {
+        self.removed_sinks.insert(sink.as_bytes(), &at_ms.to_be_bytes())?;
+        Ok(())
+    }
+
+    pub fn unmark_sink_removed(&self, sink: &str) -> Result<(), StateError> {
+        self.removed_sinks.remove(sink.as_bytes())?;
+        Ok(())
+    }
+
+    /// Sinks removed from the config, with when.
+    pub fn removed_sinks(&self) -> Result<Vec<(String, i64)>, StateError> {
+        let mut out = Vec::new();
+        for kv in self.removed_sinks.iter() {
+            let (k, v) = kv?;
+            let at = v.as_ref().try_into().map(i64::from_be_bytes).unwrap_or(0);
+            out.push((String::from_utf8_lossy(&k).into_owned(), at));
+        }
+        Ok(out)
     }
 
     pub fn dlq_put(&self, letter: &DeadLetter) -> Result<(), StateError> {

@@ -71,6 +71,7 @@ pub struct Store {
     pub(super) urls: sled::Tree,
     pub(super) cursors: sled::Tree,
     pub(super) dlq: sled::Tree,
+    pub(super) removed_sinks: sled::Tree,
 }
 
 fn item_key(shop: &str, item_id: &str) -> Vec<u8> {
@@ -116,6 +117,7 @@ impl Store {
             urls: db.open_tree("urls")?,
             cursors: db.open_tree("sink_cursors")?,
             dlq: db.open_tree("dead_letters")?,
+            removed_sinks: db.open_tree("removed_sinks")?,
             meta,
             db,
         })

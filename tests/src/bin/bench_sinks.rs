@@ -4,44 +4,11 @@
 //!
 //! `cargo run --release -p shopsync-e2e --bin bench-sinks -- [EVENTS]`
 
-use rust_decimal::Decimal;
-use shopsync::api::Tier;
 use shopsync::config::{SinkSettings, SinkStart};
-use shopsync::event::{Item, Op, PriceSource, Sku};
 use shopsync::sinks::{DeliveryOptions, SinkRunner};
-use shopsync::state::{Store, StoredItem, Write};
+use shopsync::state::Store;
 use std::io::Write as _;
 use std::time::{Duration, Instant};
-
-fn item(n: u64) -> Item {
-    Item {
-        item_id: format!("{}", 600_000_000_000 + n),
-        title: format!("夏季纯棉T恤 批发 {n}"),
-        cid: "1031910".into(),
-        wholesale_prices: vec![
-            Tier { min_qty: 1, max_qty: Some(99), price: Decimal::new(1250, 2) },
-            Tier { min_qty: 100, max_qty: Some(499), price: Decimal::new(1180, 2) },
-            Tier { min_qty: 500, max_qty: None, price: Decimal::new(1090, 2) },
-        ],
-        price_source: PriceSource::WholesalePrice,
-        moq: Some(2),
-        sales: Some(1530),
-        stock: Some(8800),
-        status: "online".into(),
-        modified_ms: 1_700_000_000_000 + n as i64,
-        sku_ids: (0..4).map(|k| format!("{}", 4_000_000_000_000 + n * 16 + k)).collect(),
-        skus: (0..4)
-            .map(|k| Sku {
-                sku_id: format!("{}", 4_000_000_000_000 + n * 16 + k),
-                spec: "颜色:红色;尺码:XL".into(),
-                price: Some(Decimal::new(1250, 2)),
-                stock: Some(120),
-            })
-            .collect(),
-        pic_url: "https://cbu01.alicdn.com/img/ibank/O1CN01.jpg".into(),
-        detail_url: format!("https://detail.1688.com/offer/{}.html", 600_000_000_000 + n),
-    }
-}
 
 /// fdatasyncs per second of 4 KiB appends in `dir`, over about a second.
 fn fsync_rate(dir: &std::path::Path) -> f64 {
@@ -68,20 +35,7 @@ async fn main() {
     let store = Store::open(&dir.path().join("state"), 64 << 20).expect("state");
     let shop = "6000000000000001";
     let t0 = Instant::now();
-    let mut n = 0;
-    while n < events {
-        let writes: Vec<Write> = (n..(n + 500).min(events))
-            .map(|i| {
-                let it = item(i);
-                Write::Upsert {
-                    stored: StoredItem { md5: it.md5(), listing_md5: String::new(), item: it },
-                    event: Some((Op::Create, vec![])),
-                }
-            })
-            .collect();
-        n += writes.len() as u64;
-        store.commit(shop, &writes, None, 1_700_000_000_000).expect("commit");
-    }
+    shopsync_e2e::fill_outbox(&store, shop, 0, events);
     store.flush().await.expect("flush");
     let fill = t0.elapsed().as_secs_f64();
     let plugins = dir.path().join("plugins");
@@ -103,7 +57,7 @@ async fn main() {
     }
     println!(
         "sink benchmark: {events} events ({} bytes of JSON each), batches of 1000; {} cores",
-        serde_json::to_vec(&item(1)).map_or(0, |v| v.len()),
+        serde_json::to_vec(&shopsync_e2e::sample_item(1)).map_or(0, |v| v.len()),
         std::thread::available_parallelism().map_or(1, |n| n.get())
     );
     println!("| measure | figure | target |");

@@ -1,0 +1,148 @@
+//! The set of running sinks, changed at run time.
+//!
+//! `apply` takes the new sink list of a reloaded config and diffs it against what runs:
+//! new sinks start, removed ones stop (their cursor kept for `retention`, so re-adding one
+//! resumes where it stopped), changed ones restart on their existing cursor. A sink whose
+//! plugin cannot load is reported and does not hold up the others, but its cursor still holds
+//! the outbox so nothing it has not seen is collected.
+
+use super::delivery::{Health, SinkRunner};
+use super::plugin::HostError;
+use crate::clock::now_ms;
+use crate::config::{SinkSettings, SinkStart};
+use crate::state::{StateError, Store};
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::watch;
+
+struct Running {
+    settings: SinkSettings,
+    runner: Arc<SinkRunner>,
+    stop: watch::Sender<bool>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+pub struct SinkManager {
+    store: Store,
+    plugin_dir: PathBuf,
+    poll: Duration,
+    retention: Duration,
+    running: HashMap<String, Running>,
+    configured: Vec<SinkSettings>,
+}
+
+impl SinkManager {
+    pub fn new(store: Store, plugin_dir: PathBuf, poll: Duration, retention: Duration) -> SinkManager {
+        SinkManager { store, plugin_dir, poll, retention, running: HashMap::new(), configured: Vec::new() }
+    }
+
+    /// Gives a configured sink its starting cursor before anything else can happen, so that
+    /// outbox collection respects it even while its plugin fails to load.
+    fn ensure_cursor(&self, s: &SinkSettings) -> Result<(), StateError> {
+        if self.store.sink_cursor(&s.name)?.is_none() {
+            let c = match s.start {
+                SinkStart::Earliest => 0,
+                SinkStart::Latest => self.store.outbox_last_pos()?,
+            };
+            self.store.set_sink_cursor(&s.name, c)?;
+        }
+        self.store.unmark_sink_removed(&s.name)
+    }
+
+    async fn stop(&mut self, name: &str) {
+        if let Some(r) = self.running.remove(name) {
+            let _ = r.stop.send(true);
+            let _ = r.task.await;
+        }
+    }
+
+    /// Brings the running set in line with `sinks`; returns the sinks that failed to start.
+    pub async fn apply(&mut self, sinks: &[SinkSettings]) -> Result<Vec<(String, HostError)>, StateError> {
+        let removed: Vec<String> =
+            self.running.keys().filter(|n| !sinks.iter().any(|s| &s.name == *n)).cloned().collect();
+        for name in removed {
+            self.stop(&name).await;
+            self.store.mark_sink_removed(&name, now_ms())?;
+            tracing::info!(sink = %name, "sink removed; its cursor is kept for re-adding");
+        }
+        for old in &self.configured {
+            if !sinks.iter().any(|s| s.name == old.name) && !self.running.contains_key(&old.name) {
+                self.store.mark_sink_removed(&old.name, now_ms())?;
+            }
+        }
+        let mut failed = Vec::new();
+        for s in sinks {
+            self.ensure_cursor(s)?;
+            if self.running.get(&s.name).is_some_and(|r| r.settings == *s) {
+                continue;
+            }
+            self.stop(&s.name).await;
+            match SinkRunner::new(s, &self.plugin_dir, self.store.clone(), s.delivery.clone()) {
+                Ok(runner) => {
+                    let runner = Arc::new(runner);
+                    let (stop, rx) = watch::channel(false);
+                    let (r2, poll) = (runner.clone(), self.poll);
+                    let task = tokio::spawn(async move { r2.run(poll, rx).await });
+                    tracing::info!(sink = %s.name, plugin = %s.plugin, "sink started");
+                    self.running.insert(s.name.clone(), Running { settings: s.clone(), runner, stop, task });
+                }
+                Err(e) => {
+                    tracing::error!(sink = %s.name, error = %e, "sink cannot start");
+                    failed.push((s.name.clone(), e));
+                }
+            }
+        }
+        self.configured = sinks.to_vec();
+        Ok(failed)
+    }
+
+    /// Health of every running sink.
+    pub fn health(&self) -> Vec<(String, Arc<Health>)> {
+        self.running.iter().map(|(n, r)| (n.clone(), r.runner.health.clone())).collect()
+    }
+
+    /// Removes outbox events every sink still owed them has seen (see [`collect_outbox`]).
+    pub fn collect_outbox(&self) -> Result<usize, StateError> {
+        collect_outbox(&self.store, &self.configured, self.retention)
+    }
+
+    /// Stops every sink (each finishes its call in hand and flushes its plugin).
+    pub async fn shutdown(&mut self) {
+        let names: Vec<String> = self.running.keys().cloned().collect();
+        for n in names {
+            self.stop(&n).await;
+        }
+    }
+}
+
+/// Removes outbox events every sink still owed them is past: configured sinks (running or
+/// not) and removed sinks within their retention. Removed sinks past it are forgotten.
+pub fn collect_outbox(
+    store: &Store,
+    configured: &[SinkSettings],
+    retention: Duration,
+) -> Result<usize, StateError> {
+    let now = now_ms();
+    let keep_ms = retention.as_millis() as i64;
+    let mut min = u64::MAX;
+    for s in configured {
+        min = min.min(store.sink_cursor(&s.name)?.unwrap_or(0));
+    }
+    for (name, at) in store.removed_sinks()? {
+        if configured.iter().any(|s| s.name == name) {
+            continue;
+        }
+        if now - at > keep_ms {
+            tracing::info!(sink = %name, "removed sink's retention ran out; cursor forgotten");
+            store.forget_sink(&name)?;
+        } else {
+            min = min.min(store.sink_cursor(&name)?.unwrap_or(0));
+        }
+    }
+    if min == u64::MAX || min == 0 {
+        return Ok(0);
+    }
+    store.gc_outbox(min)
+}
