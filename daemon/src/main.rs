@@ -19,6 +19,22 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Cmd {
+    /// The daemon: scheduled passes, sink delivery, metrics, reload on SIGHUP.
+    Run {
+        #[arg(long)]
+        config: PathBuf,
+    },
+    /// The one-command first look: the built-in simulator, the daemon and a JSONL sink.
+    Demo {
+        /// Where the demo writes its config, state and events.
+        #[arg(long, default_value = "shopsync-demo")]
+        dir: PathBuf,
+        #[arg(long, default_value_t = 3000)]
+        items: usize,
+        /// The demo stops after this many seconds at the latest.
+        #[arg(long, default_value_t = 120)]
+        seconds: u64,
+    },
     /// One pass of the configured (or named) shops in the foreground, then exit (0 when
     /// every pass succeeded).
     Sync {
@@ -168,6 +184,8 @@ async fn api_call(a: ApiCall) -> anyhow::Result<()> {
 
 async fn run(cmd: Cmd) -> anyhow::Result<bool> {
     match cmd {
+        Cmd::Run { config } => shopsync::service::run(&config, std::future::pending()).await.map(|()| true),
+        Cmd::Demo { dir, items, seconds } => cli::demo(&dir, items, seconds).await,
         Cmd::Sync { config, shop, full, since } => {
             let since_ms = match since.as_deref() {
                 Some(d) => Some(

@@ -3,6 +3,7 @@
 
 mod context;
 mod deliver;
+mod demo;
 mod events;
 mod export;
 mod status;
@@ -10,6 +11,7 @@ mod sync;
 
 pub use context::Context;
 pub use deliver::{deliver, dlq_replay};
+pub use demo::demo;
 pub use events::events;
 pub use export::{export, ExportFormat};
 pub use status::status;

@@ -37,7 +37,8 @@ pub struct Plugin {
     pub name: String,
     fingerprint: (u64, Option<SystemTime>),
     vtable: &'static VTable,
-    _lib: libloading::Library,
+    /// `None` for the built-in JSONL sink, linked into the binary.
+    _lib: Option<libloading::Library>,
 }
 
 impl std::fmt::Debug for Plugin {
@@ -69,6 +70,9 @@ pub fn load(dir: &Path, name: &str) -> Result<Arc<Plugin>, HostError> {
     let candidates =
         [dir.join(format!("libshopsync_sink_{}.so", name.replace('-', "_"))), dir.join(format!("{name}.so"))];
     let Some(path) = candidates.iter().find(|p| p.is_file()) else {
+        if name == "jsonl" {
+            return Ok(builtin_jsonl());
+        }
         let tried: Vec<String> = candidates
             .iter()
             .filter_map(|p| p.file_name())
@@ -135,11 +139,37 @@ pub fn load(dir: &Path, name: &str) -> Result<Arc<Plugin>, HostError> {
         path: real.clone(),
         name: pname,
         vtable,
-        _lib: lib,
+        _lib: Some(lib),
     });
     map.insert(real, plugin.clone());
     tracing::info!(plugin = %plugin.name, path = %plugin.path.display(), "sink plugin loaded");
     Ok(plugin)
+}
+
+/// The JSONL sink linked into the binary, used when `plugin_dir` has no `jsonl` library:
+/// a fresh install (and `shopsync demo`) has a working sink without installing plugins. It
+/// goes through the same table as a loaded one.
+fn builtin_jsonl() -> Arc<Plugin> {
+    static BUILTIN: OnceLock<Arc<Plugin>> = OnceLock::new();
+    BUILTIN
+        .get_or_init(|| {
+            let table: &'static VTable = {
+                let p = shopsync_sink_jsonl::shopsync_sink_entry();
+                // SAFETY: the entry function returns a pointer to a static table.
+                match unsafe { p.as_ref() } {
+                    Some(t) => t,
+                    None => unreachable!("the built-in table is a static"),
+                }
+            };
+            Arc::new(Plugin {
+                path: PathBuf::from("(built in)"),
+                name: "jsonl".into(),
+                fingerprint: (0, None),
+                vtable: table,
+                _lib: None,
+            })
+        })
+        .clone()
 }
 
 /// How a plugin call ended.

@@ -1,0 +1,182 @@
+//! Every metric the daemon exports, declared in this one place, named
+//! `shopsync_<subsystem>_<name>_<unit>[_total]`, with low-cardinality labels (accounts, shops,
+//! sinks and methods come from the config; never item ids). `server.rs` serves them with
+//! `/healthz` and `/readyz`.
+
+mod server;
+
+pub use server::{serve, Readiness};
+
+use prometheus::{
+    Encoder, GaugeVec, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry,
+    TextEncoder,
+};
+
+pub struct Metrics {
+    pub registry: Registry,
+    pub api_calls: IntCounterVec,
+    pub api_latency: HistogramVec,
+    pub pacing_interval: GaugeVec,
+    pub quota_used: IntGaugeVec,
+    pub quota_remaining: IntGaugeVec,
+    pub passes: IntCounterVec,
+    pub pass_duration: HistogramVec,
+    pub passes_skipped: IntCounterVec,
+    pub watermark: GaugeVec,
+    pub items: IntGaugeVec,
+    pub completeness: GaugeVec,
+    pub events: IntCounterVec,
+    pub sink_delivered: IntCounterVec,
+    pub sink_errors: IntCounterVec,
+    pub sink_dead_letters: IntCounterVec,
+    pub sink_lag: IntGaugeVec,
+    pub sink_healthy: IntGaugeVec,
+    pub reloads: IntCounterVec,
+    pub scheduler_ticks: IntGauge,
+}
+
+fn counter(r: &Registry, name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
+    let c =
+        IntCounterVec::new(Opts::new(name, help), labels).unwrap_or_else(|e| panic!("metric {name}: {e}"));
+    r.register(Box::new(c.clone())).unwrap_or_else(|e| panic!("metric {name}: {e}"));
+    c
+}
+fn gauge(r: &Registry, name: &str, help: &str, labels: &[&str]) -> GaugeVec {
+    let c = GaugeVec::new(Opts::new(name, help), labels).unwrap_or_else(|e| panic!("metric {name}: {e}"));
+    r.register(Box::new(c.clone())).unwrap_or_else(|e| panic!("metric {name}: {e}"));
+    c
+}
+fn igauge(r: &Registry, name: &str, help: &str, labels: &[&str]) -> IntGaugeVec {
+    let c = IntGaugeVec::new(Opts::new(name, help), labels).unwrap_or_else(|e| panic!("metric {name}: {e}"));
+    r.register(Box::new(c.clone())).unwrap_or_else(|e| panic!("metric {name}: {e}"));
+    c
+}
+fn histogram(r: &Registry, name: &str, help: &str, labels: &[&str], buckets: Vec<f64>) -> HistogramVec {
+    let h = HistogramVec::new(HistogramOpts::new(name, help).buckets(buckets), labels)
+        .unwrap_or_else(|e| panic!("metric {name}: {e}"));
+    r.register(Box::new(h.clone())).unwrap_or_else(|e| panic!("metric {name}: {e}"));
+    h
+}
+
+impl Metrics {
+    /// Declares every metric. The names are fixed strings, so registration cannot fail at run
+    /// time; a clash would be a programming error caught by the first test.
+    pub fn new() -> Metrics {
+        let r = Registry::new();
+        let build = igauge(&r, "shopsync_build_info", "Build information; always 1.", &["version"]);
+        build.with_label_values(&[env!("CARGO_PKG_VERSION")]).set(1);
+        let ticks = IntGauge::new(
+            "shopsync_scheduler_last_tick_timestamp_seconds",
+            "When the scheduler loop last ticked.",
+        )
+        .unwrap_or_else(|e| panic!("metric: {e}"));
+        r.register(Box::new(ticks.clone())).unwrap_or_else(|e| panic!("metric: {e}"));
+        Metrics {
+            api_calls: counter(
+                &r,
+                "shopsync_api_calls_total",
+                "Gateway calls by account, method and outcome.",
+                &["account", "method", "outcome"],
+            ),
+            api_latency: histogram(
+                &r,
+                "shopsync_api_call_duration_seconds",
+                "Gateway call latency.",
+                &["method"],
+                vec![0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0],
+            ),
+            pacing_interval: gauge(
+                &r,
+                "shopsync_pacing_interval_seconds",
+                "The pacing interval most recently chosen.",
+                &["account"],
+            ),
+            quota_used: igauge(
+                &r,
+                "shopsync_quota_used_calls",
+                "Calls counted against today's quota.",
+                &["account"],
+            ),
+            quota_remaining: igauge(
+                &r,
+                "shopsync_quota_remaining_calls",
+                "Calls left in today's quota.",
+                &["account"],
+            ),
+            passes: counter(
+                &r,
+                "shopsync_passes_total",
+                "Passes by shop, kind and result.",
+                &["shop", "kind", "result"],
+            ),
+            pass_duration: histogram(
+                &r,
+                "shopsync_pass_duration_seconds",
+                "Pass durations.",
+                &["kind"],
+                vec![1.0, 5.0, 15.0, 60.0, 300.0, 900.0, 3600.0, 14400.0],
+            ),
+            passes_skipped: counter(
+                &r,
+                "shopsync_passes_skipped_total",
+                "Scheduled passes not started, by reason.",
+                &["shop", "reason"],
+            ),
+            watermark: gauge(
+                &r,
+                "shopsync_shop_watermark_timestamp_seconds",
+                "Each shop's watermark.",
+                &["shop"],
+            ),
+            items: igauge(&r, "shopsync_shop_items", "Items stored per shop.", &["shop"]),
+            completeness: gauge(
+                &r,
+                "shopsync_shop_completeness_ratio",
+                "Completeness of the last full pass: fetched/official, SKU share, price share.",
+                &["shop", "measure"],
+            ),
+            events: counter(&r, "shopsync_events_total", "Change events emitted, by operation.", &["op"]),
+            sink_delivered: counter(
+                &r,
+                "shopsync_sink_delivered_events_total",
+                "Events a sink accepted.",
+                &["sink"],
+            ),
+            sink_errors: counter(&r, "shopsync_sink_errors_total", "Failed deliveries.", &["sink"]),
+            sink_dead_letters: counter(
+                &r,
+                "shopsync_sink_dead_letter_events_total",
+                "Events moved to a sink's dead-letter queue.",
+                &["sink"],
+            ),
+            sink_lag: igauge(
+                &r,
+                "shopsync_sink_lag_events",
+                "Events a sink is behind the outbox.",
+                &["sink"],
+            ),
+            sink_healthy: igauge(
+                &r,
+                "shopsync_sink_healthy",
+                "1 when the sink's last delivery worked.",
+                &["sink"],
+            ),
+            reloads: counter(&r, "shopsync_config_reloads_total", "Config reloads by result.", &["result"]),
+            scheduler_ticks: ticks,
+            registry: r,
+        }
+    }
+
+    /// The Prometheus text format.
+    pub fn render(&self) -> String {
+        let mut buf = Vec::new();
+        let _ = TextEncoder::new().encode(&self.registry.gather(), &mut buf);
+        String::from_utf8_lossy(&buf).into_owned()
+    }
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Metrics::new()
+    }
+}

@@ -1,0 +1,44 @@
+//! Cron schedules (tokio-cron-scheduler, seconds resolution) for shops and watch lists.
+//!
+//! A shop left on the default schedules gets a jitter derived from its name, so a thousand
+//! shops do not fire in the same second. A pass never starts while another pass of the same
+//! shop runs: the late run is logged and counted, not queued.
+
+use std::hash::{Hash, Hasher};
+
+/// The default incremental schedule, every 15 minutes.
+pub const DEFAULT_INCREMENTAL: &str = "0 */15 * * * *";
+/// The default full schedule, nightly.
+pub const DEFAULT_FULL: &str = "0 30 3 * * *";
+
+fn spread(key: &str, salt: &str, n: u64) -> u64 {
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    (key, salt).hash(&mut h);
+    h.finish() % n
+}
+
+/// `expr`, or for a default schedule its jittered form: the same rhythm at a second (and,
+/// for the incremental one, a minute) of its own.
+pub fn jittered(expr: &str, key: &str) -> String {
+    match expr {
+        DEFAULT_INCREMENTAL => {
+            format!("{} {}/15 * * * *", spread(key, "s", 60), spread(key, "m", 15))
+        }
+        DEFAULT_FULL => format!("{} {} 3 * * *", spread(key, "s", 60), 30 + spread(key, "m", 30)),
+        other => other.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_spread_and_custom_crons_kept() {
+        assert_eq!(jittered("*/5 * * * * *", "a"), "*/5 * * * * *");
+        let many: std::collections::BTreeSet<String> =
+            (0..1000).map(|i| jittered(DEFAULT_INCREMENTAL, &format!("shop{i}"))).collect();
+        assert!(many.len() > 500, "1000 shops share {} schedules", many.len());
+        assert_eq!(jittered(DEFAULT_FULL, "x"), jittered(DEFAULT_FULL, "x"), "stable per shop");
+    }
+}

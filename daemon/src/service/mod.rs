@@ -1,0 +1,332 @@
+//! `shopsync run`: the daemon. It opens the state, starts the sinks, schedules every shop's
+//! passes, serves metrics, talks to systemd, reloads its config on SIGHUP, and on SIGTERM
+//! stops starting passes, lets the passes in hand commit their page, flushes the sinks and
+//! exits.
+
+mod systemd;
+
+use crate::api::{CallRecord, Client, Hooks, ShopRef};
+use crate::clock::now_ms;
+use crate::config::{Settings, ShopSettings};
+use crate::metrics::{serve, Metrics, Readiness};
+use crate::schedule::jittered;
+use crate::sinks::SinkManager;
+use crate::state::{PassKind, Store};
+use crate::sync::{Engine, PassStats};
+use anyhow::Context as _;
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::Mutex;
+use tokio_cron_scheduler::{Job, JobScheduler};
+
+/// Everything a scheduled job needs.
+struct Shared {
+    store: Store,
+    metrics: Arc<Metrics>,
+    clients: Vec<Client>,
+    settings: Settings,
+    /// One lock per shop: two passes of one shop never run at once.
+    locks: std::sync::Mutex<HashMap<String, Arc<Mutex<()>>>>,
+}
+
+impl Shared {
+    fn lock_for(&self, key: &str) -> Arc<Mutex<()>> {
+        let mut m = self.locks.lock().unwrap_or_else(|e| e.into_inner());
+        m.entry(key.to_string()).or_default().clone()
+    }
+
+    /// The shop's pinned account, or one chosen by the shop's position so shops spread over
+    /// the accounts.
+    fn client_for(&self, shop: &ShopSettings, index: usize) -> Option<&Client> {
+        match &shop.account {
+            Some(name) => self.clients.iter().find(|c| c.account() == name),
+            None if self.clients.is_empty() => None,
+            None => self.clients.get(index % self.clients.len()),
+        }
+    }
+}
+
+async fn run_pass(shared: Arc<Shared>, shop: ShopSettings, index: usize, full: bool) {
+    let lock = shared.lock_for(&shop.label);
+    let Ok(_guard) = lock.try_lock() else {
+        tracing::warn!(shop = %shop.label, full, "scheduled pass skipped: the previous pass of this shop still runs");
+        shared.metrics.passes_skipped.with_label_values(&[&shop.label, "running"]).inc();
+        return;
+    };
+    let Some(client) = shared.client_for(&shop, index) else {
+        tracing::error!(shop = %shop.label, "no account for this shop");
+        return;
+    };
+    let engine = Engine::new(client.clone(), shared.store.clone(), shared.settings.sync.clone());
+    let member = match engine.resolve(&shop.shop).await {
+        Ok(m) => m,
+        Err(e) => {
+            tracing::error!(shop = %shop.label, error = %e, "cannot resolve the shop");
+            shared.metrics.passes.with_label_values(&[&shop.label, "resolve", "error"]).inc();
+            return;
+        }
+    };
+    let started = std::time::Instant::now();
+    let result = engine.pass(&member, full, None, Arc::new(PassStats::default())).await;
+    let m = &shared.metrics;
+    match result {
+        Ok(r) => {
+            let kind = match r.kind {
+                PassKind::Full => "full",
+                _ => "incremental",
+            };
+            m.passes.with_label_values(&[member.as_str(), kind, "ok"]).inc();
+            m.pass_duration.with_label_values(&[kind]).observe(started.elapsed().as_secs_f64());
+            m.events.with_label_values(&["create"]).inc_by(r.creates);
+            m.events.with_label_values(&["update"]).inc_by(r.updates);
+            m.events.with_label_values(&["delete"]).inc_by(r.deletes);
+        }
+        Err(e) => {
+            let kind = if full { "full" } else { "incremental" };
+            m.passes.with_label_values(&[member.as_str(), kind, "error"]).inc();
+            tracing::warn!(shop = %member, error = %e, kind = e.kind(), "pass failed");
+        }
+    }
+}
+
+async fn schedule(sched: &JobScheduler, shared: &Arc<Shared>) -> anyhow::Result<Vec<uuid::Uuid>> {
+    let mut ids = Vec::new();
+    for (index, shop) in shared.settings.shops.iter().enumerate() {
+        for (expr, full) in [(&shop.incremental, false), (&shop.full, true)] {
+            let cron = jittered(expr, &shop.label);
+            let label = shop.label.clone();
+            let (shared, shop) = (shared.clone(), shop.clone());
+            let job = Job::new_async(cron.as_str(), move |_, _| {
+                Box::pin(run_pass(shared.clone(), shop.clone(), index, full))
+            })
+            .with_context(|| format!("shop {label}: schedule {cron:?}"))?;
+            ids.push(sched.add(job).await?);
+        }
+    }
+    for w in &shared.settings.watches {
+        let (shared2, w2) = (shared.clone(), w.clone());
+        let job = Job::new_async(w.schedule.as_str(), move |_, _| {
+            let (shared, w) = (shared2.clone(), w2.clone());
+            Box::pin(async move {
+                let client = match &w.account {
+                    Some(a) => shared.clients.iter().find(|c| c.account() == a),
+                    None => shared.clients.first(),
+                };
+                let Some(client) = client else { return };
+                let engine = Engine::new(client.clone(), shared.store.clone(), shared.settings.sync.clone());
+                if let Err(e) = engine.watch_pass(&w.name, &w.items, &PassStats::default()).await {
+                    tracing::warn!(watch = %w.name, error = %e, "watch pass failed");
+                }
+            })
+        })
+        .with_context(|| format!("watch {}: schedule {:?}", w.name, w.schedule))?;
+        ids.push(sched.add(job).await?);
+    }
+    Ok(ids)
+}
+
+/// Updates the gauges that are read from state, at scrape time.
+fn refresher(shared: Arc<Shared>, sinks: Arc<Mutex<SinkManager>>) -> Arc<dyn Fn() + Send + Sync> {
+    let last: Arc<std::sync::Mutex<HashMap<String, (u64, u64, u64)>>> = Default::default();
+    Arc::new(move || {
+        let m = &shared.metrics;
+        let now = now_ms();
+        for c in &shared.clients {
+            m.quota_used.with_label_values(&[c.account()]).set(c.quota().used(now) as i64);
+            m.quota_remaining.with_label_values(&[c.account()]).set(c.quota().remaining(now) as i64);
+            m.pacing_interval
+                .with_label_values(&[c.account()])
+                .set(c.pacer().current_interval().as_secs_f64());
+        }
+        if let Ok(shops) = shared.store.shops() {
+            for (id, s) in shops {
+                if let Some(w) = s.watermark_ms {
+                    m.watermark.with_label_values(&[&id]).set(w as f64 / 1000.0);
+                }
+                m.items.with_label_values(&[&id]).set(s.item_count as i64);
+                if let Some(c) = s.completeness {
+                    let count = if c.official == 0 { 1.0 } else { c.fetched as f64 / c.official as f64 };
+                    m.completeness.with_label_values(&[&id, "count"]).set(count);
+                    m.completeness.with_label_values(&[&id, "sku"]).set(c.sku_share);
+                    m.completeness.with_label_values(&[&id, "price"]).set(c.price_share);
+                }
+            }
+        }
+        let outbox_last = shared.store.outbox_last_pos().unwrap_or(0);
+        if let Ok(mgr) = sinks.try_lock() {
+            let mut seen = last.lock().unwrap_or_else(|e| e.into_inner());
+            for (name, h) in mgr.health() {
+                let now = (
+                    h.delivered.load(Ordering::Relaxed),
+                    h.errors.load(Ordering::Relaxed),
+                    h.dead_lettered.load(Ordering::Relaxed),
+                );
+                let before = seen.insert(name.clone(), now).unwrap_or((0, 0, 0));
+                m.sink_delivered.with_label_values(&[&name]).inc_by(now.0.saturating_sub(before.0));
+                m.sink_errors.with_label_values(&[&name]).inc_by(now.1.saturating_sub(before.1));
+                m.sink_dead_letters.with_label_values(&[&name]).inc_by(now.2.saturating_sub(before.2));
+                m.sink_healthy.with_label_values(&[&name]).set(i64::from(h.healthy.load(Ordering::Relaxed)));
+                let cursor = shared.store.sink_cursor(&name).ok().flatten().unwrap_or(0);
+                m.sink_lag.with_label_values(&[&name]).set(outbox_last.saturating_sub(cursor) as i64);
+            }
+        }
+    })
+}
+
+/// Runs the daemon until SIGTERM/SIGINT or until `stop` resolves.
+pub async fn run(config: &Path, stop: impl std::future::Future<Output = ()>) -> anyhow::Result<()> {
+    let settings = Settings::load(config)?;
+    let metrics = Arc::new(Metrics::new());
+    let ready = Arc::new(Readiness::default());
+    let store = Store::open(&settings.state_dir, settings.cache_bytes)?;
+    ready.state_open.store(true, Ordering::Relaxed);
+    let m2 = metrics.clone();
+    let observer: crate::api::Observer = Arc::new(move |r: &CallRecord<'_>| {
+        m2.api_calls.with_label_values(&[r.account, r.method, r.outcome]).inc();
+        m2.api_latency.with_label_values(&[r.method]).observe(r.latency.as_secs_f64());
+    });
+    let hooks =
+        Hooks { quota: Arc::new(store.clone()), tokens: Arc::new(store.clone()), observer: Some(observer) };
+    let clients = settings
+        .accounts
+        .iter()
+        .map(|a| Client::new(settings.api.clone(), a.clone(), hooks.clone()))
+        .collect::<Result<Vec<_>, _>>()?;
+
+    let mut mgr = SinkManager::new(
+        store.clone(),
+        settings.plugin_dir.clone(),
+        Duration::from_millis(200),
+        settings.sink_retention,
+    );
+    let failed = mgr.apply(&settings.sinks).await?;
+    ready.sinks_loaded.store(failed.is_empty(), Ordering::Relaxed);
+    let sinks = Arc::new(Mutex::new(mgr));
+
+    let shared = Arc::new(Shared {
+        store: store.clone(),
+        metrics: metrics.clone(),
+        clients,
+        settings,
+        locks: Default::default(),
+    });
+    let listener = tokio::net::TcpListener::bind(shared.settings.metrics_listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", shared.settings.metrics_listen))?;
+    let addr = listener.local_addr()?;
+    tracing::info!(%addr, "metrics on http://{addr}/metrics");
+    tokio::spawn(serve(listener, metrics.clone(), ready.clone(), refresher(shared.clone(), sinks.clone())));
+
+    let sched = JobScheduler::new().await?;
+    let mut jobs = schedule(&sched, &shared).await?;
+    // A heartbeat job proves the scheduler loop really ticks; the watchdog pings on it.
+    let tick = Arc::new(AtomicI64::new(now_ms()));
+    let (t2, m3) = (tick.clone(), metrics.clone());
+    sched
+        .add(Job::new_async("* * * * * *", move |_, _| {
+            let (t, m) = (t2.clone(), m3.clone());
+            Box::pin(async move {
+                t.store(now_ms(), Ordering::Relaxed);
+                m.scheduler_ticks.set(now_ms() / 1000);
+            })
+        })?)
+        .await?;
+    let mut sched = sched;
+    sched.start().await?;
+    ready.scheduler_running.store(true, Ordering::Relaxed);
+    systemd::notify_ready(&format!("syncing {} shops", shared.settings.shops.len()));
+    tracing::info!(
+        shops = shared.settings.shops.len(),
+        sinks = shared.settings.sinks.len(),
+        "shopsync running"
+    );
+
+    // Shops that never had a pass get their first (full) one now rather than at the next cron.
+    for (i, shop) in shared.settings.shops.iter().enumerate() {
+        let first = match &shop.shop {
+            ShopRef::Member(m) => {
+                shared.store.shop(m.as_str()).map(|s| s.watermark_ms.is_none()).unwrap_or(true)
+            }
+            ShopRef::Url(_) => true,
+        };
+        if first {
+            tokio::spawn(run_pass(shared.clone(), shop.clone(), i, true));
+        }
+    }
+
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    let mut hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())?;
+    let mut housekeeping = tokio::time::interval(Duration::from_secs(1));
+    tokio::pin!(stop);
+    let mut shared = shared;
+    loop {
+        tokio::select! {
+            _ = &mut stop => break,
+            _ = term.recv() => break,
+            _ = tokio::signal::ctrl_c() => break,
+            _ = hup.recv() => {
+                systemd::notify_reloading();
+                match Settings::load(config) {
+                    Ok(new) => {
+                        for id in jobs.drain(..) {
+                            let _ = sched.remove(&id).await;
+                        }
+                        let failed = sinks.lock().await.apply(&new.sinks).await.unwrap_or_default();
+                        ready.sinks_loaded.store(failed.is_empty(), Ordering::Relaxed);
+                        let next = Arc::new(Shared {
+                            store: store.clone(),
+                            metrics: metrics.clone(),
+                            clients: shared.clients.clone(),
+                            settings: new,
+                            locks: std::sync::Mutex::new(shared.locks.lock().map(|l| l.clone()).unwrap_or_default()),
+                        });
+                        match schedule(&sched, &next).await {
+                            Ok(ids) => {
+                                jobs = ids;
+                                shared = next;
+                                metrics.reloads.with_label_values(&["ok"]).inc();
+                                tracing::info!("config reloaded");
+                            }
+                            Err(e) => {
+                                metrics.reloads.with_label_values(&["error"]).inc();
+                                tracing::error!(error = %format!("{e:#}"), "config reload failed while scheduling");
+                            }
+                        }
+                    }
+                    Err(e) => {
+                        metrics.reloads.with_label_values(&["invalid"]).inc();
+                        tracing::error!(error = %e, "new config refused; the old one keeps running");
+                    }
+                }
+                systemd::notify_ready("reload handled");
+            }
+            _ = housekeeping.tick() => {
+                if now_ms() - tick.load(Ordering::Relaxed) < 5_000 {
+                    systemd::watchdog();
+                }
+                if let Ok(mgr) = sinks.try_lock() {
+                    if let Err(e) = mgr.collect_outbox() {
+                        tracing::warn!(error = %e, "outbox collection failed");
+                    }
+                }
+            }
+        }
+    }
+    systemd::notify_stopping();
+    tracing::info!("stopping: no new passes; waiting for the passes in hand");
+    let _ = sched.shutdown().await;
+    let locks: Vec<Arc<Mutex<()>>> =
+        shared.locks.lock().map(|l| l.values().cloned().collect()).unwrap_or_default();
+    for l in locks {
+        // Each page commits atomically, so a pass cut short loses nothing committed; wait a
+        // little for the page in hand all the same.
+        let _ = tokio::time::timeout(Duration::from_secs(20), l.lock()).await;
+    }
+    sinks.lock().await.shutdown().await;
+    store.flush().await?;
+    tracing::info!("stopped");
+    Ok(())
+}
