@@ -128,9 +128,12 @@ async fn schedule(sched: &JobScheduler, shared: &Arc<Shared>) -> anyhow::Result<
     Ok(ids)
 }
 
+/// Per sink: delivered, errors and dead-lettered counts at the previous scrape.
+type SinkCounts = Arc<std::sync::Mutex<HashMap<String, (u64, u64, u64)>>>;
+
 /// Updates the gauges that are read from state, at scrape time.
 fn refresher(shared: Arc<Shared>, sinks: Arc<Mutex<SinkManager>>) -> Arc<dyn Fn() + Send + Sync> {
-    let last: Arc<std::sync::Mutex<HashMap<String, (u64, u64, u64)>>> = Default::default();
+    let last: SinkCounts = Default::default();
     Arc::new(move || {
         let m = &shared.metrics;
         let now = now_ms();
