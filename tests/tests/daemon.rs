@@ -1,0 +1,125 @@
+//! The daemon as operators run it: `shopsync demo`, and `shopsync run` against a `sim1688`
+//! process with second-level crons, metrics, a refused reload and a clean SIGTERM.
+
+use shopsync_e2e::{bin, sh, text, Setup, SimProc};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+fn wait_for(what: &str, secs: u64, f: impl Fn() -> bool) {
+    let t0 = Instant::now();
+    while t0.elapsed() < Duration::from_secs(secs) {
+        if f() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    panic!("timed out waiting for {what}");
+}
+
+fn lines(p: &std::path::Path) -> usize {
+    std::fs::read_to_string(p).map(|s| s.lines().count()).unwrap_or(0)
+}
+
+#[test]
+fn demo_runs_end_to_end() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = Command::new(bin("shopsync"))
+        .args(["demo", "--items", "600", "--seconds", "90", "--dir"])
+        .arg(dir.path())
+        .env("SHOPSYNC_LOG", "warn")
+        .output()
+        .unwrap();
+    let stdout = text(&out.stdout);
+    assert!(out.status.success(), "{stdout}{}", text(&out.stderr));
+    assert!(stdout.contains("summary: 618 events"), "{stdout}");
+    assert_eq!(lines(&dir.path().join("events.jsonl")), 618);
+}
+
+#[test]
+fn run_schedules_passes_serves_metrics_refuses_a_bad_reload_and_stops_cleanly() {
+    let sim = SimProc::start(&["--shops", "1", "--items", "400", "--rate-limit", "300", "--hang-ms", "2000"]);
+    let member = sim.admin_get("/_sim/shops")[0]["member_id"].as_str().unwrap().to_string();
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let config = format!(
+        r#"
+[daemon]
+state_dir = "@DIR@/state"
+plugin_dir = "@DIR@/plugins"
+metrics_listen = "127.0.0.1:{port}"
+[api]
+base_url = "{gw}"
+read_timeout = "1s"
+[pacing]
+success_interval = "0ms"
+failure_interval = "20ms"
+max_calls_per_sec = 250
+[[accounts]]
+name = "main"
+app_key = "10000001"
+app_secret_file = "@DIR@/secret"
+[[shops]]
+member_id = "{member}"
+incremental = "*/2 * * * * *"
+full = "0 0 3 * * *"
+[[sinks]]
+name = "events"
+plugin = "jsonl"
+start = "earliest"
+config = {{ path = "@DIR@/events.jsonl" }}
+"#,
+        gw = sim.gateway()
+    );
+    let setup = Setup::new(&config);
+    std::fs::write(setup.path().join("secret"), "sim-secret-1").unwrap();
+    let mut daemon = Command::new(bin("shopsync"))
+        .args(["run", "--config"])
+        .arg(&setup.config)
+        .env("SHOPSYNC_LOG", "info")
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let events = setup.path().join("events.jsonl");
+    wait_for("the first full pass to reach the sink", 60, || lines(&events) >= 400);
+
+    sim.admin_post(&format!("/_sim/shops/{member}/mutate"), r#"{"op": "update", "count": 4}"#);
+    wait_for("the cron's incremental pass to deliver the updates", 30, || lines(&events) >= 404);
+
+    let metrics = sh(&format!("curl -sf http://127.0.0.1:{port}/metrics"));
+    for name in [
+        "shopsync_build_info",
+        "shopsync_api_calls_total",
+        "shopsync_passes_total",
+        "shopsync_events_total",
+        "shopsync_sink_delivered_events_total",
+        "shopsync_quota_used_calls",
+        "shopsync_shop_watermark_timestamp_seconds",
+    ] {
+        assert!(metrics.contains(name), "{name} missing from /metrics");
+    }
+    assert!(!metrics.contains("sim-secret-1"), "secrets never reach metrics");
+    assert_eq!(
+        sh(&format!("curl -s -o /dev/null -w '%{{http_code}}' http://127.0.0.1:{port}/readyz")),
+        "200"
+    );
+
+    // An invalid config is refused on SIGHUP; the daemon keeps running and counts it.
+    let good = std::fs::read_to_string(&setup.config).unwrap();
+    std::fs::write(&setup.config, good.replace("[pacing]", "[pacing]\nbogus = 1")).unwrap();
+    sh(&format!("kill -HUP {}", daemon.id()));
+    wait_for("the refused reload to be counted", 10, || {
+        sh(&format!("curl -sf http://127.0.0.1:{port}/metrics"))
+            .contains("shopsync_config_reloads_total{result=\"invalid\"} 1")
+    });
+    assert!(daemon.try_wait().unwrap().is_none(), "still running");
+
+    sh(&format!("kill -TERM {}", daemon.id()));
+    let t0 = Instant::now();
+    let status = loop {
+        if let Some(s) = daemon.try_wait().unwrap() {
+            break s;
+        }
+        assert!(t0.elapsed() < Duration::from_secs(30), "did not stop within 30 s of SIGTERM");
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert!(status.success(), "SIGTERM exits 0: {status:?}");
+}
