@@ -14,6 +14,7 @@ apt_install() {
 ensure_tools() {
   command -v curl >/dev/null || apt_install curl
   command -v cc >/dev/null || apt_install gcc
+  command -v systemd-analyze >/dev/null || apt_install systemd
 }
 
 ensure_postgres() {
