@@ -83,5 +83,20 @@ async fn sinks_change_at_run_time_without_losing_or_repeating_events() {
     assert!(failed[0].1.to_string().contains("no library"), "{}", failed[0].1);
     m.collect_outbox().unwrap();
     assert_eq!(store.outbox_len(), before, "the ghost sink's cursor (at 0) still holds the outbox");
+
+    // A library replaced on disk after it was loaded is never reloaded in place. (Replaced
+    // as operators must: a new file renamed over the old one. Writing into a mapped library
+    // in place corrupts the running code; `cp` does that, `install` and `mv` do not.)
+    let lib = dir.path().join("plugins/libshopsync_sink_jsonl.so");
+    let mut bytes = std::fs::read(&lib).unwrap();
+    bytes.extend_from_slice(b"changed");
+    let fresh = dir.path().join("plugins/.new.so");
+    std::fs::write(&fresh, bytes).unwrap();
+    std::fs::rename(&fresh, &lib).unwrap();
+    let mut b2 = jsonl("b", &out);
+    b2.delivery.batch_size = 7;
+    let failed = m.apply(&[b2]).await.unwrap();
+    assert_eq!(failed.len(), 1);
+    assert!(failed[0].1.to_string().contains("restart shopsync"), "{}", failed[0].1);
     m.shutdown().await;
 }
