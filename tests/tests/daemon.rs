@@ -123,3 +123,52 @@ config = {{ path = "@DIR@/events.jsonl" }}
     };
     assert!(status.success(), "SIGTERM exits 0: {status:?}");
 }
+
+#[test]
+fn a_changed_config_file_adds_and_removes_shops_and_sinks_while_a_pass_runs() {
+    // Two shops; the first is large enough that its full pass is still running at the reload.
+    let sim = SimProc::start(&["--shops", "2", "--items", "2500", "--rate-limit", "300", "--calm"]);
+    let shops = sim.admin_get("/_sim/shops");
+    let (a, b) = (
+        shops[0]["member_id"].as_str().unwrap().to_string(),
+        shops[1]["member_id"].as_str().unwrap().to_string(),
+    );
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let head = format!(
+        "[daemon]\nstate_dir = \"@DIR@/state\"\nplugin_dir = \"@DIR@/plugins\"\nmetrics_listen = \"127.0.0.1:{port}\"\n\
+         [api]\nbase_url = \"{}\"\n[pacing]\nsuccess_interval = \"0ms\"\nmax_calls_per_sec = 120\n\
+         [[accounts]]\nname = \"main\"\napp_key = \"10000001\"\napp_secret_file = \"@DIR@/secret\"\n",
+        sim.gateway()
+    );
+    let shop = |m: &str| format!("[[shops]]\nmember_id = \"{m}\"\nincremental = \"*/3 * * * * *\"\n");
+    let sink = |n: &str| {
+        format!("[[sinks]]\nname = \"{n}\"\nplugin = \"jsonl\"\nstart = \"earliest\"\nconfig = {{ path = \"@DIR@/{n}.jsonl\" }}\n")
+    };
+    let setup = Setup::new(&(head.clone() + &shop(&a) + &sink("first")));
+    std::fs::write(setup.path().join("secret"), "sim-secret-1").unwrap();
+    let mut daemon = Command::new(bin("shopsync"))
+        .args(["run", "--config"])
+        .arg(&setup.config)
+        .env("SHOPSYNC_LOG", "info")
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let metrics = || sh(&format!("curl -sf http://127.0.0.1:{port}/metrics || true"));
+    wait_for("shop A's full pass to be under way", 30, || metrics().contains("shopsync_api_calls_total"));
+    // The editor way: write a new file, rename it over the old one.
+    let new = (head + &shop(&b) + &sink("first") + &sink("second"))
+        .replace("@DIR@", &setup.path().display().to_string());
+    let tmp = setup.path().join(".shopsync.toml.new");
+    std::fs::write(&tmp, new).unwrap();
+    std::fs::rename(&tmp, &setup.config).unwrap();
+    wait_for("the reload", 20, || metrics().contains("shopsync_config_reloads_total{result=\"ok\"} 1"));
+    let first = setup.path().join("first.jsonl");
+    let second = setup.path().join("second.jsonl");
+    // A's pass in flight finishes; B (added) gets its first pass; the new sink starts at the
+    // oldest event and catches up on both.
+    wait_for("both shops' events in both sinks", 90, || lines(&first) >= 5_000 && lines(&second) >= 5_000);
+    let body = std::fs::read_to_string(&second).unwrap();
+    assert!(body.contains(&format!("\"shop\":\"{a}\"")) && body.contains(&format!("\"shop\":\"{b}\"")));
+    sh(&format!("kill -TERM {}", daemon.id()));
+    assert!(daemon.wait().unwrap().success());
+}

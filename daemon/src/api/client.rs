@@ -47,7 +47,7 @@ impl Default for ApiSettings {
 }
 
 /// One account (validated config).
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct AccountSettings {
     /// The name used in logs and metrics (never the key or secret).
     pub name: String,
@@ -151,6 +151,12 @@ impl Client {
 
     pub fn account(&self) -> &str {
         &self.inner.account.name
+    }
+
+    /// The settings this client was built from (a reload keeps a client whose account is
+    /// unchanged, with its pacing state).
+    pub fn settings(&self) -> &AccountSettings {
+        &self.inner.account
     }
 
     pub fn pacer(&self) -> &Pacer {

@@ -92,8 +92,9 @@ async fn run_pass(shared: Arc<Shared>, shop: ShopSettings, index: usize, full: b
     }
 }
 
-async fn schedule(sched: &JobScheduler, shared: &Arc<Shared>) -> anyhow::Result<Vec<uuid::Uuid>> {
-    let mut ids = Vec::new();
+/// Every job of a config, built (and so validated) before anything is scheduled.
+fn build_jobs(shared: &Arc<Shared>) -> anyhow::Result<Vec<Job>> {
+    let mut jobs = Vec::new();
     for (index, shop) in shared.settings.shops.iter().enumerate() {
         for (expr, full) in [(&shop.incremental, false), (&shop.full, true)] {
             let cron = jittered(expr, &shop.label);
@@ -103,7 +104,7 @@ async fn schedule(sched: &JobScheduler, shared: &Arc<Shared>) -> anyhow::Result<
                 Box::pin(run_pass(shared.clone(), shop.clone(), index, full))
             })
             .with_context(|| format!("shop {label}: schedule {cron:?}"))?;
-            ids.push(sched.add(job).await?);
+            jobs.push(job);
         }
     }
     for w in &shared.settings.watches {
@@ -123,9 +124,116 @@ async fn schedule(sched: &JobScheduler, shared: &Arc<Shared>) -> anyhow::Result<
             })
         })
         .with_context(|| format!("watch {}: schedule {:?}", w.name, w.schedule))?;
-        ids.push(sched.add(job).await?);
+        jobs.push(job);
+    }
+    Ok(jobs)
+}
+
+async fn add_jobs(sched: &JobScheduler, jobs: Vec<Job>) -> anyhow::Result<Vec<uuid::Uuid>> {
+    let mut ids = Vec::with_capacity(jobs.len());
+    for j in jobs {
+        ids.push(sched.add(j).await?);
     }
     Ok(ids)
+}
+
+/// Clients for `accounts`, re-using the client of every account whose settings did not
+/// change (its pacing state and quota count carry on).
+fn clients_for(
+    accounts: &[crate::api::AccountSettings],
+    old: &[Client],
+    api: &crate::api::ApiSettings,
+    hooks: &Hooks,
+) -> anyhow::Result<Vec<Client>> {
+    accounts
+        .iter()
+        .map(|a| match old.iter().find(|c| c.settings() == a) {
+            Some(c) => Ok(c.clone()),
+            None => Ok(Client::new(api.clone(), a.clone(), hooks.clone())?),
+        })
+        .collect()
+}
+
+/// The running daemon's changeable parts.
+struct Live {
+    sched: JobScheduler,
+    jobs: Vec<uuid::Uuid>,
+    shared: Arc<Shared>,
+    sinks: Arc<Mutex<SinkManager>>,
+    hooks: Hooks,
+    ready: Arc<Readiness>,
+}
+
+impl Live {
+    /// Debounced, validated, diffed, applied, or the old config keeps running: never half.
+    async fn reload(&mut self, config: &Path) {
+        systemd::notify_reloading();
+        let m = self.shared.metrics.clone();
+        let outcome = async {
+            let new = Settings::load(config).map_err(|e| ("invalid", anyhow::Error::from(e)))?;
+            let clients = clients_for(&new.accounts, &self.shared.clients, &new.api, &self.hooks)
+                .map_err(|e| ("invalid", e))?;
+            let next = Arc::new(Shared {
+                store: self.shared.store.clone(),
+                metrics: m.clone(),
+                clients,
+                settings: new,
+                // Locks carry over, so a pass in flight still keeps its shop's next one out.
+                locks: std::sync::Mutex::new(self.shared.locks.lock().map(|l| l.clone()).unwrap_or_default()),
+            });
+            let jobs = build_jobs(&next).map_err(|e| ("invalid", e))?;
+            // Validated: now apply. Passes in flight keep their own Arc of the old settings
+            // and finish; only future runs follow the new schedules.
+            for id in self.jobs.drain(..) {
+                let _ = self.sched.remove(&id).await;
+            }
+            self.jobs = add_jobs(&self.sched, jobs).await.map_err(|e| ("error", e))?;
+            let failed =
+                self.sinks.lock().await.apply(&next.settings.sinks).await.map_err(|e| ("error", e.into()))?;
+            self.ready.sinks_loaded.store(failed.is_empty(), Ordering::Relaxed);
+            self.shared = next;
+            Ok::<(), (&str, anyhow::Error)>(())
+        }
+        .await;
+        match outcome {
+            Ok(()) => {
+                m.reloads.with_label_values(&["ok"]).inc();
+                tracing::info!(
+                    shops = self.shared.settings.shops.len(),
+                    sinks = self.shared.settings.sinks.len(),
+                    "config reloaded"
+                );
+                systemd::notify_ready("config reloaded");
+            }
+            Err((result, e)) => {
+                m.reloads.with_label_values(&[result]).inc();
+                tracing::error!(error = %format!("{e:#}"), "new config refused; the old one keeps running");
+                systemd::notify_ready("config reload refused; the old config keeps running");
+            }
+        }
+    }
+}
+
+/// Watches the config file's folder (editors replace files atomically, so watching the file
+/// itself would lose it after the first save) and reports changes to that file.
+fn watch_config(
+    config: &Path,
+) -> anyhow::Result<(notify::RecommendedWatcher, tokio::sync::mpsc::UnboundedReceiver<()>)> {
+    use notify::Watcher;
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    let name = config.file_name().map(|n| n.to_os_string());
+    let mut watcher = notify::recommended_watcher(move |ev: notify::Result<notify::Event>| {
+        if let Ok(ev) = ev {
+            if ev.paths.iter().any(|p| p.file_name().map(|n| n.to_os_string()) == name)
+                && !ev.kind.is_access()
+            {
+                let _ = tx.send(());
+            }
+        }
+    })?;
+    let dir = config.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    watcher.watch(dir, notify::RecursiveMode::NonRecursive)?;
+    Ok((watcher, rx))
 }
 
 /// Per sink: delivered, errors and dead-lettered counts at the previous scrape.
@@ -193,11 +301,7 @@ pub async fn run(config: &Path, stop: impl std::future::Future<Output = ()>) -> 
     });
     let hooks =
         Hooks { quota: Arc::new(store.clone()), tokens: Arc::new(store.clone()), observer: Some(observer) };
-    let clients = settings
-        .accounts
-        .iter()
-        .map(|a| Client::new(settings.api.clone(), a.clone(), hooks.clone()))
-        .collect::<Result<Vec<_>, _>>()?;
+    let clients = clients_for(&settings.accounts, &[], &settings.api, &hooks)?;
 
     let mut mgr = SinkManager::new(
         store.clone(),
@@ -224,7 +328,7 @@ pub async fn run(config: &Path, stop: impl std::future::Future<Output = ()>) -> 
     tokio::spawn(serve(listener, metrics.clone(), ready.clone(), refresher(shared.clone(), sinks.clone())));
 
     let sched = JobScheduler::new().await?;
-    let mut jobs = schedule(&sched, &shared).await?;
+    let jobs = add_jobs(&sched, build_jobs(&shared)?).await?;
     // A heartbeat job proves the scheduler loop really ticks; the watchdog pings on it.
     let tick = Arc::new(AtomicI64::new(now_ms()));
     let (t2, m3) = (tick.clone(), metrics.clone());
@@ -237,7 +341,6 @@ pub async fn run(config: &Path, stop: impl std::future::Future<Output = ()>) -> 
             })
         })?)
         .await?;
-    let mut sched = sched;
     sched.start().await?;
     ready.scheduler_running.store(true, Ordering::Relaxed);
     systemd::notify_ready(&format!("syncing {} shops", shared.settings.shops.len()));
@@ -262,62 +365,44 @@ pub async fn run(config: &Path, stop: impl std::future::Future<Output = ()>) -> 
 
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
     let mut hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())?;
-    let mut housekeeping = tokio::time::interval(Duration::from_secs(1));
+    let mut housekeeping = tokio::time::interval(Duration::from_millis(250));
+    let (_watcher, mut changes) = watch_config(config)?;
+    let mut live = Live { sched, jobs, shared, sinks, hooks, ready: ready.clone() };
+    // File events come in bursts (write, rename, chmod); reload once they settle.
+    let mut reload_at: Option<tokio::time::Instant> = None;
+    let mut last_watchdog = 0i64;
     tokio::pin!(stop);
-    let mut shared = shared;
     loop {
         tokio::select! {
             _ = &mut stop => break,
             _ = term.recv() => break,
             _ = tokio::signal::ctrl_c() => break,
-            _ = hup.recv() => {
-                systemd::notify_reloading();
-                match Settings::load(config) {
-                    Ok(new) => {
-                        for id in jobs.drain(..) {
-                            let _ = sched.remove(&id).await;
-                        }
-                        let failed = sinks.lock().await.apply(&new.sinks).await.unwrap_or_default();
-                        ready.sinks_loaded.store(failed.is_empty(), Ordering::Relaxed);
-                        let next = Arc::new(Shared {
-                            store: store.clone(),
-                            metrics: metrics.clone(),
-                            clients: shared.clients.clone(),
-                            settings: new,
-                            locks: std::sync::Mutex::new(shared.locks.lock().map(|l| l.clone()).unwrap_or_default()),
-                        });
-                        match schedule(&sched, &next).await {
-                            Ok(ids) => {
-                                jobs = ids;
-                                shared = next;
-                                metrics.reloads.with_label_values(&["ok"]).inc();
-                                tracing::info!("config reloaded");
-                            }
-                            Err(e) => {
-                                metrics.reloads.with_label_values(&["error"]).inc();
-                                tracing::error!(error = %format!("{e:#}"), "config reload failed while scheduling");
-                            }
-                        }
-                    }
-                    Err(e) => {
-                        metrics.reloads.with_label_values(&["invalid"]).inc();
-                        tracing::error!(error = %e, "new config refused; the old one keeps running");
-                    }
-                }
-                systemd::notify_ready("reload handled");
+            _ = hup.recv() => live.reload(config).await,
+            Some(()) = changes.recv() => {
+                reload_at = Some(tokio::time::Instant::now() + Duration::from_millis(500));
             }
             _ = housekeeping.tick() => {
-                if now_ms() - tick.load(Ordering::Relaxed) < 5_000 {
-                    systemd::watchdog();
+                if reload_at.is_some_and(|t| t <= tokio::time::Instant::now()) {
+                    reload_at = None;
+                    tracing::info!("config file changed");
+                    live.reload(config).await;
                 }
-                if let Ok(mgr) = sinks.try_lock() {
-                    if let Err(e) = mgr.collect_outbox() {
-                        tracing::warn!(error = %e, "outbox collection failed");
+                let now = now_ms();
+                if now - last_watchdog >= 1_000 {
+                    last_watchdog = now;
+                    if now - tick.load(Ordering::Relaxed) < 5_000 {
+                        systemd::watchdog();
+                    }
+                    if let Ok(mgr) = live.sinks.try_lock() {
+                        if let Err(e) = mgr.collect_outbox() {
+                            tracing::warn!(error = %e, "outbox collection failed");
+                        }
                     }
                 }
             }
         }
     }
+    let Live { mut sched, shared, sinks, .. } = live;
     systemd::notify_stopping();
     tracing::info!("stopping: no new passes; waiting for the passes in hand");
     let _ = sched.shutdown().await;
