@@ -172,3 +172,40 @@ fn a_changed_config_file_adds_and_removes_shops_and_sinks_while_a_pass_runs() {
     sh(&format!("kill -TERM {}", daemon.id()));
     assert!(daemon.wait().unwrap().success());
 }
+
+#[test]
+fn a_shop_moves_to_another_account_when_its_quota_runs_out() {
+    // The first account is a test key: 30 calls a day on the platform.
+    let sim = SimProc::start(&["--shops", "1", "--items", "800", "--rate-limit", "300", "--calm"]);
+    let member = sim.admin_get("/_sim/shops")[0]["member_id"].as_str().unwrap().to_string();
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let config = format!(
+        "[daemon]\nstate_dir = \"@DIR@/state\"\nplugin_dir = \"@DIR@/plugins\"\nmetrics_listen = \"127.0.0.1:{port}\"\n\
+         [api]\nbase_url = \"{}\"\n[pacing]\nsuccess_interval = \"0ms\"\nmax_calls_per_sec = 120\n\
+         [[accounts]]\nname = \"test-key\"\napp_key = \"10000004\"\napp_secret_file = \"@DIR@/secret4\"\n\
+         [[accounts]]\nname = \"main\"\napp_key = \"10000001\"\napp_secret_file = \"@DIR@/secret1\"\n\
+         [[shops]]\nmember_id = \"{member}\"\n\
+         [[sinks]]\nname = \"events\"\nplugin = \"jsonl\"\nstart = \"earliest\"\nconfig = {{ path = \"@DIR@/events.jsonl\" }}\n",
+        sim.gateway()
+    );
+    let setup = Setup::new(&config);
+    std::fs::write(setup.path().join("secret4"), "sim-secret-4").unwrap();
+    std::fs::write(setup.path().join("secret1"), "sim-secret-1").unwrap();
+    let mut daemon = Command::new(bin("shopsync"))
+        .args(["run", "--config"])
+        .arg(&setup.config)
+        .env("SHOPSYNC_LOG", "info")
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let events = setup.path().join("events.jsonl");
+    wait_for("every item through the second account", 90, || lines(&events) >= 800);
+    let metrics = sh(&format!("curl -sf http://127.0.0.1:{port}/metrics"));
+    assert!(metrics.contains("reason=\"quota_moved\""), "the move is counted");
+    assert!(
+        metrics.contains("shopsync_quota_remaining_calls{account=\"test-key\"} 0"),
+        "the test key is spent"
+    );
+    sh(&format!("kill -TERM {}", daemon.id()));
+    assert!(daemon.wait().unwrap().success());
+}

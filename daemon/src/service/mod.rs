@@ -38,15 +38,24 @@ impl Shared {
         m.entry(key.to_string()).or_default().clone()
     }
 
-    /// The shop's pinned account, or one chosen by the shop's position so shops spread over
-    /// the accounts.
-    fn client_for(&self, shop: &ShopSettings, index: usize) -> Option<&Client> {
-        match &shop.account {
-            Some(name) => self.clients.iter().find(|c| c.account() == name),
-            None if self.clients.is_empty() => None,
-            None => self.clients.get(index % self.clients.len()),
-        }
+    /// The accounts a shop may use, in order: its pinned one, or all of them starting at the
+    /// shop's position (so shops spread over the accounts), leaving out those whose quota is
+    /// spent until the reset.
+    fn candidates(&self, shop: &ShopSettings, index: usize) -> Vec<&Client> {
+        let now = now_ms();
+        let n = self.clients.len();
+        let order: Vec<&Client> = match &shop.account {
+            Some(name) => self.clients.iter().filter(|c| c.account() == name).collect(),
+            None => (0..n).map(|k| &self.clients[(index + k) % n]).collect(),
+        };
+        order.into_iter().filter(|c| c.quota().remaining(now) > 0).collect()
     }
+}
+
+/// Calls a full pass of a shop with `items` stored items is likely to need (list calls with
+/// the planning margin, plus SKU calls for the share of listings that change).
+fn full_pass_estimate(items: u64) -> u64 {
+    items.div_ceil(40) * 11 / 10 + items / 100 + 10
 }
 
 async fn run_pass(shared: Arc<Shared>, shop: ShopSettings, index: usize, full: bool) {
@@ -56,11 +65,13 @@ async fn run_pass(shared: Arc<Shared>, shop: ShopSettings, index: usize, full: b
         shared.metrics.passes_skipped.with_label_values(&[&shop.label, "running"]).inc();
         return;
     };
-    let Some(client) = shared.client_for(&shop, index) else {
-        tracing::error!(shop = %shop.label, "no account for this shop");
+    let candidates = shared.candidates(&shop, index);
+    let Some(first) = candidates.first() else {
+        tracing::warn!(shop = %shop.label, "no account with quota left today; the pass waits for the reset");
+        shared.metrics.passes_skipped.with_label_values(&[&shop.label, "quota"]).inc();
         return;
     };
-    let engine = Engine::new(client.clone(), shared.store.clone(), shared.settings.sync.clone());
+    let engine = Engine::new((*first).clone(), shared.store.clone(), shared.settings.sync.clone());
     let member = match engine.resolve(&shop.shop).await {
         Ok(m) => m,
         Err(e) => {
@@ -70,7 +81,36 @@ async fn run_pass(shared: Arc<Shared>, shop: ShopSettings, index: usize, full: b
         }
     };
     let started = std::time::Instant::now();
-    let result = engine.pass(&member, full, None, Arc::new(PassStats::default())).await;
+    let stored = shared
+        .store
+        .shop(member.as_str())
+        .map(|s| (s.item_count, s.watermark_ms.is_none()))
+        .unwrap_or((0, true));
+    let mut result = None;
+    for client in &candidates {
+        // Never start more work than the account can finish today, when that is knowable.
+        let need = if full || stored.1 { full_pass_estimate(stored.0) } else { 0 };
+        let left = client.quota().remaining(now_ms());
+        if stored.0 > 0 && need > left {
+            tracing::warn!(shop = %member, account = client.account(), need, left, "full pass needs more calls than the account has left today; trying another");
+            continue;
+        }
+        let engine = Engine::new((*client).clone(), shared.store.clone(), shared.settings.sync.clone());
+        let r = engine.pass(&member, full, None, Arc::new(PassStats::default())).await;
+        if let Err(crate::sync::SyncError::Api(crate::api::ApiError::QuotaExhausted { account, .. })) = &r {
+            tracing::warn!(shop = %member, account = %account, "account's daily quota ran out mid-pass; moving the shop to the next account with quota left");
+            shared.metrics.passes_skipped.with_label_values(&[member.as_str(), "quota_moved"]).inc();
+            result = Some(r);
+            continue;
+        }
+        result = Some(r);
+        break;
+    }
+    let Some(result) = result else {
+        tracing::warn!(shop = %member, "skipped: no account has quota enough for this pass today");
+        shared.metrics.passes_skipped.with_label_values(&[member.as_str(), "quota"]).inc();
+        return;
+    };
     let m = &shared.metrics;
     match result {
         Ok(r) => {
