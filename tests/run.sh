@@ -44,7 +44,24 @@ ensure_mariadb() {
   mysql -e "ALTER USER 'root'@'localhost' IDENTIFIED VIA mysql_native_password USING PASSWORD(''); FLUSH PRIVILEGES;" || true
 }
 
+ensure_promtool() {
+  # promtool lints the metrics and alert rules; Debian's prometheus package ships it, and
+  # unpacking it (without installing) starts no server.
+  if command -v promtool >/dev/null; then export PROMTOOL=$(command -v promtool); return; fi
+  local dir=target/tools
+  if [ ! -x "$dir/usr/bin/promtool" ]; then
+    mkdir -p "$dir"
+    if [ -z "${APT_UPDATED:-}" ] && ! (cd "$dir" && apt-get download prometheus >/dev/null 2>&1); then
+      apt-get update -qq; APT_UPDATED=1
+    fi
+    (cd "$dir" && ls prometheus_*.deb >/dev/null 2>&1 || apt-get download prometheus >/dev/null 2>&1)
+    dpkg -x "$(ls "$dir"/prometheus_*.deb | head -1)" "$dir"
+  fi
+  export PROMTOOL=$PWD/$dir/usr/bin/promtool
+}
+
 ensure_tools
+ensure_promtool
 ensure_postgres
 ensure_mariadb
 

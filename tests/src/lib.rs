@@ -225,3 +225,36 @@ pub fn fill_outbox(store: &shopsync::state::Store, shop: &str, from: u64, n: u64
         store.commit(shop, &writes, None, 1_700_000_000_000).expect("commit");
     }
 }
+
+/// The promtool binary: `$PROMTOOL` (tests/run.sh provides it), else `promtool` on the PATH.
+pub fn promtool() -> String {
+    std::env::var("PROMTOOL").unwrap_or_else(|_| "promtool".into())
+}
+
+/// Metric names a PromQL text uses (`shopsync_*`, histogram suffixes removed).
+pub fn metric_names(promql: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut rest = promql;
+    while let Some(i) = rest.find("shopsync_") {
+        let tail = &rest[i..];
+        let end = tail
+            .find(|c: char| !(c.is_ascii_lowercase() || c == '_' || c.is_ascii_digit()))
+            .unwrap_or(tail.len());
+        let name = &tail[..end];
+        let base = ["_bucket", "_sum", "_count"].iter().find_map(|s| name.strip_suffix(s)).unwrap_or(name);
+        out.push(base.to_string());
+        rest = &tail[end..];
+    }
+    out
+}
+
+/// A child process killed when the test ends, even by a panic (a daemon left running would
+/// hold the test runner's output pipe open).
+pub struct Guard(pub Child);
+
+impl Drop for Guard {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}

@@ -71,13 +71,15 @@ config = {{ path = "@DIR@/events.jsonl" }}
     );
     let setup = Setup::new(&config);
     std::fs::write(setup.path().join("secret"), "sim-secret-1").unwrap();
-    let mut daemon = Command::new(bin("shopsync"))
-        .args(["run", "--config"])
-        .arg(&setup.config)
-        .env("SHOPSYNC_LOG", "info")
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut daemon = shopsync_e2e::Guard(
+        Command::new(bin("shopsync"))
+            .args(["run", "--config"])
+            .arg(&setup.config)
+            .env("SHOPSYNC_LOG", "info")
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
     let events = setup.path().join("events.jsonl");
     wait_for("the first full pass to reach the sink", 60, || lines(&events) >= 400);
 
@@ -97,6 +99,39 @@ config = {{ path = "@DIR@/events.jsonl" }}
         assert!(metrics.contains(name), "{name} missing from /metrics");
     }
     assert!(!metrics.contains("sim-secret-1"), "secrets never reach metrics");
+    // promtool's lint of the live output (names, units, _total on counters).
+    let mut lint = Command::new(shopsync_e2e::promtool())
+        .args(["check", "metrics"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("promtool runs (tests/run.sh provides it)");
+    // (`sh` trimmed the final newline the text format ends with.)
+    std::io::Write::write_all(&mut lint.stdin.take().unwrap(), format!("{metrics}\n").as_bytes()).unwrap();
+    let lint = lint.wait_with_output().unwrap();
+    assert!(lint.status.success(), "promtool check metrics: {}{}", text(&lint.stdout), text(&lint.stderr));
+    // Every query of the shipped dashboard uses only metrics the daemon exports.
+    let dash: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../config/grafana-dashboard.json"),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    let mut used = Vec::new();
+    for p in dash["panels"].as_array().unwrap() {
+        for t in p["targets"].as_array().unwrap() {
+            used.extend(shopsync_e2e::metric_names(t["expr"].as_str().unwrap()));
+        }
+    }
+    assert!(used.len() > 15);
+    for name in used {
+        assert!(
+            metrics.contains(&format!("# TYPE {name} ")),
+            "the dashboard queries {name}, which /metrics does not export"
+        );
+    }
     assert_eq!(
         sh(&format!("curl -s -o /dev/null -w '%{{http_code}}' http://127.0.0.1:{port}/readyz")),
         "200"
@@ -105,17 +140,17 @@ config = {{ path = "@DIR@/events.jsonl" }}
     // An invalid config is refused on SIGHUP; the daemon keeps running and counts it.
     let good = std::fs::read_to_string(&setup.config).unwrap();
     std::fs::write(&setup.config, good.replace("[pacing]", "[pacing]\nbogus = 1")).unwrap();
-    sh(&format!("kill -HUP {}", daemon.id()));
+    sh(&format!("kill -HUP {}", daemon.0.id()));
     wait_for("the refused reload to be counted", 10, || {
         sh(&format!("curl -sf http://127.0.0.1:{port}/metrics"))
             .contains("shopsync_config_reloads_total{result=\"invalid\"}")
     });
-    assert!(daemon.try_wait().unwrap().is_none(), "still running");
+    assert!(daemon.0.try_wait().unwrap().is_none(), "still running");
 
-    sh(&format!("kill -TERM {}", daemon.id()));
+    sh(&format!("kill -TERM {}", daemon.0.id()));
     let t0 = Instant::now();
     let status = loop {
-        if let Some(s) = daemon.try_wait().unwrap() {
+        if let Some(s) = daemon.0.try_wait().unwrap() {
             break s;
         }
         assert!(t0.elapsed() < Duration::from_secs(30), "did not stop within 30 s of SIGTERM");
@@ -146,13 +181,15 @@ fn a_changed_config_file_adds_and_removes_shops_and_sinks_while_a_pass_runs() {
     };
     let setup = Setup::new(&(head.clone() + &shop(&a) + &sink("first")));
     std::fs::write(setup.path().join("secret"), "sim-secret-1").unwrap();
-    let mut daemon = Command::new(bin("shopsync"))
-        .args(["run", "--config"])
-        .arg(&setup.config)
-        .env("SHOPSYNC_LOG", "info")
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut daemon = shopsync_e2e::Guard(
+        Command::new(bin("shopsync"))
+            .args(["run", "--config"])
+            .arg(&setup.config)
+            .env("SHOPSYNC_LOG", "info")
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
     let metrics = || sh(&format!("curl -sf http://127.0.0.1:{port}/metrics || true"));
     wait_for("shop A's full pass to be under way", 30, || metrics().contains("shopsync_api_calls_total"));
     // The editor way: write a new file, rename it over the old one.
@@ -169,8 +206,8 @@ fn a_changed_config_file_adds_and_removes_shops_and_sinks_while_a_pass_runs() {
     wait_for("both shops' events in both sinks", 90, || lines(&first) >= 5_000 && lines(&second) >= 5_000);
     let body = std::fs::read_to_string(&second).unwrap();
     assert!(body.contains(&format!("\"shop\":\"{a}\"")) && body.contains(&format!("\"shop\":\"{b}\"")));
-    sh(&format!("kill -TERM {}", daemon.id()));
-    assert!(daemon.wait().unwrap().success());
+    sh(&format!("kill -TERM {}", daemon.0.id()));
+    assert!(daemon.0.wait().unwrap().success());
 }
 
 #[test]
@@ -191,13 +228,15 @@ fn a_shop_moves_to_another_account_when_its_quota_runs_out() {
     let setup = Setup::new(&config);
     std::fs::write(setup.path().join("secret4"), "sim-secret-4").unwrap();
     std::fs::write(setup.path().join("secret1"), "sim-secret-1").unwrap();
-    let mut daemon = Command::new(bin("shopsync"))
-        .args(["run", "--config"])
-        .arg(&setup.config)
-        .env("SHOPSYNC_LOG", "info")
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut daemon = shopsync_e2e::Guard(
+        Command::new(bin("shopsync"))
+            .args(["run", "--config"])
+            .arg(&setup.config)
+            .env("SHOPSYNC_LOG", "info")
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
     let events = setup.path().join("events.jsonl");
     wait_for("every item through the second account", 90, || lines(&events) >= 800);
     let metrics = sh(&format!("curl -sf http://127.0.0.1:{port}/metrics"));
@@ -206,6 +245,6 @@ fn a_shop_moves_to_another_account_when_its_quota_runs_out() {
         metrics.contains("shopsync_quota_remaining_calls{account=\"test-key\"} 0"),
         "the test key is spent"
     );
-    sh(&format!("kill -TERM {}", daemon.id()));
-    assert!(daemon.wait().unwrap().success());
+    sh(&format!("kill -TERM {}", daemon.0.id()));
+    assert!(daemon.0.wait().unwrap().success());
 }

@@ -165,6 +165,19 @@ impl Metrics {
             scheduler_ticks: ticks,
             registry: r,
         }
+        .init()
+    }
+
+    /// Creates the label sets that exist from the start, so dashboards and alerts see zeros
+    /// rather than no data.
+    fn init(self) -> Metrics {
+        for r in ["ok", "invalid", "error"] {
+            self.reloads.with_label_values(&[r]);
+        }
+        for op in ["create", "update", "delete"] {
+            self.events.with_label_values(&[op]);
+        }
+        self
     }
 
     /// The Prometheus text format.
