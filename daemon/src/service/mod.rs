@@ -30,6 +30,8 @@ struct Shared {
     settings: Settings,
     /// One lock per shop: two passes of one shop never run at once.
     locks: std::sync::Mutex<HashMap<String, Arc<Mutex<()>>>>,
+    /// Passes in flight, so shutdown can ask them to stop after their page in hand.
+    active: Arc<std::sync::Mutex<Vec<std::sync::Weak<PassStats>>>>,
 }
 
 impl Shared {
@@ -96,7 +98,12 @@ async fn run_pass(shared: Arc<Shared>, shop: ShopSettings, index: usize, full: b
             continue;
         }
         let engine = Engine::new((*client).clone(), shared.store.clone(), shared.settings.sync.clone());
-        let r = engine.pass(&member, full, None, Arc::new(PassStats::default())).await;
+        let stats = Arc::new(PassStats::default());
+        if let Ok(mut a) = shared.active.lock() {
+            a.retain(|w| w.strong_count() > 0);
+            a.push(Arc::downgrade(&stats));
+        }
+        let r = engine.pass(&member, full, None, stats).await;
         if let Err(crate::sync::SyncError::Api(crate::api::ApiError::QuotaExhausted { account, .. })) = &r {
             tracing::warn!(shop = %member, account = %account, "account's daily quota ran out mid-pass; moving the shop to the next account with quota left");
             shared.metrics.passes_skipped.with_label_values(&[member.as_str(), "quota_moved"]).inc();
@@ -220,6 +227,7 @@ impl Live {
                 settings: new,
                 // Locks carry over, so a pass in flight still keeps its shop's next one out.
                 locks: std::sync::Mutex::new(self.shared.locks.lock().map(|l| l.clone()).unwrap_or_default()),
+                active: self.shared.active.clone(),
             });
             let jobs = build_jobs(&next).map_err(|e| ("invalid", e))?;
             // Validated: now apply. Passes in flight keep their own Arc of the old settings
@@ -359,6 +367,7 @@ pub async fn run(config: &Path, stop: impl std::future::Future<Output = ()>) -> 
         clients,
         settings,
         locks: Default::default(),
+        active: Default::default(),
     });
     let listener = tokio::net::TcpListener::bind(shared.settings.metrics_listen)
         .await
@@ -446,6 +455,11 @@ pub async fn run(config: &Path, stop: impl std::future::Future<Output = ()>) -> 
     systemd::notify_stopping();
     tracing::info!("stopping: no new passes; waiting for the passes in hand");
     let _ = sched.shutdown().await;
+    if let Ok(active) = shared.active.lock() {
+        for stats in active.iter().filter_map(|w| w.upgrade()) {
+            stats.request_stop();
+        }
+    }
     let locks: Vec<Arc<Mutex<()>>> =
         shared.locks.lock().map(|l| l.values().cloned().collect()).unwrap_or_default();
     for l in locks {

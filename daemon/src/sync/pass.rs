@@ -29,6 +29,8 @@ pub enum SyncError {
     State(#[from] StateError),
     #[error("a window task failed: {0}")]
     Task(String),
+    #[error("stopped by shutdown after the page in hand")]
+    Stopped,
 }
 
 impl SyncError {
@@ -37,6 +39,7 @@ impl SyncError {
             SyncError::Api(e) => e.kind(),
             SyncError::State(e) => e.kind(),
             SyncError::Task(_) => "task",
+            SyncError::Stopped => "stopped",
         }
     }
 }
@@ -353,6 +356,11 @@ async fn read_window(ctx: &Arc<Ctx>, w: &Window) -> Result<Option<Vec<Window>>, 
             }
             if last {
                 break;
+            }
+            if ctx.stats.stopping() {
+                // Pages staged but waiting for SKUs are not committed: the next pass reads
+                // them again.
+                return Err(SyncError::Stopped);
             }
             page += 1;
         }

@@ -20,6 +20,8 @@ pub struct PassStats {
     pub updates: AtomicU64,
     pub deletes: AtomicU64,
     pub skus_fetched: AtomicU64,
+    /// Set by the daemon on shutdown: the pass stops after the page in hand.
+    pub stop: std::sync::atomic::AtomicBool,
 }
 
 pub(crate) fn bump(c: &AtomicU64, n: u64) {
@@ -36,6 +38,16 @@ impl PassStats {
             .iter()
             .map(|c| Self::get(c))
             .sum()
+    }
+
+    /// Asks the pass to stop after the page in hand (each page commits on its own, so
+    /// nothing committed is lost and the watermark stays where the last page left it).
+    pub fn request_stop(&self) {
+        self.stop.store(true, Ordering::Relaxed);
+    }
+
+    pub fn stopping(&self) -> bool {
+        self.stop.load(Ordering::Relaxed)
     }
 
     pub fn events(&self) -> u64 {
