@@ -30,8 +30,9 @@ struct Shared {
     settings: Settings,
     /// One lock per shop: two passes of one shop never run at once.
     locks: std::sync::Mutex<HashMap<String, Arc<Mutex<()>>>>,
-    /// Passes in flight, so shutdown can ask them to stop after their page in hand.
-    active: Arc<std::sync::Mutex<Vec<std::sync::Weak<PassStats>>>>,
+    /// Passes in flight by shop label, so shutdown (or a reload that removes their shop) can
+    /// ask them to stop after their page in hand.
+    active: Arc<std::sync::Mutex<Vec<(String, std::sync::Weak<PassStats>)>>>,
 }
 
 impl Shared {
@@ -100,8 +101,8 @@ async fn run_pass(shared: Arc<Shared>, shop: ShopSettings, index: usize, full: b
         let engine = Engine::new((*client).clone(), shared.store.clone(), shared.settings.sync.clone());
         let stats = Arc::new(PassStats::default());
         if let Ok(mut a) = shared.active.lock() {
-            a.retain(|w| w.strong_count() > 0);
-            a.push(Arc::downgrade(&stats));
+            a.retain(|(_, w)| w.strong_count() > 0);
+            a.push((shop.label.clone(), Arc::downgrade(&stats)));
         }
         let r = engine.pass(&member, full, None, stats).await;
         if let Err(crate::sync::SyncError::Api(crate::api::ApiError::QuotaExhausted { account, .. })) = &r {
@@ -239,6 +240,17 @@ impl Live {
             let failed =
                 self.sinks.lock().await.apply(&next.settings.sinks).await.map_err(|e| ("error", e.into()))?;
             self.ready.sinks_loaded.store(failed.is_empty(), Ordering::Relaxed);
+            // A removed shop's pass in flight commits its page in hand and stops.
+            if let Ok(active) = next.active.lock() {
+                for (label, w) in active.iter() {
+                    if !next.settings.shops.iter().any(|s| &s.label == label) {
+                        if let Some(stats) = w.upgrade() {
+                            tracing::info!(shop = %label, "shop removed from the config; its pass stops after the page in hand");
+                            stats.request_stop();
+                        }
+                    }
+                }
+            }
             self.shared = next;
             Ok::<(), (&str, anyhow::Error)>(())
         }
@@ -456,7 +468,7 @@ pub async fn run(config: &Path, stop: impl std::future::Future<Output = ()>) -> 
     tracing::info!("stopping: no new passes; waiting for the passes in hand");
     let _ = sched.shutdown().await;
     if let Ok(active) = shared.active.lock() {
-        for stats in active.iter().filter_map(|w| w.upgrade()) {
+        for stats in active.iter().filter_map(|(_, w)| w.upgrade()) {
             stats.request_stop();
         }
     }
