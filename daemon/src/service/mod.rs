@@ -22,6 +22,9 @@ use std::time::Duration;
 use tokio::sync::Mutex;
 use tokio_cron_scheduler::{Job, JobScheduler};
 
+/// Passes in flight: each shop's label with its pass's live counters.
+type ActivePasses = Arc<std::sync::Mutex<Vec<(String, std::sync::Weak<PassStats>)>>>;
+
 /// Everything a scheduled job needs.
 struct Shared {
     store: Store,
@@ -32,7 +35,7 @@ struct Shared {
     locks: std::sync::Mutex<HashMap<String, Arc<Mutex<()>>>>,
     /// Passes in flight by shop label, so shutdown (or a reload that removes their shop) can
     /// ask them to stop after their page in hand.
-    active: Arc<std::sync::Mutex<Vec<(String, std::sync::Weak<PassStats>)>>>,
+    active: ActivePasses,
 }
 
 impl Shared {
