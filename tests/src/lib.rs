@@ -109,6 +109,18 @@ impl Setup {
         self.dir.path()
     }
 
+    /// Starts `shopsync run` on this setup's config; killed when the guard drops.
+    pub fn spawn_daemon(&self) -> Guard {
+        let child = Command::new(bin("shopsync"))
+            .args(["run", "--config"])
+            .arg(&self.config)
+            .env("SHOPSYNC_LOG", "warn")
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("shopsync run starts");
+        Guard(child)
+    }
+
     /// Runs `shopsync ARGS` (with `--config` appended where `@CONFIG@` stands).
     pub fn shopsync(&self, args: &[&str]) -> Output {
         let config = self.config.display().to_string();
@@ -257,4 +269,13 @@ impl Drop for Guard {
         let _ = self.0.kill();
         let _ = self.0.wait();
     }
+}
+
+/// Event ids in a file of JSON arrays, one delivered batch per line.
+pub fn ids_in_batches(path: &Path) -> Vec<String> {
+    let body = std::fs::read_to_string(path).unwrap_or_default();
+    body.lines()
+        .flat_map(|l| serde_json::from_str::<Vec<serde_json::Value>>(l).expect("a batch is a JSON array"))
+        .filter_map(|e| e["id"].as_str().map(String::from))
+        .collect()
 }

@@ -71,15 +71,7 @@ config = {{ path = "@DIR@/events.jsonl" }}
     );
     let setup = Setup::new(&config);
     std::fs::write(setup.path().join("secret"), "sim-secret-1").unwrap();
-    let mut daemon = shopsync_e2e::Guard(
-        Command::new(bin("shopsync"))
-            .args(["run", "--config"])
-            .arg(&setup.config)
-            .env("SHOPSYNC_LOG", "info")
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
+    let mut daemon = setup.spawn_daemon();
     let events = setup.path().join("events.jsonl");
     wait_for("the first full pass to reach the sink", 60, || lines(&events) >= 400);
 
@@ -181,15 +173,7 @@ fn a_changed_config_file_adds_and_removes_shops_and_sinks_while_a_pass_runs() {
     };
     let setup = Setup::new(&(head.clone() + &shop(&a) + &sink("first")));
     std::fs::write(setup.path().join("secret"), "sim-secret-1").unwrap();
-    let mut daemon = shopsync_e2e::Guard(
-        Command::new(bin("shopsync"))
-            .args(["run", "--config"])
-            .arg(&setup.config)
-            .env("SHOPSYNC_LOG", "info")
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
+    let mut daemon = setup.spawn_daemon();
     let metrics = || sh(&format!("curl -sf http://127.0.0.1:{port}/metrics || true"));
     wait_for("shop A's full pass to be under way", 30, || metrics().contains("shopsync_api_calls_total"));
     // The editor way: write a new file, rename it over the old one.
@@ -236,15 +220,7 @@ fn a_shop_moves_to_another_account_when_its_quota_runs_out() {
     let setup = Setup::new(&config);
     std::fs::write(setup.path().join("secret4"), "sim-secret-4").unwrap();
     std::fs::write(setup.path().join("secret1"), "sim-secret-1").unwrap();
-    let mut daemon = shopsync_e2e::Guard(
-        Command::new(bin("shopsync"))
-            .args(["run", "--config"])
-            .arg(&setup.config)
-            .env("SHOPSYNC_LOG", "info")
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
+    let mut daemon = setup.spawn_daemon();
     let events = setup.path().join("events.jsonl");
     wait_for("every item through the second account", 90, || lines(&events) >= 800);
     let metrics = sh(&format!("curl -sf http://127.0.0.1:{port}/metrics"));
@@ -271,17 +247,7 @@ fn sigterm_mid_pass_loses_nothing() {
     );
     let setup = Setup::new(&config);
     std::fs::write(setup.path().join("secret"), "sim-secret-1").unwrap();
-    let start = || {
-        shopsync_e2e::Guard(
-            Command::new(bin("shopsync"))
-                .args(["run", "--config"])
-                .arg(&setup.config)
-                .env("SHOPSYNC_LOG", "warn")
-                .stderr(Stdio::null())
-                .spawn()
-                .unwrap(),
-        )
-    };
+    let start = || setup.spawn_daemon();
     let events = setup.path().join("events.jsonl");
     let mut daemon = start();
     wait_for("the first pages to arrive", 60, || lines(&events) > 0);

@@ -2,22 +2,13 @@
 //! panic, fail, hang, reject or speak the wrong ABI. The good sinks get every event; the bad
 //! ones never take shopsync down and lose nothing once they recover.
 
-use shopsync_e2e::{plugin_dir, text, Setup, SimProc};
+use shopsync_e2e::{ids_in_batches, plugin_dir, text, Setup, SimProc};
 use std::collections::BTreeSet;
 
 fn ids_in_jsonl(path: &std::path::Path) -> Vec<String> {
     let body = std::fs::read_to_string(path).unwrap_or_default();
     body.lines()
         .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["id"].as_str().unwrap().to_string())
-        .collect()
-}
-
-/// Event ids in a file of JSON arrays, one batch per line.
-fn ids_in_batches(path: &std::path::Path) -> Vec<String> {
-    let body = std::fs::read_to_string(path).unwrap_or_default();
-    body.lines()
-        .flat_map(|l| serde_json::from_str::<Vec<serde_json::Value>>(l).unwrap())
-        .map(|e| e["id"].as_str().unwrap().to_string())
         .collect()
 }
 
