@@ -56,6 +56,31 @@ fn parse<T: DeserializeOwned>(method: &str, what: &str, v: Value) -> Result<T, A
     serde_json::from_value(v).map_err(|e| ApiError::Malformed(format!("{method}: {what}: {e}")))
 }
 
+/// The inner value of a `alibaba.seller.items.list.get` answer (after [`classify`]) as a page.
+///
+/// [`classify`]: super::client::classify
+pub fn parse_list_page(mut v: Value) -> Result<ListPage, ApiError> {
+    const M: &str = "alibaba.seller.items.list.get";
+    let total_results = v
+        .get("total_results")
+        .and_then(|c| c.as_u64().or_else(|| c.as_str().and_then(|s| s.parse().ok())))
+        .ok_or_else(|| ApiError::Malformed(format!("{M}: no total_results")))?;
+    // An empty page has `"items": {}` with no `item` key at all.
+    let items = match v.pointer_mut("/items/item").map(Value::take) {
+        None | Some(Value::Null) => Vec::new(),
+        Some(list) => parse(M, "items", list)?,
+    };
+    Ok(ListPage { total_results, items })
+}
+
+/// The inner value of a `alibaba.item.sku.get` answer as SKUs.
+pub fn parse_skus(mut v: Value) -> Result<Vec<RawSku>, ApiError> {
+    match v.pointer_mut("/skus/sku").map(Value::take) {
+        None | Some(Value::Null) => Ok(Vec::new()),
+        Some(list) => parse("alibaba.item.sku.get", "skus", list),
+    }
+}
+
 fn p(k: &str, v: impl ToString) -> (String, String) {
     (k.to_string(), v.to_string())
 }
@@ -122,17 +147,7 @@ impl Client {
             SortType::VolumeDesc => "volume_desc",
         };
         params.push(p("sortType", sort));
-        let mut v = self.call(M, &params).await?;
-        let total_results = v
-            .get("total_results")
-            .and_then(|c| c.as_u64().or_else(|| c.as_str().and_then(|s| s.parse().ok())))
-            .ok_or_else(|| ApiError::Malformed(format!("{M}: no total_results")))?;
-        // An empty page has `"items": {}` with no `item` key at all.
-        let items = match v.pointer_mut("/items/item").map(Value::take) {
-            None | Some(Value::Null) => Vec::new(),
-            Some(list) => parse(M, "items", list)?,
-        };
-        Ok(ListPage { total_results, items })
+        parse_list_page(self.call(M, &params).await?)
     }
 
     /// `alibaba.item.sku.get` for at most 20 ids; unknown ids are left out of the answer.
@@ -147,11 +162,7 @@ impl Client {
                 sku_ids.len()
             )));
         }
-        let mut v = self.call(M, &[p("sku_ids", sku_ids.join(","))]).await?;
-        match v.pointer_mut("/skus/sku").map(Value::take) {
-            None | Some(Value::Null) => Ok(Vec::new()),
-            Some(list) => parse(M, "skus", list),
-        }
+        parse_skus(self.call(M, &[p("sku_ids", sku_ids.join(","))]).await?)
     }
 
     /// `alibaba.item.get`: one item in full with its SKUs; `None` when it is delisted or

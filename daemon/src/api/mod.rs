@@ -16,7 +16,9 @@ mod sign;
 
 pub use client::{classify, response_key, AccountSettings, ApiSettings, CallRecord, Client, Hooks, Observer};
 pub use error::{ApiError, Retry};
-pub use methods::{ItemFilter, SortType, ITEM_FIELDS, MAX_PAGE_SIZE, MAX_SKU_IDS};
+pub use methods::{
+    parse_list_page, parse_skus, ItemFilter, SortType, ITEM_FIELDS, MAX_PAGE_SIZE, MAX_SKU_IDS,
+};
 pub use model::{
     parse_price, parse_wholesale, Category, ListPage, PriceError, RawItem, RawSku, ShopInfo, Tier,
 };

@@ -98,6 +98,57 @@ fn check_cron(expr: &str) -> Result<(), String> {
     }
 }
 
+/// Where the subject of a validation message is written, as (line, column), both from 1:
+/// `shops[2] (…)` is the third `[[shops]]` header (or the line of a key of that entry the
+/// message names, such as `incremental:`), `api.page_size` is that key under `[api]`.
+/// `None` when the file writes the entry another way (inline tables): the message still
+/// names the entry.
+fn locate(text: &str, message: &str) -> Option<(usize, usize)> {
+    let name_len = message.find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))?;
+    let (name, rest) = message.split_at(name_len);
+    let lines: Vec<&str> = text.lines().collect();
+    let key_of = |line: &str| -> Option<String> {
+        let (k, _) = line.split_once('=')?;
+        let k = k.trim();
+        (!k.is_empty() && !k.starts_with('[') && !k.starts_with('#')).then(|| k.to_string())
+    };
+    let column = |line: &str| line.len() - line.trim_start().len() + 1;
+    // The lines of one table: from its header up to the next header.
+    let body = |start: usize| {
+        lines[start + 1..]
+            .iter()
+            .take_while(|l| !l.trim_start().starts_with('['))
+            .enumerate()
+            .map(move |(i, l)| (start + 1 + i, *l))
+    };
+    if let Some(index) = rest.strip_prefix('[') {
+        let n: usize = index[..index.find(']')?].parse().ok()?;
+        let header = format!("[[{name}]]");
+        let start = lines
+            .iter()
+            .enumerate()
+            .filter(|(_, l)| l.trim_start().starts_with(&header))
+            .nth(n)
+            .map(|(i, _)| i)?;
+        let after_label = rest.find("): ").map(|i| &rest[i + 3..]).unwrap_or(rest);
+        let named = body(start).find(|(_, l)| {
+            key_of(l).is_some_and(|k| {
+                after_label.starts_with(&format!("{k}:")) || after_label.contains(&format!(" {k} "))
+            })
+        });
+        return Some(match named {
+            Some((i, l)) => (i + 1, column(l)),
+            None => (start + 1, column(lines[start])),
+        });
+    }
+    let key: String =
+        rest.strip_prefix('.')?.chars().take_while(|c| c.is_ascii_alphanumeric() || *c == '_').collect();
+    let header = format!("[{name}]");
+    let start =
+        lines.iter().position(|l| l.trim() == header || l.trim_start().starts_with(&format!("{header} ")))?;
+    body(start).find(|(_, l)| key_of(l).as_deref() == Some(key.as_str())).map(|(i, l)| (i + 1, column(l)))
+}
+
 impl Settings {
     /// Reads and validates a config file.
     pub fn load(path: &Path) -> Result<Settings, ConfigError> {
@@ -110,7 +161,13 @@ impl Settings {
     pub fn parse(path: &Path, text: &str) -> Result<Settings, ConfigError> {
         let raw: RawConfig = toml::from_str(text)
             .map_err(|e| ConfigError::Parse { path: path.into(), message: e.to_string() })?;
-        Settings::validate(path, raw).map_err(|message| ConfigError::Invalid { path: path.into(), message })
+        Settings::validate(path, raw).map_err(|message| {
+            let message = match locate(text, &message) {
+                Some((line, column)) => format!("line {line}, column {column}: {message}"),
+                None => message,
+            };
+            ConfigError::Invalid { path: path.into(), message }
+        })
     }
 
     fn validate(path: &Path, raw: RawConfig) -> Result<Settings, String> {

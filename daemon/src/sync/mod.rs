@@ -9,7 +9,7 @@
 //! - `stats.rs`: counters a progress bar or the metrics read while a pass runs.
 
 mod enrich;
-mod normalize;
+pub mod normalize;
 mod pass;
 mod plan;
 mod stats;
