@@ -7,6 +7,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::sync::Once;
 
+pub mod crash;
+pub mod storm;
+
 /// `target/<profile>/`, where cargo puts the workspace's binaries.
 fn bin_dir() -> PathBuf {
     let exe = std::env::current_exe().expect("executable path");
@@ -19,21 +22,25 @@ fn bin_dir() -> PathBuf {
     }
 }
 
-/// Path of a workspace binary, built once if this test run did not build it yet.
-pub fn bin(name: &str) -> PathBuf {
+/// Builds the whole workspace (binaries and plugins) once per process, in one cargo call:
+/// building packages one by one unifies dependency features differently each time, and the
+/// binaries would be rebuilt back and forth.
+fn build_workspace() {
     static BUILD: Once = Once::new();
-    let path = bin_dir().join(name);
     BUILD.call_once(|| {
-        let release = bin_dir().ends_with("release");
         let mut cmd = Command::new(env!("CARGO"));
-        cmd.args(["build", "-q", "-p", "shopsync", "-p", "sim1688", "--bins"]);
-        if release {
+        cmd.args(["build", "-q", "--workspace"]);
+        if bin_dir().ends_with("release") {
             cmd.arg("--release");
         }
-        let ok = cmd.status().map(|s| s.success()).unwrap_or(false);
-        assert!(ok, "building the binaries failed");
+        assert!(cmd.status().map(|s| s.success()).unwrap_or(false), "building the workspace failed");
     });
-    path
+}
+
+/// Path of a workspace binary, built once if this test run did not build it yet.
+pub fn bin(name: &str) -> PathBuf {
+    build_workspace();
+    bin_dir().join(name)
 }
 
 /// A running `sim1688`; killed when dropped.
@@ -137,18 +144,7 @@ pub fn text(b: &[u8]) -> String {
 /// once more claiming ABI version 2), with the permissions the host demands.
 pub fn plugin_dir(dest: &Path) {
     use std::os::unix::fs::PermissionsExt;
-    static BUILD: Once = Once::new();
-    BUILD.call_once(|| {
-        let mut cmd = Command::new(env!("CARGO"));
-        cmd.args(["build", "-q"]);
-        for p in ["jsonl", "testkit", "postgres", "mysql", "webhook"] {
-            cmd.args(["-p", &format!("shopsync-sink-{p}")]);
-        }
-        if bin_dir().ends_with("release") {
-            cmd.arg("--release");
-        }
-        assert!(cmd.status().map(|s| s.success()).unwrap_or(false), "building the plugins failed");
-    });
+    build_workspace();
     std::fs::create_dir_all(dest).expect("plugin dir");
     for p in ["jsonl", "testkit", "postgres", "mysql", "webhook"] {
         let lib = format!("libshopsync_sink_{p}.so");
@@ -278,4 +274,56 @@ pub fn ids_in_batches(path: &Path) -> Vec<String> {
         .flat_map(|l| serde_json::from_str::<Vec<serde_json::Value>>(l).expect("a batch is a JSON array"))
         .filter_map(|e| e["id"].as_str().map(String::from))
         .collect()
+}
+
+/// A fresh PostgreSQL database on 127.0.0.1 for one run (`shopsync_<what>_<pid>`), dropped
+/// first if an earlier run left it behind.
+pub fn pg_db(what: &str) -> String {
+    let db = format!("shopsync_{what}_{}", std::process::id());
+    sh(&format!(
+        "psql -h 127.0.0.1 -U postgres -d postgres -c 'DROP DATABASE IF EXISTS {db}' -c 'CREATE DATABASE {db}'"
+    ));
+    db
+}
+
+/// The MD5 shopsync should hold for each item on sale, from the simulator's ground truth.
+pub fn truth_md5s(sim: &SimProc, member: &str) -> std::collections::BTreeMap<String, (String, i64)> {
+    let truth = sim.admin_get(&format!("/_sim/shops/{member}/truth"));
+    truth["items"]
+        .as_array()
+        .expect("truth items")
+        .iter()
+        .map(|v| {
+            let raw: shopsync::api::RawItem = serde_json::from_value(v.clone()).expect("truth item parses");
+            let item = shopsync::sync::normalize::with_skus(shopsync::sync::normalize::listing(&raw).item, raw.skus.clone().unwrap_or_default());
+            (raw.item_id.clone(), (item.md5(), raw.modified_time.unwrap_or(0)))
+        })
+        .collect()
+}
+
+
+/// The sum of a metric's samples whose line holds every one of `labels`.
+pub fn metric_sum(metrics: &str, name: &str, labels: &[&str]) -> f64 {
+    metrics
+        .lines()
+        .filter(|l| l.starts_with(name) && labels.iter().all(|x| l.contains(x)))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
+}
+
+
+/// Prints a suite's figures: aligned text, or with `markdown` a section for BENCHMARKS.md.
+pub fn print_figures(markdown: bool, heading: &str, intro: &str, rows: &[(String, String)]) {
+    if markdown {
+        println!("### {heading}\n\n{intro}\n\n| figure | value |\n|---|---|");
+        for (k, v) in rows {
+            println!("| {} | {v} |", k.trim_start());
+        }
+        println!();
+    } else {
+        println!("{heading}");
+        for (k, v) in rows {
+            println!("  {k:<52} {v}");
+        }
+    }
 }

@@ -40,11 +40,39 @@ fn open(path: &PathBuf) -> Result<(File, u64), String> {
     }
     let file = OpenOptions::new()
         .create(true)
+        .read(true)
         .append(true)
         .open(path)
         .map_err(|e| format!("cannot open {}: {e}", path.display()))?;
-    let size = file.metadata().map(|m| m.len()).unwrap_or(0);
+    let size = complete_lines(&file).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
     Ok((file, size))
+}
+
+/// Cuts a torn last line (a write cut short by a crash or a full disk) off the file and
+/// returns the length that is left. That batch was never acknowledged, so the host delivers
+/// it again in full.
+fn complete_lines(file: &File) -> std::io::Result<u64> {
+    use std::io::{Read, Seek, SeekFrom};
+    let len = file.metadata()?.len();
+    let mut end = len;
+    let mut reader = file;
+    let mut chunk = [0u8; 4096];
+    while end > 0 {
+        let start = end.saturating_sub(chunk.len() as u64);
+        let n = (end - start) as usize;
+        reader.seek(SeekFrom::Start(start))?;
+        reader.read_exact(&mut chunk[..n])?;
+        if let Some(i) = chunk[..n].iter().rposition(|&b| b == b'\n') {
+            end = start + i as u64 + 1;
+            break;
+        }
+        end = start;
+    }
+    if end < len {
+        file.set_len(end)?;
+        file.sync_all()?;
+    }
+    Ok(end)
 }
 
 impl Jsonl {
@@ -88,9 +116,12 @@ impl Sink for Jsonl {
             self.rotate()?;
         }
         let io = |e: std::io::Error| SinkError::Retry(format!("writing {}: {e}", self.cfg.path.display()));
-        self.file.write_all(&buf).map_err(io)?;
-        // One fsync per batch: the batch is durable before the host moves its cursor.
-        self.file.sync_data().map_err(io)?;
+        // One fsync per batch: the batch is durable before the host moves its cursor. A batch
+        // that fails half-written (a full disk) is cut off again, so the retry appends whole lines.
+        if let Err(e) = self.file.write_all(&buf).and_then(|()| self.file.sync_data()) {
+            let _ = self.file.set_len(self.size);
+            return Err(io(e));
+        }
         self.size += buf.len() as u64;
         Ok(())
     }
@@ -120,5 +151,19 @@ mod tests {
         assert!(dir.path().join("ev.jsonl.1").exists() && dir.path().join("ev.jsonl.2").exists());
         assert!(!dir.path().join("ev.jsonl.3").exists(), "keep = 2");
         assert!(matches!(s.deliver(b"{not json"), Err(SinkError::Reject(_))));
+    }
+
+    #[test]
+    fn a_torn_last_line_is_cut_off_on_open() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("ev.jsonl");
+        let whole = format!("{{\"id\":\"a\",\"x\":\"{}\"}}\n", "y".repeat(5000));
+        std::fs::write(&path, format!("{whole}{{\"id\":\"b\",\"x\":\"yy")).unwrap();
+        let mut s = Jsonl::create(serde_json::json!({"path": path})).unwrap();
+        s.deliver(br#"[{"id":"b"}]"#).unwrap();
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), format!("{whole}{{\"id\":\"b\"}}\n"));
+        std::fs::write(&path, "no newline at all").unwrap();
+        Jsonl::create(serde_json::json!({"path": path})).unwrap();
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "");
     }
 }

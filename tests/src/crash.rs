@@ -1,0 +1,317 @@
+//! The crash suite: a shop synced by `shopsync run` into a JSONL file and PostgreSQL while the
+//! daemon is killed with SIGKILL at random instants and the catalogue changes between runs.
+//!
+//! After every kill: sled opens (`shopsync status`), and no watermark is ahead of the events
+//! (every item the truth has with `modified_time` below the watermark has an event with that
+//! time, delivered or waiting in the outbox). After a last calm run: every event the daemon
+//! numbered reached both sinks, and both hold every item's final state (MD5 of the
+//! normalized truth) and no item the platform no longer sells.
+
+use crate::{metric_sum, pg_db, plugin_dir, sh, text, truth_md5s, Setup, SimProc};
+use serde_json::Value;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::io::{Read, Seek, SeekFrom};
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+pub struct CrashOptions {
+    pub items: u64,
+    pub kills: u32,
+    pub seed: u64,
+    /// Longest a run lives before its SIGKILL; each run lives a random time below this.
+    pub max_run: Duration,
+}
+
+#[derive(Debug, Default)]
+pub struct CrashReport {
+    pub kills: u32,
+    pub mutations: u64,
+    /// Events the daemon numbered (seq 1 to next_seq - 1).
+    pub expected: u64,
+    pub jsonl_delivered: u64,
+    pub jsonl_lost: u64,
+    pub jsonl_duplicates: u64,
+    pub pg_delivered: u64,
+    pub pg_lost: u64,
+    /// Kills after which sled did not open.
+    pub state_failures: u32,
+    /// Items below a watermark without their event, summed over all kills.
+    pub watermark_ahead: u64,
+    /// Items whose final state in a sink differs from the truth (or that a sink still holds).
+    pub jsonl_wrong: u64,
+    pub pg_wrong: u64,
+    pub truth_items: u64,
+    pub wall: Duration,
+}
+
+impl CrashReport {
+    pub fn ok(&self) -> bool {
+        self.jsonl_lost == 0
+            && self.pg_lost == 0
+            && self.state_failures == 0
+            && self.watermark_ahead == 0
+            && self.jsonl_wrong == 0
+            && self.pg_wrong == 0
+            && self.expected > 0
+    }
+
+    pub fn lines(&self) -> Vec<(String, String)> {
+        let r = self;
+        vec![
+            ("SIGKILLs".into(), r.kills.to_string()),
+            ("catalogue mutations between runs".into(), r.mutations.to_string()),
+            ("events expected (numbered by the daemon)".into(), r.expected.to_string()),
+            ("JSONL: delivered (distinct)".into(), r.jsonl_delivered.to_string()),
+            ("JSONL: lost".into(), r.jsonl_lost.to_string()),
+            ("JSONL: duplicates delivered".into(), r.jsonl_duplicates.to_string()),
+            ("PostgreSQL: delivered (distinct)".into(), r.pg_delivered.to_string()),
+            ("PostgreSQL: lost".into(), r.pg_lost.to_string()),
+            ("runs after which sled did not open".into(), r.state_failures.to_string()),
+            ("items below a watermark without their event".into(), r.watermark_ahead.to_string()),
+            ("items wrong in the end: JSONL / PostgreSQL".into(), format!("{} / {}", r.jsonl_wrong, r.pg_wrong)),
+            ("items on sale in the end".into(), r.truth_items.to_string()),
+            ("wall time".into(), format!("{:.0} s", r.wall.as_secs_f64())),
+        ]
+    }
+}
+
+/// xorshift64*: the kill instants and mutations follow from the seed alone.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n.max(1)
+    }
+}
+
+/// The latest event seen per item, and every seq seen.
+#[derive(Default)]
+struct Seen {
+    latest: HashMap<String, (u64, i64, String, String)>,
+    seqs: BTreeSet<u64>,
+    lines: u64,
+}
+
+impl Seen {
+    fn add(&mut self, ev: &Value) {
+        let (Some(seq), Some(id)) = (ev["seq"].as_u64(), ev["item_id"].as_str()) else { return };
+        self.seqs.insert(seq);
+        self.lines += 1;
+        let entry = (
+            seq,
+            ev["modified_ms"].as_i64().unwrap_or(0),
+            ev["op"].as_str().unwrap_or("").to_string(),
+            ev["md5"].as_str().unwrap_or("").to_string(),
+        );
+        match self.latest.get(id) {
+            Some(old) if old.0 >= seq => {}
+            _ => {
+                self.latest.insert(id.to_string(), entry);
+            }
+        }
+    }
+}
+
+/// Reads the complete lines appended to the JSONL file since `offset`.
+fn read_new_lines(path: &Path, offset: &mut u64, seen: &mut Seen) {
+    let Ok(mut f) = std::fs::File::open(path) else { return };
+    if f.seek(SeekFrom::Start(*offset)).is_err() {
+        return;
+    }
+    let mut buf = Vec::new();
+    if f.read_to_end(&mut buf).is_err() {
+        return;
+    }
+    let Some(end) = buf.iter().rposition(|&b| b == b'\n') else { return };
+    for line in buf[..end].split(|&b| b == b'\n') {
+        let ev: Value = serde_json::from_slice(line).expect("every complete JSONL line is an event");
+        seen.add(&ev);
+    }
+    *offset += end as u64 + 1;
+}
+
+fn status(setup: &Setup) -> Option<Value> {
+    let out = setup.shopsync(&["status", "--json", "--config", "@CONFIG@"]);
+    if !out.status.success() {
+        eprintln!("status failed: {}", text(&out.stderr));
+        return None;
+    }
+    serde_json::from_slice(&out.stdout).ok()
+}
+
+fn shop_state(status: &Value) -> (Option<i64>, u64) {
+    let st = &status["shops"][0]["state"];
+    (st["watermark_ms"].as_i64(), st["next_seq"].as_u64().unwrap_or(1))
+}
+
+pub fn run(opts: &CrashOptions) -> CrashReport {
+    let started = Instant::now();
+    let mut rng = Rng(opts.seed.max(1));
+    let items = opts.items.to_string();
+    let seed = opts.seed.to_string();
+    // Quirks and injected faults on (the defaults); hangs cut to 1.5 s and the rate limit and
+    // quota raised so that the suite runs in minutes.
+    let sim = SimProc::start(&[
+        "--shops",
+        "1",
+        "--items",
+        &items,
+        "--seed",
+        &seed,
+        "--rate-limit",
+        "400",
+        "--hang-ms",
+        "1500",
+        "--quota-commercial",
+        "100000000",
+    ]);
+    let member = sim.admin_get("/_sim/shops")[0]["member_id"].as_str().expect("member id").to_string();
+    let db = pg_db("crash");
+    let port = std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("port").port();
+    let config = format!(
+        "[daemon]\nstate_dir = \"@DIR@/state\"\nplugin_dir = \"@DIR@/plugins\"\nmetrics_listen = \"127.0.0.1:{port}\"\n\
+         [api]\nbase_url = \"{gw}\"\nread_timeout = \"1s\"\nmax_attempts = 30\n\
+         [pacing]\nconcurrency = 8\nsuccess_interval = \"0ms\"\nfailure_interval = \"20ms\"\nthrottled_interval = \"200ms\"\nmax_calls_per_sec = 300\n\
+         [[accounts]]\nname = \"main\"\napp_key = \"10000001\"\napp_secret_file = \"@DIR@/secret\"\ndaily_quota = 100000000\n\
+         [[shops]]\nmember_id = \"{member}\"\nincremental = \"*/2 * * * * *\"\nfull = \"*/20 * * * * *\"\n\
+         [[sinks]]\nname = \"file\"\nplugin = \"jsonl\"\nstart = \"earliest\"\nconfig = {{ path = \"@DIR@/events.jsonl\", max_bytes = 100000000000 }}\n\
+         [[sinks]]\nname = \"pg\"\nplugin = \"postgres\"\nstart = \"earliest\"\nconfig = {{ url = \"host=127.0.0.1 user=postgres dbname={db}\" }}\n",
+        gw = sim.gateway()
+    );
+    let setup = Setup::new(&config);
+    std::fs::write(setup.path().join("secret"), "sim-secret-1").expect("secret");
+    plugin_dir(&setup.path().join("plugins"));
+    let jsonl = setup.path().join("events.jsonl");
+
+    let mut report = CrashReport::default();
+    let mut delivered = Seen::default();
+    let mut offset = 0u64;
+    let ops = [
+        r#"{"op": "update", "count": 30}"#,
+        r#"{"op": "create", "count": 10}"#,
+        r#"{"op": "touch", "count": 20}"#,
+        r#"{"op": "delist", "count": 3}"#,
+        r#"{"op": "remove", "count": 2}"#,
+    ];
+    for k in 0..opts.kills {
+        let daemon = setup.spawn_daemon();
+        let max_ms = opts.max_run.as_millis().max(300) as u64;
+        std::thread::sleep(Duration::from_millis(100 + rng.below(max_ms - 100)));
+        drop(daemon); // SIGKILL, then reaped
+        report.kills += 1;
+        if std::env::var_os("CRASH_VERBOSE").is_some() {
+            eprintln!("{:?}: kill {k}", started.elapsed());
+        }
+
+        let Some(st) = status(&setup) else {
+            report.state_failures += 1;
+            continue;
+        };
+        let (watermark, _) = shop_state(&st);
+        read_new_lines(&jsonl, &mut offset, &mut delivered);
+        if let Some(w) = watermark {
+            let mut pending = Seen::default();
+            let out = setup.shopsync(&["events", "--config", "@CONFIG@"]);
+            for line in out.stdout.split(|&b| b == b'\n').filter(|l| !l.is_empty()) {
+                if let Ok(ev) = serde_json::from_slice::<Value>(line) {
+                    pending.add(&ev);
+                }
+            }
+            let ahead = truth_md5s(&sim, &member)
+                .iter()
+                .filter(|(_, (_, modified))| *modified < w)
+                .filter(|(id, (_, modified))| {
+                    let has = |s: &Seen| s.latest.get(*id).is_some_and(|e| e.1 >= *modified);
+                    !has(&delivered) && !has(&pending)
+                })
+                .count() as u64;
+            if ahead > 0 {
+                eprintln!("kill {k}: {ahead} items below the watermark {w} have no event");
+            }
+            report.watermark_ahead += ahead;
+        }
+        let op = ops[rng.below(ops.len() as u64) as usize];
+        let done = sim.admin_post(&format!("/_sim/shops/{member}/mutate"), op);
+        report.mutations += done["item_ids"].as_array().map_or(0, |a| a.len() as u64);
+    }
+
+    // The last run is left alone until a full pass that began after the last change is done
+    // and both sinks have caught up.
+    let mut daemon = setup.spawn_daemon();
+    let metrics = || {
+        std::process::Command::new("curl")
+            .args(["-sf", &format!("http://127.0.0.1:{port}/metrics")])
+            .output()
+            .map(|o| text(&o.stdout))
+            .unwrap_or_default()
+    };
+    let deadline = Instant::now() + Duration::from_secs(300);
+    loop {
+        let m = metrics();
+        let full_ok = metric_sum(&m, "shopsync_passes_total", &["kind=\"full\"", "result=\"ok\""]);
+        let incr_ok = metric_sum(&m, "shopsync_passes_total", &["kind=\"incremental\"", "result=\"ok\""]);
+        let lag = metric_sum(&m, "shopsync_sink_lag_events", &[]);
+        let sinks = m.lines().filter(|l| l.starts_with("shopsync_sink_lag_events{")).count();
+        if full_ok >= 1.0 && incr_ok >= 1.0 && sinks == 2 && lag == 0.0 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the last run did not finish a full pass and deliver in 300 s");
+        if std::env::var_os("CRASH_VERBOSE").is_some() {
+            eprintln!("{:?}: full ok {full_ok}, incremental ok {incr_ok}, sinks {sinks}, lag {lag}", started.elapsed());
+        }
+        std::thread::sleep(Duration::from_millis(250));
+    }
+    sh(&format!("kill -TERM {}", daemon.0.id()));
+    let _ = daemon.0.wait();
+
+    let st = status(&setup).expect("sled opens after the last run");
+    let (_, next_seq) = shop_state(&st);
+    read_new_lines(&jsonl, &mut offset, &mut delivered);
+    report.expected = next_seq.saturating_sub(1);
+    report.jsonl_delivered = delivered.seqs.len() as u64;
+    report.jsonl_lost = (1..next_seq).filter(|s| !delivered.seqs.contains(s)).count() as u64;
+    report.jsonl_duplicates = delivered.lines - delivered.seqs.len() as u64;
+
+    let pg = |sql: &str| sh(&format!("psql -h 127.0.0.1 -U postgres -d {db} -tA -F '|' -c \"{sql}\""));
+    let pg_seqs: BTreeSet<u64> =
+        pg("SELECT seq FROM item_changes").lines().filter_map(|l| l.trim().parse().ok()).collect();
+    report.pg_delivered = pg_seqs.len() as u64;
+    report.pg_lost = (1..next_seq).filter(|s| !pg_seqs.contains(s)).count() as u64;
+
+    let truth = truth_md5s(&sim, &member);
+    report.truth_items = truth.len() as u64;
+    let live_in_file: BTreeMap<&String, &String> = delivered
+        .latest
+        .iter()
+        .filter(|(_, e)| e.2 != "delete")
+        .map(|(id, e)| (id, &e.3))
+        .collect();
+    let pg_live: BTreeMap<String, String> = pg("SELECT item_id, md5 FROM items WHERE NOT deleted")
+        .lines()
+        .filter_map(|l| l.split_once('|'))
+        .map(|(a, b)| (a.to_string(), b.to_string()))
+        .collect();
+    let wrong = |held: &dyn Fn(&str) -> Option<String>, ids: Vec<String>| -> u64 {
+        let mut n = 0;
+        for (id, (md5, _)) in &truth {
+            if held(id).as_deref() != Some(md5.as_str()) {
+                n += 1;
+            }
+        }
+        n + ids.iter().filter(|id| !truth.contains_key(*id)).count() as u64
+    };
+    report.jsonl_wrong = wrong(
+        &|id| live_in_file.get(&id.to_string()).map(|s| s.to_string()),
+        live_in_file.keys().map(|s| s.to_string()).collect(),
+    );
+    report.pg_wrong = wrong(&|id| pg_live.get(id).cloned(), pg_live.keys().cloned().collect());
+    sh(&format!("psql -h 127.0.0.1 -U postgres -d postgres -c 'DROP DATABASE IF EXISTS {db}'"));
+    report.wall = started.elapsed();
+    report
+}
