@@ -68,7 +68,10 @@ impl CrashReport {
             ("PostgreSQL: lost".into(), r.pg_lost.to_string()),
             ("runs after which sled did not open".into(), r.state_failures.to_string()),
             ("items below a watermark without their event".into(), r.watermark_ahead.to_string()),
-            ("items wrong in the end: JSONL / PostgreSQL".into(), format!("{} / {}", r.jsonl_wrong, r.pg_wrong)),
+            (
+                "items wrong in the end: JSONL / PostgreSQL".into(),
+                format!("{} / {}", r.jsonl_wrong, r.pg_wrong),
+            ),
             ("items on sale in the end".into(), r.truth_items.to_string()),
             ("wall time".into(), format!("{:.0} s", r.wall.as_secs_f64())),
         ]
@@ -263,7 +266,10 @@ pub fn run(opts: &CrashOptions) -> CrashReport {
         }
         assert!(Instant::now() < deadline, "the last run did not finish a full pass and deliver in 300 s");
         if std::env::var_os("CRASH_VERBOSE").is_some() {
-            eprintln!("{:?}: full ok {full_ok}, incremental ok {incr_ok}, sinks {sinks}, lag {lag}", started.elapsed());
+            eprintln!(
+                "{:?}: full ok {full_ok}, incremental ok {incr_ok}, sinks {sinks}, lag {lag}",
+                started.elapsed()
+            );
         }
         std::thread::sleep(Duration::from_millis(250));
     }
@@ -286,12 +292,8 @@ pub fn run(opts: &CrashOptions) -> CrashReport {
 
     let truth = truth_md5s(&sim, &member);
     report.truth_items = truth.len() as u64;
-    let live_in_file: BTreeMap<&String, &String> = delivered
-        .latest
-        .iter()
-        .filter(|(_, e)| e.2 != "delete")
-        .map(|(id, e)| (id, &e.3))
-        .collect();
+    let live_in_file: BTreeMap<&String, &String> =
+        delivered.latest.iter().filter(|(_, e)| e.2 != "delete").map(|(id, e)| (id, &e.3)).collect();
     let pg_live: BTreeMap<String, String> = pg("SELECT item_id, md5 FROM items WHERE NOT deleted")
         .lines()
         .filter_map(|l| l.split_once('|'))

@@ -86,6 +86,9 @@ impl SimProc {
             .output()
             .expect("curl runs");
         assert!(out.status.success(), "POST {path} failed");
+        if out.stdout.is_empty() {
+            return serde_json::Value::Null; // 204 No Content
+        }
         serde_json::from_slice(&out.stdout).expect("JSON")
     }
 }
@@ -295,12 +298,14 @@ pub fn truth_md5s(sim: &SimProc, member: &str) -> std::collections::BTreeMap<Str
         .iter()
         .map(|v| {
             let raw: shopsync::api::RawItem = serde_json::from_value(v.clone()).expect("truth item parses");
-            let item = shopsync::sync::normalize::with_skus(shopsync::sync::normalize::listing(&raw).item, raw.skus.clone().unwrap_or_default());
+            let item = shopsync::sync::normalize::with_skus(
+                shopsync::sync::normalize::listing(&raw).item,
+                raw.skus.clone().unwrap_or_default(),
+            );
             (raw.item_id.clone(), (item.md5(), raw.modified_time.unwrap_or(0)))
         })
         .collect()
 }
-
 
 /// The sum of a metric's samples whose line holds every one of `labels`.
 pub fn metric_sum(metrics: &str, name: &str, labels: &[&str]) -> f64 {
@@ -310,7 +315,6 @@ pub fn metric_sum(metrics: &str, name: &str, labels: &[&str]) -> f64 {
         .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
         .sum()
 }
-
 
 /// Prints a suite's figures: aligned text, or with `markdown` a section for BENCHMARKS.md.
 pub fn print_figures(markdown: bool, heading: &str, intro: &str, rows: &[(String, String)]) {

@@ -435,6 +435,7 @@ pub async fn run(config: &Path, stop: impl std::future::Future<Output = ()>) -> 
     // File events come in bursts (write, rename, chmod); reload once they settle.
     let mut reload_at: Option<tokio::time::Instant> = None;
     let mut last_watchdog = 0i64;
+    let mut storage_failed = None;
     tokio::pin!(stop);
     loop {
         tokio::select! {
@@ -462,6 +463,12 @@ pub async fn run(config: &Path, stop: impl std::future::Future<Output = ()>) -> 
                             tracing::warn!(error = %e, "outbox collection failed");
                         }
                     }
+                    if let Err(e) = live.shared.store.probe() {
+                        ready.state_open.store(false, Ordering::Relaxed);
+                        tracing::error!(error = %e, "the state cannot be written any more; stopping so that a restart reopens it");
+                        storage_failed = Some(e);
+                        break;
+                    }
                 }
             }
         }
@@ -483,6 +490,15 @@ pub async fn run(config: &Path, stop: impl std::future::Future<Output = ()>) -> 
         let _ = tokio::time::timeout(Duration::from_secs(20), l.lock()).await;
     }
     sinks.lock().await.shutdown().await;
+    if let Some(e) = storage_failed {
+        // Exit non-zero: systemd's Restart=on-failure reopens the state, which sled then
+        // recovers up to its last committed transaction; it fails again at open while the
+        // cause (a full disk) lasts.
+        anyhow::bail!(
+            "the state in {} cannot be written ({e}); what was committed is kept; restart once the cause is gone",
+            shared.settings.state_dir.display()
+        );
+    }
     store.flush().await?;
     tracing::info!("stopped");
     Ok(())

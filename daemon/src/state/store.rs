@@ -26,8 +26,8 @@ pub const SCHEMA_VERSION: u64 = 1;
 
 #[derive(Debug, Error)]
 pub enum StateError {
-    #[error("cannot open the state in {dir}: {source} (is another shopsync using it?)")]
-    Open { dir: String, source: sled::Error },
+    #[error("cannot open the state in {dir}: {source}{hint}")]
+    Open { dir: String, source: sled::Error, hint: &'static str },
     #[error("the state in {dir} was written by a newer shopsync (schema {found}; this one reads up to {SCHEMA_VERSION})")]
     NewerSchema { dir: String, found: u64 },
     #[error("state storage failed: {0}")]
@@ -86,14 +86,24 @@ const NEXT_POS: &[u8] = b"outbox_next_pos";
 const SCHEMA: &[u8] = b"schema_version";
 
 impl Store {
+    /// A tiny write that fails once sled has hit an I/O error (a full disk, a failing
+    /// device): sled then refuses every write until it is opened again, so the daemon checks
+    /// this once a second and restarts rather than run on with a state it cannot change.
+    pub fn probe(&self) -> Result<(), StateError> {
+        self.meta.insert(b"probe", &crate::clock::now_ms().to_be_bytes())?;
+        Ok(())
+    }
+
     /// Opens (or creates) the state in `dir` with a page cache of `cache_bytes`.
     pub fn open(dir: &Path, cache_bytes: u64) -> Result<Store, StateError> {
         let shown = dir.display().to_string();
-        let db = sled::Config::new()
-            .path(dir)
-            .cache_capacity(cache_bytes)
-            .open()
-            .map_err(|source| StateError::Open { dir: shown.clone(), source })?;
+        let db = sled::Config::new().path(dir).cache_capacity(cache_bytes).open().map_err(|source| {
+            // sled reports a held file lock as WouldBlock; anything else (a full disk,
+            // permissions) must not be blamed on another process.
+            let locked = matches!(&source, sled::Error::Io(e) if e.kind() == std::io::ErrorKind::WouldBlock);
+            let hint = if locked { " (another shopsync is using it)" } else { "" };
+            StateError::Open { dir: shown.clone(), source, hint }
+        })?;
         let meta = db.open_tree("meta")?;
         match meta.get(SCHEMA)? {
             Some(v) => {

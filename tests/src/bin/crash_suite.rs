@@ -26,7 +26,12 @@ fn main() {
         opts.kills
     );
     let markdown = args.iter().any(|a| a == "--markdown");
-    shopsync_e2e::print_figures(markdown, "Crash safety: SIGKILL at random instants", &intro, &report.lines());
+    shopsync_e2e::print_figures(
+        markdown,
+        "Crash safety: SIGKILL at random instants",
+        &intro,
+        &report.lines(),
+    );
     if !report.ok() {
         eprintln!("crash suite FAILED: something was lost or is wrong");
         std::process::exit(1);

@@ -14,7 +14,7 @@ fn main() {
     let intro = format!(
         "`storm-suite {} {}`: one shop of {} items; the platform answers 30% of calls busy, 4% \
          HTML, 4% truncated JSON, 1% hangs (1.5 s), 4% injected 429s, limits each key to 60 calls/s \
-         while the daemon may send 90, expires OAuth tokens every 4 s and twice more by hand \
+         while the daemon may send 90, expires every OAuth token twice by hand \
          mid-pass, and gives each key {} calls a day, so the quota runs out mid-pass.",
         opts.items, opts.quota, opts.items, opts.quota
     );
