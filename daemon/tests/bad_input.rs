@@ -376,6 +376,12 @@ fn malformed_config_files_each_give_a_clear_error_with_line_and_column() {
             "slice_days = 31",
             Some(10),
         ),
+        (
+            "max passes 0",
+            rep("metrics_listen = \"127.0.0.1:0\"", "metrics_listen = \"127.0.0.1:0\"\nmax_passes = 0"),
+            "max_passes",
+            Some(5),
+        ),
         ("concurrency 0", rep("concurrency = 2", "concurrency = 0"), "concurrency", Some(12)),
         ("listen not an address", rep("\"127.0.0.1:0\"", "\"localhost\""), "metrics_listen", Some(4)),
         ("sign method", rep("page_size = 40", "sign_method = \"sha256\""), "sha256", Some(8)),

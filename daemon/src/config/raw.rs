@@ -61,6 +61,14 @@ pub struct RawDaemon {
     /// so re-adding it resumes where it stopped.
     #[serde(default = "default_sink_retention")]
     pub sink_retention: Dur,
+    /// Passes that run at once; the rest wait their turn. One pass can keep an account's call
+    /// slots busy by itself, so more passes than accounts × 2 only cost memory.
+    #[serde(default = "default_max_passes")]
+    pub max_passes: usize,
+}
+
+fn default_max_passes() -> usize {
+    4
 }
 
 fn default_sink_retention() -> Dur {
@@ -88,6 +96,7 @@ impl Default for RawDaemon {
             metrics_listen: default_metrics_listen(),
             cache_mib: default_cache_mib(),
             sink_retention: default_sink_retention(),
+            max_passes: default_max_passes(),
         }
     }
 }

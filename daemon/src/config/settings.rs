@@ -81,6 +81,7 @@ pub struct Settings {
     pub metrics_listen: SocketAddr,
     pub cache_bytes: u64,
     pub sink_retention: Duration,
+    pub max_passes: usize,
     pub api: ApiSettings,
     pub sync: SyncSettings,
     pub accounts: Vec<AccountSettings>,
@@ -190,6 +191,9 @@ impl Settings {
         let metrics_listen: SocketAddr = raw.daemon.metrics_listen.parse().map_err(|_| {
             format!("daemon.metrics_listen = {:?} is not an address:port", raw.daemon.metrics_listen)
         })?;
+        if raw.daemon.max_passes == 0 {
+            return Err("daemon.max_passes must be at least 1".into());
+        }
         let p = &raw.pacing;
         if p.concurrency == 0 {
             return Err("pacing.concurrency must be at least 1".into());
@@ -327,6 +331,7 @@ impl Settings {
             metrics_listen,
             cache_bytes: raw.daemon.cache_mib.max(1) * 1024 * 1024,
             sink_retention: raw.daemon.sink_retention.0,
+            max_passes: raw.daemon.max_passes,
             api: ApiSettings {
                 base_url: a.base_url.clone(),
                 auth_url: a.auth_url.clone(),

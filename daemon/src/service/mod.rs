@@ -36,6 +36,9 @@ struct Shared {
     /// Passes in flight by shop label, so shutdown (or a reload that removes their shop) can
     /// ask them to stop after their page in hand.
     active: ActivePasses,
+    /// `daemon.max_passes` permits: passes beyond it wait (holding their shop's lock, so the
+    /// shop's next cron run is skipped as still running rather than queued twice).
+    passes: Arc<tokio::sync::Semaphore>,
 }
 
 impl Shared {
@@ -67,9 +70,12 @@ fn full_pass_estimate(items: u64) -> u64 {
 async fn run_pass(shared: Arc<Shared>, shop: ShopSettings, index: usize, full: bool) {
     let lock = shared.lock_for(&shop.label);
     let Ok(_guard) = lock.try_lock() else {
-        tracing::warn!(shop = %shop.label, full, "scheduled pass skipped: the previous pass of this shop still runs");
+        tracing::warn!(shop = %shop.label, full, "scheduled pass skipped: the previous pass of this shop still runs or waits its turn");
         shared.metrics.passes_skipped.with_label_values(&[&shop.label, "running"]).inc();
         return;
+    };
+    let Ok(_permit) = shared.passes.clone().acquire_owned().await else {
+        return; // never closed
     };
     let candidates = shared.candidates(&shop, index);
     let Some(first) = candidates.first() else {
@@ -224,6 +230,11 @@ impl Live {
             let new = Settings::load(config).map_err(|e| ("invalid", anyhow::Error::from(e)))?;
             let clients = clients_for(&new.accounts, &self.shared.clients, &new.api, &self.hooks)
                 .map_err(|e| ("invalid", e))?;
+            let passes = if new.max_passes == self.shared.settings.max_passes {
+                self.shared.passes.clone()
+            } else {
+                Arc::new(tokio::sync::Semaphore::new(new.max_passes))
+            };
             let next = Arc::new(Shared {
                 store: self.shared.store.clone(),
                 metrics: m.clone(),
@@ -232,6 +243,7 @@ impl Live {
                 // Locks carry over, so a pass in flight still keeps its shop's next one out.
                 locks: std::sync::Mutex::new(self.shared.locks.lock().map(|l| l.clone()).unwrap_or_default()),
                 active: self.shared.active.clone(),
+                passes,
             });
             let jobs = build_jobs(&next).map_err(|e| ("invalid", e))?;
             // Validated: now apply. Passes in flight keep their own Arc of the old settings
@@ -376,6 +388,7 @@ pub async fn run(config: &Path, stop: impl std::future::Future<Output = ()>) -> 
     ready.sinks_loaded.store(failed.is_empty(), Ordering::Relaxed);
     let sinks = Arc::new(Mutex::new(mgr));
 
+    let max_passes = settings.max_passes;
     let shared = Arc::new(Shared {
         store: store.clone(),
         metrics: metrics.clone(),
@@ -383,6 +396,7 @@ pub async fn run(config: &Path, stop: impl std::future::Future<Output = ()>) -> 
         settings,
         locks: Default::default(),
         active: Default::default(),
+        passes: Arc::new(tokio::sync::Semaphore::new(max_passes)),
     });
     let listener = tokio::net::TcpListener::bind(shared.settings.metrics_listen)
         .await
