@@ -11,6 +11,7 @@
 
 use postgres::{Client, NoTls};
 use serde::Deserialize;
+use serde_json::value::RawValue;
 use shopsync_sink_abi::{export_sink, Sink, SinkError};
 use std::collections::HashMap;
 
@@ -42,7 +43,20 @@ struct Event {
     md5: String,
     modified_ms: i64,
     observed_ms: i64,
-    item: serde_json::Value,
+    /// Kept as written: stored as `jsonb` once, never re-encoded here.
+    item: Box<RawValue>,
+}
+
+/// The item fields that get typed columns; the rest stays in the `item` column.
+#[derive(Deserialize)]
+struct Columns {
+    title: Option<String>,
+    cid: Option<String>,
+    price_source: Option<String>,
+    moq: Option<i64>,
+    sales: Option<i64>,
+    stock: Option<i64>,
+    status: Option<String>,
 }
 
 pub struct Postgres {
@@ -88,13 +102,15 @@ impl Sink for Postgres {
                     item jsonb NOT NULL);"
             ))
             .map_err(|e| format!("postgres: creating tables: {e}"))?;
-        // Whole batches go in as arrays (UNNEST): one statement per table per batch.
+        // Whole batches go in as arrays (UNNEST): one statement per table per batch. The typed
+        // columns come from the plugin, so the server parses each item's JSON once (taking
+        // them with `->>` from a LATERAL jsonb parsed it once per column: 3x slower).
         let upsert = format!(
             "INSERT INTO {items} (shop, item_id, title, cid, price_source, moq, sales, stock, status, modified_ms, md5, last_seq, deleted, item)
-             SELECT s, i, j->>'title', j->>'cid', j->>'price_source', (j->>'moq')::bigint, (j->>'sales')::bigint,
-                    (j->>'stock')::bigint, j->>'status', m, h, q, d, j
-             FROM UNNEST($1::text[], $2::text[], $3::bigint[], $4::text[], $5::bigint[], $6::bool[], $7::text[])
-                  AS t(s, i, m, h, q, d, jt), LATERAL (SELECT jt::jsonb AS j) x
+             SELECT s, i, ti, c, ps, mq, sa, st, stat, m, h, q, d, jt::jsonb
+             FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::bigint[], $7::bigint[],
+                         $8::bigint[], $9::text[], $10::bigint[], $11::text[], $12::bigint[], $13::bool[], $14::text[])
+                  AS t(s, i, ti, c, ps, mq, sa, st, stat, m, h, q, d, jt)
              ON CONFLICT (shop, item_id) DO UPDATE SET
                 title = EXCLUDED.title, cid = EXCLUDED.cid, price_source = EXCLUDED.price_source,
                 moq = EXCLUDED.moq, sales = EXCLUDED.sales, stock = EXCLUDED.stock, status = EXCLUDED.status,
@@ -125,31 +141,39 @@ impl Sink for Postgres {
             }
         }
         let rows: Vec<&Event> = last.into_values().collect();
-        let col = |f: fn(&Event) -> String| rows.iter().map(|e| f(e)).collect::<Vec<String>>();
-        let (s, i, h, j) = (
-            col(|e| e.shop.clone()),
-            col(|e| e.item_id.clone()),
-            col(|e| e.md5.clone()),
-            col(|e| e.item.to_string()),
-        );
+        let cols: Vec<Columns> = rows
+            .iter()
+            .map(|e| serde_json::from_str(e.item.get()))
+            .collect::<Result<_, _>>()
+            .map_err(|e| SinkError::Reject(format!("an event's item is not an item: {e}")))?;
+        let col = |f: fn(&Event) -> &str| rows.iter().map(|e| f(e)).collect::<Vec<&str>>();
+        let (s, i, h, j) = (col(|e| &e.shop), col(|e| &e.item_id), col(|e| &e.md5), col(|e| e.item.get()));
+        let text =
+            |f: fn(&Columns) -> &Option<String>| cols.iter().map(|c| f(c).as_deref()).collect::<Vec<_>>();
+        let (ti, c, ps, stat) =
+            (text(|c| &c.title), text(|c| &c.cid), text(|c| &c.price_source), text(|c| &c.status));
+        let num = |f: fn(&Columns) -> Option<i64>| cols.iter().map(f).collect::<Vec<Option<i64>>>();
+        let (mq, sa, st) = (num(|c| c.moq), num(|c| c.sales), num(|c| c.stock));
         let m: Vec<i64> = rows.iter().map(|e| e.modified_ms).collect();
         let q: Vec<i64> = rows.iter().map(|e| e.seq).collect();
         let d: Vec<bool> = rows.iter().map(|e| e.op == "delete").collect();
-        let ecol = |f: fn(&Event) -> String| events.iter().map(f).collect::<Vec<String>>();
-        let (id, es, ei, op, ch, eh, ej) = (
-            ecol(|e| e.id.clone()),
-            ecol(|e| e.shop.clone()),
-            ecol(|e| e.item_id.clone()),
-            ecol(|e| e.op.clone()),
-            ecol(|e| serde_json::to_string(&e.changed).unwrap_or_default()),
-            ecol(|e| e.md5.clone()),
-            ecol(|e| e.item.to_string()),
+        let ecol = |f: fn(&Event) -> &str| events.iter().map(f).collect::<Vec<&str>>();
+        let (id, es, ei, op, eh, ej) = (
+            ecol(|e| &e.id),
+            ecol(|e| &e.shop),
+            ecol(|e| &e.item_id),
+            ecol(|e| &e.op),
+            ecol(|e| &e.md5),
+            ecol(|e| e.item.get()),
         );
+        let ch: Vec<String> =
+            events.iter().map(|e| serde_json::to_string(&e.changed).unwrap_or_default()).collect();
         let seq: Vec<i64> = events.iter().map(|e| e.seq).collect();
         let em: Vec<i64> = events.iter().map(|e| e.modified_ms).collect();
         let eo: Vec<i64> = events.iter().map(|e| e.observed_ms).collect();
         let mut tx = self.client.transaction().map_err(classify)?;
-        tx.execute(self.upsert.as_str(), &[&s, &i, &m, &h, &q, &d, &j]).map_err(classify)?;
+        tx.execute(self.upsert.as_str(), &[&s, &i, &ti, &c, &ps, &mq, &sa, &st, &stat, &m, &h, &q, &d, &j])
+            .map_err(classify)?;
         tx.execute(self.append.as_str(), &[&id, &seq, &es, &ei, &op, &ch, &eh, &em, &eo, &ej])
             .map_err(classify)?;
         tx.commit().map_err(classify)
