@@ -11,6 +11,7 @@
 use mysql::prelude::Queryable;
 use mysql::{Conn, Opts, OptsBuilder, Value};
 use serde::Deserialize;
+use serde_json::value::RawValue;
 use shopsync_sink_abi::{export_sink, Sink, SinkError};
 use std::collections::HashMap;
 
@@ -42,7 +43,20 @@ struct Event {
     md5: String,
     modified_ms: i64,
     observed_ms: i64,
-    item: serde_json::Value,
+    /// Kept as written: stored once, never re-encoded here.
+    item: Box<RawValue>,
+}
+
+/// The item fields that get typed columns; the rest stays in the `item` column.
+#[derive(Deserialize)]
+struct Columns {
+    title: Option<String>,
+    cid: Option<String>,
+    price_source: Option<String>,
+    moq: Option<i64>,
+    sales: Option<i64>,
+    stock: Option<i64>,
+    status: Option<String>,
 }
 
 pub struct Mysql {
@@ -72,12 +86,12 @@ fn placeholders(cols: usize, rows: usize) -> String {
     vec![one; rows].join(",")
 }
 
-fn num(item: &serde_json::Value, key: &str) -> Value {
-    item[key].as_i64().map_or(Value::NULL, Value::Int)
+fn num(n: Option<i64>) -> Value {
+    n.map_or(Value::NULL, Value::Int)
 }
 
-fn text(item: &serde_json::Value, key: &str) -> Value {
-    item[key].as_str().map_or(Value::NULL, |s| Value::Bytes(s.as_bytes().to_vec()))
+fn text(s: Option<String>) -> Value {
+    s.map_or(Value::NULL, |s| Value::Bytes(s.into_bytes()))
 }
 
 impl Sink for Mysql {
@@ -122,22 +136,23 @@ impl Sink for Mysql {
         }
         let mut item_params: Vec<Value> = Vec::with_capacity(last.len() * 14);
         for e in last.values() {
-            let it = &e.item;
+            let c: Columns = serde_json::from_str(e.item.get())
+                .map_err(|err| SinkError::Reject(format!("an event's item is not an item: {err}")))?;
             item_params.extend([
                 Value::from(&e.shop),
                 Value::from(&e.item_id),
-                text(it, "title"),
-                text(it, "cid"),
-                text(it, "price_source"),
-                num(it, "moq"),
-                num(it, "sales"),
-                num(it, "stock"),
-                text(it, "status"),
+                text(c.title),
+                text(c.cid),
+                text(c.price_source),
+                num(c.moq),
+                num(c.sales),
+                num(c.stock),
+                text(c.status),
                 Value::Int(e.modified_ms),
                 Value::from(&e.md5),
                 Value::Int(e.seq),
                 Value::Int(i64::from(e.op == "delete")),
-                Value::from(it.to_string()),
+                Value::from(e.item.get()),
             ]);
         }
         // Columns update only when the event is newer; `last_seq` goes last because MySQL
@@ -178,7 +193,7 @@ impl Sink for Mysql {
                 Value::from(&e.md5),
                 Value::Int(e.modified_ms),
                 Value::Int(e.observed_ms),
-                Value::from(e.item.to_string()),
+                Value::from(e.item.get()),
             ]);
         }
         let append = format!(
