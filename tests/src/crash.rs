@@ -7,7 +7,7 @@
 //! numbered reached both sinks, and both hold every item's final state (MD5 of the
 //! normalized truth) and no item the platform no longer sells.
 
-use crate::{metric_sum, pg_db, plugin_dir, sh, text, truth_md5s, Setup, SimProc};
+use crate::{free_port, metric_sum, metrics_text, pg_db, plugin_dir, sh, text, truth_md5s, Setup, SimProc};
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::io::{Read, Seek, SeekFrom};
@@ -156,27 +156,13 @@ fn shop_state(status: &Value) -> (Option<i64>, u64) {
 pub fn run(opts: &CrashOptions) -> CrashReport {
     let started = Instant::now();
     let mut rng = Rng(opts.seed.max(1));
-    let items = opts.items.to_string();
     let seed = opts.seed.to_string();
     // Quirks and injected faults on (the defaults); hangs cut to 1.5 s and the rate limit and
     // quota raised so that the suite runs in minutes.
-    let sim = SimProc::start(&[
-        "--shops",
-        "1",
-        "--items",
-        &items,
-        "--seed",
-        &seed,
-        "--rate-limit",
-        "400",
-        "--hang-ms",
-        "1500",
-        "--quota-commercial",
-        "100000000",
-    ]);
-    let member = sim.admin_get("/_sim/shops")[0]["member_id"].as_str().expect("member id").to_string();
+    let fast = ["--rate-limit", "400", "--hang-ms", "1500", "--quota-commercial", "100000000"];
+    let (sim, member) = SimProc::one_shop(opts.items, &[&["--seed", seed.as_str()][..], &fast].concat());
     let db = pg_db("crash");
-    let port = std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("port").port();
+    let port = free_port();
     let config = format!(
         "[daemon]\nstate_dir = \"@DIR@/state\"\nplugin_dir = \"@DIR@/plugins\"\nmetrics_listen = \"127.0.0.1:{port}\"\n\
          [api]\nbase_url = \"{gw}\"\nread_timeout = \"1s\"\nmax_attempts = 30\n\
@@ -247,13 +233,7 @@ pub fn run(opts: &CrashOptions) -> CrashReport {
     // The last run is left alone until a full pass that began after the last change is done
     // and both sinks have caught up.
     let mut daemon = setup.spawn_daemon();
-    let metrics = || {
-        std::process::Command::new("curl")
-            .args(["-sf", &format!("http://127.0.0.1:{port}/metrics")])
-            .output()
-            .map(|o| text(&o.stdout))
-            .unwrap_or_default()
-    };
+    let metrics = || metrics_text(port);
     let deadline = Instant::now() + Duration::from_secs(300);
     loop {
         let m = metrics();

@@ -67,6 +67,17 @@ impl SimProc {
         SimProc { child, base }
     }
 
+    /// Starts `sim1688` with one shop of `items` items and these extra flags; returns it with
+    /// the shop's member id.
+    pub fn one_shop(items: u64, args: &[&str]) -> (SimProc, String) {
+        let items = items.to_string();
+        let mut all = vec!["--shops", "1", "--items", &items];
+        all.extend_from_slice(args);
+        let sim = SimProc::start(&all);
+        let member = sim.admin_get("/_sim/shops")[0]["member_id"].as_str().expect("member id").to_string();
+        (sim, member)
+    }
+
     pub fn gateway(&self) -> String {
         format!("{}/openapi/param2/2/portals.open/api/", self.base)
     }
@@ -330,4 +341,18 @@ pub fn print_figures(markdown: bool, heading: &str, intro: &str, rows: &[(String
             println!("  {k:<52} {v}");
         }
     }
+}
+
+/// A free TCP port on 127.0.0.1 (for a daemon's metrics listener).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("a free port").port()
+}
+
+/// The daemon's `/metrics` text, or "" while it does not answer.
+pub fn metrics_text(port: u16) -> String {
+    Command::new("curl")
+        .args(["-sf", &format!("http://127.0.0.1:{port}/metrics")])
+        .output()
+        .map(|o| text(&o.stdout))
+        .unwrap_or_default()
 }

@@ -5,7 +5,7 @@
 //! mid-pass. The end state, after a full pass and after an incremental pass over mutations,
 //! must equal the ground truth, and every numbered event must reach the sink.
 
-use crate::{metric_sum, sh, text, truth_md5s, Setup, SimProc};
+use crate::{free_port, metric_sum, metrics_text, sh, text, truth_md5s, Setup, SimProc};
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::time::{Duration, Instant};
@@ -84,36 +84,14 @@ impl StormReport {
 
 pub fn run(opts: &StormOptions) -> StormReport {
     let started = Instant::now();
-    let items = opts.items.to_string();
     let quota = opts.quota.to_string();
-    let sim = SimProc::start(&[
-        "--shops",
-        "1",
-        "--items",
-        &items,
-        "--seed",
-        "11",
-        "--busy",
-        "0.3",
-        "--html",
-        "0.04",
-        "--truncated",
-        "0.04",
-        "--hang",
-        "0.01",
-        "--hang-ms",
-        "1500",
-        "--throttle",
-        "0.04",
-        "--rate-limit",
-        "60",
-        "--quota-commercial",
-        &quota,
-        "--token-ttl-s",
-        "400",
-    ]);
-    let member = sim.admin_get("/_sim/shops")[0]["member_id"].as_str().expect("member id").to_string();
-    let port = std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("port").port();
+    let storm = ["--seed", "11", "--busy", "0.3", "--html", "0.04", "--truncated", "0.04", "--hang", "0.01"];
+    let limits = ["--hang-ms", "1500", "--throttle", "0.04", "--rate-limit", "60", "--token-ttl-s", "400"];
+    let (sim, member) = SimProc::one_shop(
+        opts.items,
+        &[&storm[..], &limits, &["--quota-commercial", quota.as_str()]].concat(),
+    );
+    let port = free_port();
     // The daemon may send 90 calls/s per key while the platform takes 60: 429 bursts.
     let config = format!(
         "[daemon]\nstate_dir = \"@DIR@/state\"\nplugin_dir = \"@DIR@/plugins\"\nmetrics_listen = \"127.0.0.1:{port}\"\n\
@@ -133,13 +111,7 @@ pub fn run(opts: &StormOptions) -> StormReport {
     }
     let mut report = StormReport::default();
     let mut daemon = setup.spawn_daemon();
-    let metrics = || {
-        std::process::Command::new("curl")
-            .args(["-sf", &format!("http://127.0.0.1:{port}/metrics")])
-            .output()
-            .map(|o| text(&o.stdout))
-            .unwrap_or_default()
-    };
+    let metrics = || metrics_text(port);
     let wait = |what: &str, secs: u64, f: &mut dyn FnMut(&str) -> bool| {
         let deadline = Instant::now() + Duration::from_secs(secs);
         loop {

@@ -5,7 +5,7 @@
 //! numbered event reaches the sink. Mounting needs root (CI and the project's machines run
 //! the tests as root); elsewhere the test says it did not run.
 
-use shopsync_e2e::{bin, metric_sum, sh, text, truth_md5s, Guard, Setup, SimProc};
+use shopsync_e2e::{bin, free_port, metric_sum, metrics_text, sh, text, truth_md5s, Guard, Setup, SimProc};
 use std::collections::BTreeSet;
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
@@ -26,20 +26,9 @@ fn a_full_disk_is_a_clear_error_and_the_next_run_resumes() {
         eprintln!("NOT RUN: mounting a small tmpfs needs root");
         return;
     }
-    let sim = SimProc::start(&[
-        "--shops",
-        "1",
-        "--items",
-        "8000",
-        "--rate-limit",
-        "400",
-        "--hang-ms",
-        "1500",
-        "--quota-commercial",
-        "100000000",
-    ]);
-    let member = sim.admin_get("/_sim/shops")[0]["member_id"].as_str().unwrap().to_string();
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let fast = ["--rate-limit", "400", "--hang-ms", "1500", "--quota-commercial", "100000000"];
+    let (sim, member) = SimProc::one_shop(8000, &fast);
+    let port = free_port();
     let setup = Setup::new(&format!(
         "[daemon]\nstate_dir = \"@DIR@/state\"\nplugin_dir = \"@DIR@/plugins\"\nmetrics_listen = \"127.0.0.1:{port}\"\n\
          [api]\nbase_url = \"{}\"\nread_timeout = \"1s\"\nmax_attempts = 30\n\
@@ -101,7 +90,7 @@ fn a_full_disk_is_a_clear_error_and_the_next_run_resumes() {
     let mut daemon = setup.spawn_daemon();
     let deadline = Instant::now() + Duration::from_secs(120);
     loop {
-        let m = sh(&format!("curl -s http://127.0.0.1:{port}/metrics || true"));
+        let m = metrics_text(port);
         let full = metric_sum(&m, "shopsync_passes_total", &["kind=\"full\"", "result=\"ok\""]);
         if full >= 1.0 && m.contains("shopsync_sink_lag_events{sink=\"file\"} 0") {
             break;

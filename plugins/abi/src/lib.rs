@@ -5,6 +5,8 @@
 //! panic unwinding out of `extern "C"` would abort the whole daemon) and turn it into an
 //! error. The host uses the same types to read a library's table.
 
+pub mod event;
+
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
 /// The ABI version this crate speaks; the host refuses any other.

@@ -11,9 +11,8 @@
 use mysql::prelude::Queryable;
 use mysql::{Conn, Opts, OptsBuilder, Value};
 use serde::Deserialize;
-use serde_json::value::RawValue;
+use shopsync_sink_abi::event::{newest_per_item, Event};
 use shopsync_sink_abi::{export_sink, Sink, SinkError};
-use std::collections::HashMap;
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -30,33 +29,6 @@ fn default_items() -> String {
 }
 fn default_changes() -> String {
     "item_changes".into()
-}
-
-#[derive(Deserialize)]
-struct Event {
-    id: String,
-    seq: i64,
-    shop: String,
-    item_id: String,
-    op: String,
-    changed: Vec<String>,
-    md5: String,
-    modified_ms: i64,
-    observed_ms: i64,
-    /// Kept as written: stored once, never re-encoded here.
-    item: Box<RawValue>,
-}
-
-/// The item fields that get typed columns; the rest stays in the `item` column.
-#[derive(Deserialize)]
-struct Columns {
-    title: Option<String>,
-    cid: Option<String>,
-    price_source: Option<String>,
-    moq: Option<i64>,
-    sales: Option<i64>,
-    stock: Option<i64>,
-    status: Option<String>,
 }
 
 pub struct Mysql {
@@ -122,22 +94,14 @@ impl Sink for Mysql {
     }
 
     fn deliver(&mut self, events: &[u8]) -> Result<(), SinkError> {
-        let events: Vec<Event> = serde_json::from_slice(events)
-            .map_err(|e| SinkError::Reject(format!("batch is not events: {e}")))?;
+        let events = Event::parse_batch(events)?;
         if events.is_empty() {
             return Ok(());
         }
-        let mut last: HashMap<(&str, &str), &Event> = HashMap::new();
-        for e in &events {
-            let k = (e.shop.as_str(), e.item_id.as_str());
-            if last.get(&k).is_none_or(|p| p.seq < e.seq) {
-                last.insert(k, e);
-            }
-        }
+        let last = newest_per_item(&events);
         let mut item_params: Vec<Value> = Vec::with_capacity(last.len() * 14);
-        for e in last.values() {
-            let c: Columns = serde_json::from_str(e.item.get())
-                .map_err(|err| SinkError::Reject(format!("an event's item is not an item: {err}")))?;
+        for e in &last {
+            let c = e.columns()?;
             item_params.extend([
                 Value::from(&e.shop),
                 Value::from(&e.item_id),
@@ -151,7 +115,7 @@ impl Sink for Mysql {
                 Value::Int(e.modified_ms),
                 Value::from(&e.md5),
                 Value::Int(e.seq),
-                Value::Int(i64::from(e.op == "delete")),
+                Value::Int(i64::from(e.is_delete())),
                 Value::from(e.item.get()),
             ]);
         }

@@ -11,9 +11,8 @@
 
 use postgres::{Client, NoTls};
 use serde::Deserialize;
-use serde_json::value::RawValue;
+use shopsync_sink_abi::event::{newest_per_item, Columns, Event};
 use shopsync_sink_abi::{export_sink, Sink, SinkError};
-use std::collections::HashMap;
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -30,33 +29,6 @@ fn default_items() -> String {
 }
 fn default_changes() -> String {
     "item_changes".into()
-}
-
-#[derive(Deserialize)]
-struct Event {
-    id: String,
-    seq: i64,
-    shop: String,
-    item_id: String,
-    op: String,
-    changed: Vec<String>,
-    md5: String,
-    modified_ms: i64,
-    observed_ms: i64,
-    /// Kept as written: stored as `jsonb` once, never re-encoded here.
-    item: Box<RawValue>,
-}
-
-/// The item fields that get typed columns; the rest stays in the `item` column.
-#[derive(Deserialize)]
-struct Columns {
-    title: Option<String>,
-    cid: Option<String>,
-    price_source: Option<String>,
-    moq: Option<i64>,
-    sales: Option<i64>,
-    stock: Option<i64>,
-    status: Option<String>,
 }
 
 pub struct Postgres {
@@ -129,23 +101,9 @@ impl Sink for Postgres {
     }
 
     fn deliver(&mut self, events: &[u8]) -> Result<(), SinkError> {
-        let events: Vec<Event> = serde_json::from_slice(events)
-            .map_err(|e| SinkError::Reject(format!("batch is not events: {e}")))?;
-        // The newest event per item decides its row (a batch may hold one item twice, and
-        // one statement may not touch a row twice).
-        let mut last: HashMap<(&str, &str), &Event> = HashMap::new();
-        for e in &events {
-            let k = (e.shop.as_str(), e.item_id.as_str());
-            if last.get(&k).is_none_or(|p| p.seq < e.seq) {
-                last.insert(k, e);
-            }
-        }
-        let rows: Vec<&Event> = last.into_values().collect();
-        let cols: Vec<Columns> = rows
-            .iter()
-            .map(|e| serde_json::from_str(e.item.get()))
-            .collect::<Result<_, _>>()
-            .map_err(|e| SinkError::Reject(format!("an event's item is not an item: {e}")))?;
+        let events = Event::parse_batch(events)?;
+        let rows = newest_per_item(&events);
+        let cols: Vec<Columns> = rows.iter().map(|e| e.columns()).collect::<Result<_, _>>()?;
         let col = |f: fn(&Event) -> &str| rows.iter().map(|e| f(e)).collect::<Vec<&str>>();
         let (s, i, h, j) = (col(|e| &e.shop), col(|e| &e.item_id), col(|e| &e.md5), col(|e| e.item.get()));
         let text =
@@ -156,7 +114,7 @@ impl Sink for Postgres {
         let (mq, sa, st) = (num(|c| c.moq), num(|c| c.sales), num(|c| c.stock));
         let m: Vec<i64> = rows.iter().map(|e| e.modified_ms).collect();
         let q: Vec<i64> = rows.iter().map(|e| e.seq).collect();
-        let d: Vec<bool> = rows.iter().map(|e| e.op == "delete").collect();
+        let d: Vec<bool> = rows.iter().map(|e| e.is_delete()).collect();
         let ecol = |f: fn(&Event) -> &str| events.iter().map(f).collect::<Vec<&str>>();
         let (id, es, ei, op, eh, ej) = (
             ecol(|e| &e.id),

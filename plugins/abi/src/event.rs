@@ -1,0 +1,64 @@
+//! The change event as Rust sink plugins read it from a batch (design doc, "Change event"),
+//! with the item kept as written, and what database sinks need of it.
+
+use crate::SinkError;
+use serde::Deserialize;
+use serde_json::value::RawValue;
+use std::collections::HashMap;
+
+/// One change event of a batch. The item stays the JSON text the host sent, so a sink can
+/// store it without decoding and encoding it again.
+#[derive(Deserialize)]
+pub struct Event {
+    pub id: String,
+    pub seq: i64,
+    pub shop: String,
+    pub item_id: String,
+    pub op: String,
+    pub changed: Vec<String>,
+    pub md5: String,
+    pub modified_ms: i64,
+    pub observed_ms: i64,
+    pub item: Box<RawValue>,
+}
+
+/// The item fields that database sinks keep in typed columns.
+#[derive(Deserialize)]
+pub struct Columns {
+    pub title: Option<String>,
+    pub cid: Option<String>,
+    pub price_source: Option<String>,
+    pub moq: Option<i64>,
+    pub sales: Option<i64>,
+    pub stock: Option<i64>,
+    pub status: Option<String>,
+}
+
+impl Event {
+    /// A batch as events; a batch that is not a JSON array of events is rejected.
+    pub fn parse_batch(batch: &[u8]) -> Result<Vec<Event>, SinkError> {
+        serde_json::from_slice(batch).map_err(|e| SinkError::Reject(format!("batch is not events: {e}")))
+    }
+
+    pub fn columns(&self) -> Result<Columns, SinkError> {
+        serde_json::from_str(self.item.get())
+            .map_err(|e| SinkError::Reject(format!("event {}: the item is not an item: {e}", self.id)))
+    }
+
+    pub fn is_delete(&self) -> bool {
+        self.op == "delete"
+    }
+}
+
+/// The newest event of each item in a batch: one statement may not touch a row twice, and a
+/// batch may hold one item more than once.
+pub fn newest_per_item(events: &[Event]) -> Vec<&Event> {
+    let mut last: HashMap<(&str, &str), &Event> = HashMap::new();
+    for e in events {
+        let k = (e.shop.as_str(), e.item_id.as_str());
+        if last.get(&k).is_none_or(|p| p.seq < e.seq) {
+            last.insert(k, e);
+        }
+    }
+    last.into_values().collect()
+}
