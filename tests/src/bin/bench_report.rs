@@ -28,6 +28,23 @@ fn run(dir: &Path, name: &str, args: &[&str]) -> (String, bool, f64) {
     (String::from_utf8_lossy(&out.stdout).into_owned(), out.status.success(), secs)
 }
 
+/// Puts a blank line before and after every table, so that the lines the benchmarks print
+/// around their tables stay paragraphs in Markdown.
+fn tidy_tables(text: &str) -> String {
+    let mut out = String::new();
+    let mut in_table = false;
+    for line in text.lines() {
+        let row = line.starts_with('|');
+        if row != in_table && !out.ends_with("\n\n") && !out.is_empty() {
+            out.push('\n');
+        }
+        in_table = row;
+        out.push_str(line);
+        out.push('\n');
+    }
+    out
+}
+
 fn main() {
     // Builds the workspace (binaries and plugins) once, in release.
     let shopsync = shopsync_e2e::bin("shopsync");
@@ -80,7 +97,7 @@ fn main() {
         ("kernel", first_line("uname -sr")),
         ("OS", first_line(". /etc/os-release && echo \"$PRETTY_NAME\"")),
         ("rustc", first_line("rustc -V")),
-        ("PostgreSQL / MariaDB", first_line("psql -V; mysql -V | head -c 60").to_string()),
+        ("PostgreSQL / MariaDB clients", first_line("echo \"$(psql -V) / $(mysql -V | cut -d, -f1)\"")),
         ("commit", format!("{git}{}", if dirty { " (with uncommitted changes)" } else { "" })),
         ("generated", first_line("date -u '+%Y-%m-%d %H:%M UTC'")),
         ("all runs took", format!("{:.0} s", started.elapsed().as_secs_f64())),
@@ -97,7 +114,7 @@ fn main() {
         md += &format!("\n**Runs that failed:** {}\n", failures.join(", "));
     }
     md += "\n## Results\n\n";
-    md += &sections.join("\n");
+    md += &tidy_tables(&sections.join("\n"));
     let path = root.join("BENCHMARKS.md");
     std::fs::write(&path, md).expect("write BENCHMARKS.md");
     println!("wrote {}", path.display());
