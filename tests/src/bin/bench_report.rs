@@ -2,7 +2,7 @@
 //! the simulator, the sync engine, the sinks, the scale run, the crash suite and the storm
 //! suite, with the machine they ran on. Nothing in the file is typed by hand.
 //!
-//! `cargo run --release -p shopsync-e2e --bin bench-report` (about 15 minutes on 2 cores)
+//! `cargo run --release -p shopsync-e2e --bin bench-report` (about 8 minutes on 2 cores)
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
