@@ -15,6 +15,7 @@ pub mod cli;
 pub mod clock;
 pub mod config;
 pub mod event;
+pub mod memory;
 pub mod metrics;
 pub mod pacing;
 pub mod schedule;

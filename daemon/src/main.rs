@@ -250,8 +250,18 @@ fn init_logging() {
     }
 }
 
-#[tokio::main]
-async fn main() -> ExitCode {
+fn main() -> ExitCode {
+    shopsync::memory::limit_malloc_arenas(2);
+    match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt.block_on(async_main()),
+        Err(e) => {
+            eprintln!("shopsync: cannot start the async runtime: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn async_main() -> ExitCode {
     init_logging();
     let cli = Cli::parse();
     match run(cli.cmd).await {

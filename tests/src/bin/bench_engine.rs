@@ -35,8 +35,13 @@ fn cpu_seconds() -> f64 {
     (f.get(11).copied().unwrap_or(0.0) + f.get(12).copied().unwrap_or(0.0)) / 100.0
 }
 
-#[tokio::main]
-async fn main() {
+fn main() {
+    // As `shopsync` itself does, so the figures are the daemon's.
+    shopsync::memory::limit_malloc_arenas(2);
+    tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("runtime").block_on(bench());
+}
+
+async fn bench() {
     let args: Vec<usize> = std::env::args().skip(1).filter_map(|a| a.parse().ok()).collect();
     let items = args.first().copied().unwrap_or(100_000);
     let changes = args.get(1).copied().unwrap_or(1_000);
