@@ -7,7 +7,7 @@
 //! numbered reached both sinks, and both hold every item's final state (MD5 of the
 //! normalized truth) and no item the platform no longer sells.
 
-use crate::{free_port, metric_sum, metrics_text, pg_db, plugin_dir, sh, text, truth_md5s, Setup, SimProc};
+use crate::{free_port, metric_sum, metrics_text, pg_db, plugin_dir, sh, truth_md5s, Setup, SimProc};
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::io::{Read, Seek, SeekFrom};
@@ -139,15 +139,6 @@ fn read_new_lines(path: &Path, offset: &mut u64, seen: &mut Seen) {
     *offset += end as u64 + 1;
 }
 
-fn status(setup: &Setup) -> Option<Value> {
-    let out = setup.shopsync(&["status", "--json", "--config", "@CONFIG@"]);
-    if !out.status.success() {
-        eprintln!("status failed: {}", text(&out.stderr));
-        return None;
-    }
-    serde_json::from_slice(&out.stdout).ok()
-}
-
 fn shop_state(status: &Value) -> (Option<i64>, u64) {
     let st = &status["shops"][0]["state"];
     (st["watermark_ms"].as_i64(), st["next_seq"].as_u64().unwrap_or(1))
@@ -198,7 +189,7 @@ pub fn run(opts: &CrashOptions) -> CrashReport {
             eprintln!("{:?}: kill {k}", started.elapsed());
         }
 
-        let Some(st) = status(&setup) else {
+        let Some(st) = setup.status_json() else {
             report.state_failures += 1;
             continue;
         };
@@ -256,7 +247,7 @@ pub fn run(opts: &CrashOptions) -> CrashReport {
     sh(&format!("kill -TERM {}", daemon.0.id()));
     let _ = daemon.0.wait();
 
-    let st = status(&setup).expect("sled opens after the last run");
+    let st = setup.status_json().expect("sled opens after the last run");
     let (_, next_seq) = shop_state(&st);
     read_new_lines(&jsonl, &mut offset, &mut delivered);
     report.expected = next_seq.saturating_sub(1);

@@ -142,6 +142,28 @@ impl Setup {
         Guard(child)
     }
 
+    /// `shopsync status --json`, or `None` (with the reason on stderr) when the state does
+    /// not open.
+    pub fn status_json(&self) -> Option<serde_json::Value> {
+        let out = self.shopsync(&["status", "--json", "--config", "@CONFIG@"]);
+        if !out.status.success() {
+            eprintln!("status failed: {}", text(&out.stderr));
+            return None;
+        }
+        serde_json::from_slice(&out.stdout).ok()
+    }
+
+    /// Item id → MD5 of every item `shopsync export` holds for `member`.
+    pub fn exported_md5s(&self, member: &str) -> std::collections::BTreeMap<String, String> {
+        let out = self.shopsync(&["export", "--format", "jsonl", "--shop", member, "--config", "@CONFIG@"]);
+        assert!(out.status.success(), "export: {}", text(&out.stderr));
+        text(&out.stdout)
+            .lines()
+            .map(|l| serde_json::from_str::<shopsync::event::Item>(l).expect("an exported item"))
+            .map(|i| (i.item_id.clone(), i.md5()))
+            .collect()
+    }
+
     /// Runs `shopsync ARGS` (with `--config` appended where `@CONFIG@` stands).
     pub fn shopsync(&self, args: &[&str]) -> Output {
         let config = self.config.display().to_string();
@@ -355,4 +377,13 @@ pub fn metrics_text(port: u16) -> String {
         .output()
         .map(|o| text(&o.stdout))
         .unwrap_or_default()
+}
+
+/// The `seq` of every event in a JSONL events file (a line per event).
+pub fn seqs_in_jsonl(path: &Path) -> std::collections::BTreeSet<u64> {
+    std::fs::read_to_string(path)
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok()?["seq"].as_u64())
+        .collect()
 }

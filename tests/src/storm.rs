@@ -5,9 +5,8 @@
 //! mid-pass. The end state, after a full pass and after an incremental pass over mutations,
 //! must equal the ground truth, and every numbered event must reach the sink.
 
-use crate::{free_port, metric_sum, metrics_text, sh, text, truth_md5s, Setup, SimProc};
-use serde_json::Value;
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use crate::{free_port, metric_sum, metrics_text, seqs_in_jsonl, sh, truth_md5s, Setup, SimProc};
+use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 pub struct StormOptions {
@@ -170,15 +169,9 @@ pub fn run(opts: &StormOptions) -> StormReport {
     report.wrong_after_incremental = wrong(&setup, &member, &truth);
 
     // Every numbered event reached the sink.
-    let st: Value =
-        serde_json::from_slice(&setup.shopsync(&["status", "--json", "--config", "@CONFIG@"]).stdout)
-            .expect("status --json");
+    let st = setup.status_json().expect("status --json");
     let next_seq = st["shops"][0]["state"]["next_seq"].as_u64().unwrap_or(1);
-    let seqs: BTreeSet<u64> = std::fs::read_to_string(&events_file)
-        .unwrap_or_default()
-        .lines()
-        .filter_map(|l| serde_json::from_str::<Value>(l).ok()?["seq"].as_u64())
-        .collect();
+    let seqs = seqs_in_jsonl(&events_file);
     report.expected_events = next_seq - 1;
     report.lost_events = (1..next_seq).filter(|s| !seqs.contains(s)).count() as u64;
 
@@ -210,16 +203,10 @@ fn passes(metrics: &str, run: &str, into: &mut BTreeMap<String, u64>) {
     }
 }
 
-/// Items whose stored state (`shopsync export jsonl`) differs from the truth, plus items
-/// stored that the platform no longer sells.
+/// Items whose stored state differs from the truth, plus items stored that the platform no
+/// longer sells.
 fn wrong(setup: &Setup, member: &str, truth: &BTreeMap<String, (String, i64)>) -> u64 {
-    let out = setup.shopsync(&["export", "--format", "jsonl", "--shop", member, "--config", "@CONFIG@"]);
-    assert!(out.status.success(), "export: {}", text(&out.stderr));
-    let mut held: HashMap<String, String> = HashMap::new();
-    for line in text(&out.stdout).lines() {
-        let item: shopsync::event::Item = serde_json::from_str(line).expect("an exported item");
-        held.insert(item.item_id.clone(), item.md5());
-    }
+    let held = setup.exported_md5s(member);
     let mut n = truth.iter().filter(|(id, (md5, _))| held.get(*id) != Some(md5)).count() as u64;
     n += held.keys().filter(|id| !truth.contains_key(*id)).count() as u64;
     n

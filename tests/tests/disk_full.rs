@@ -5,8 +5,9 @@
 //! numbered event reaches the sink. Mounting needs root (CI and the project's machines run
 //! the tests as root); elsewhere the test says it did not run.
 
-use shopsync_e2e::{bin, free_port, metric_sum, metrics_text, sh, text, truth_md5s, Guard, Setup, SimProc};
-use std::collections::BTreeSet;
+use shopsync_e2e::{
+    bin, free_port, metric_sum, metrics_text, seqs_in_jsonl, sh, text, truth_md5s, Guard, Setup, SimProc,
+};
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -81,9 +82,7 @@ fn a_full_disk_is_a_clear_error_and_the_next_run_resumes() {
 
     // Room again: the state opens with what was committed, and the next run finishes.
     sh(&format!("mount -o remount,size=128m {}", state.display()));
-    let out = setup.shopsync(&["status", "--json", "--config", "@CONFIG@"]);
-    assert!(out.status.success(), "sled opens after the full disk: {}", text(&out.stderr));
-    let st: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let st = setup.status_json().expect("sled opens after the full disk");
     let kept = st["shops"][0]["state"]["item_count"].as_u64().unwrap_or(0);
     assert!(kept > 0 && kept < 8000, "the first run committed part of the shop ({kept} items)");
 
@@ -102,26 +101,14 @@ fn a_full_disk_is_a_clear_error_and_the_next_run_resumes() {
     assert!(daemon.0.wait().unwrap().success());
 
     let truth = truth_md5s(&sim, &member);
-    let out = setup.shopsync(&["export", "--format", "jsonl", "--shop", &member, "--config", "@CONFIG@"]);
-    assert!(out.status.success());
-    let held: std::collections::BTreeMap<String, String> = text(&out.stdout)
-        .lines()
-        .map(|l| serde_json::from_str::<shopsync::event::Item>(l).unwrap())
-        .map(|i| (i.item_id.clone(), i.md5()))
-        .collect();
+    let held = setup.exported_md5s(&member);
     let want: std::collections::BTreeMap<String, String> =
         truth.into_iter().map(|(id, (md5, _))| (id, md5)).collect();
     assert_eq!(held, want, "the state equals the ground truth");
 
-    let st: serde_json::Value =
-        serde_json::from_slice(&setup.shopsync(&["status", "--json", "--config", "@CONFIG@"]).stdout)
-            .unwrap();
+    let st = setup.status_json().expect("status --json");
     let next_seq = st["shops"][0]["state"]["next_seq"].as_u64().unwrap();
-    let seqs: BTreeSet<u64> = std::fs::read_to_string(setup.path().join("events.jsonl"))
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["seq"].as_u64().unwrap())
-        .collect();
+    let seqs = seqs_in_jsonl(&setup.path().join("events.jsonl"));
     let lost: Vec<u64> = (1..next_seq).filter(|s| !seqs.contains(s)).take(5).collect();
     assert!(next_seq > 8000 && lost.is_empty(), "every numbered event reached the sink; lost {lost:?}");
 }

@@ -62,3 +62,38 @@ pub fn newest_per_item(events: &[Event]) -> Vec<&Event> {
     }
     last.into_values().collect()
 }
+
+/// The config database sinks share: `url`, `items_table` (default `items`), `changes_table`
+/// (default `item_changes`).
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TableConfig {
+    pub url: String,
+    #[serde(default = "default_items")]
+    pub items_table: String,
+    #[serde(default = "default_changes")]
+    pub changes_table: String,
+}
+
+fn default_items() -> String {
+    "items".into()
+}
+
+fn default_changes() -> String {
+    "item_changes".into()
+}
+
+impl TableConfig {
+    /// The two table names quoted with `quote` (`"` for PostgreSQL, `` ` `` for MySQL); names
+    /// may hold only letters, digits and `_`, so they are safe inside SQL text.
+    pub fn tables(&self, quote: char) -> Result<(String, String), String> {
+        let ident = |s: &str| {
+            if !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+                Ok(format!("{quote}{s}{quote}"))
+            } else {
+                Err(format!("table name {s:?} may hold only letters, digits and '_'"))
+            }
+        };
+        Ok((ident(&self.items_table)?, ident(&self.changes_table)?))
+    }
+}

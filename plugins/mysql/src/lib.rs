@@ -10,39 +10,13 @@
 
 use mysql::prelude::Queryable;
 use mysql::{Conn, Opts, OptsBuilder, Value};
-use serde::Deserialize;
-use shopsync_sink_abi::event::{newest_per_item, Event};
+use shopsync_sink_abi::event::{newest_per_item, Event, TableConfig};
 use shopsync_sink_abi::{export_sink, Sink, SinkError};
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct Config {
-    url: String,
-    #[serde(default = "default_items")]
-    items_table: String,
-    #[serde(default = "default_changes")]
-    changes_table: String,
-}
-
-fn default_items() -> String {
-    "items".into()
-}
-fn default_changes() -> String {
-    "item_changes".into()
-}
 
 pub struct Mysql {
     conn: Conn,
     items: String,
     changes: String,
-}
-
-fn ident(s: &str) -> Result<String, String> {
-    if !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
-        Ok(format!("`{s}`"))
-    } else {
-        Err(format!("table name {s:?} may hold only letters, digits and '_'"))
-    }
 }
 
 fn classify(e: mysql::Error) -> SinkError {
@@ -68,8 +42,9 @@ fn text(s: Option<String>) -> Value {
 
 impl Sink for Mysql {
     fn create(config: serde_json::Value) -> Result<Self, String> {
-        let cfg: Config = serde_json::from_value(config).map_err(|e| format!("mysql sink config: {e}"))?;
-        let (items, changes) = (ident(&cfg.items_table)?, ident(&cfg.changes_table)?);
+        let cfg: TableConfig =
+            serde_json::from_value(config).map_err(|e| format!("mysql sink config: {e}"))?;
+        let (items, changes) = cfg.tables('`')?;
         let opts = Opts::from_url(&cfg.url).map_err(|e| format!("mysql: bad url: {e}"))?;
         let opts = OptsBuilder::from_opts(opts).init(vec!["SET NAMES utf8mb4"]);
         let mut conn = Conn::new(opts).map_err(|e| format!("mysql: cannot connect: {e}"))?;

@@ -10,39 +10,13 @@
 //! `items_table` (default `items`), `changes_table` (default `item_changes`).
 
 use postgres::{Client, NoTls};
-use serde::Deserialize;
-use shopsync_sink_abi::event::{newest_per_item, Columns, Event};
+use shopsync_sink_abi::event::{newest_per_item, Columns, Event, TableConfig};
 use shopsync_sink_abi::{export_sink, Sink, SinkError};
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct Config {
-    url: String,
-    #[serde(default = "default_items")]
-    items_table: String,
-    #[serde(default = "default_changes")]
-    changes_table: String,
-}
-
-fn default_items() -> String {
-    "items".into()
-}
-fn default_changes() -> String {
-    "item_changes".into()
-}
 
 pub struct Postgres {
     client: Client,
     upsert: String,
     append: String,
-}
-
-fn ident(s: &str) -> Result<String, String> {
-    if !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
-        Ok(format!("\"{s}\""))
-    } else {
-        Err(format!("table name {s:?} may hold only letters, digits and '_'"))
-    }
 }
 
 /// Connection trouble is worth retrying; anything else in a statement means the batch or
@@ -57,8 +31,9 @@ fn classify(e: postgres::Error) -> SinkError {
 
 impl Sink for Postgres {
     fn create(config: serde_json::Value) -> Result<Self, String> {
-        let cfg: Config = serde_json::from_value(config).map_err(|e| format!("postgres sink config: {e}"))?;
-        let (items, changes) = (ident(&cfg.items_table)?, ident(&cfg.changes_table)?);
+        let cfg: TableConfig =
+            serde_json::from_value(config).map_err(|e| format!("postgres sink config: {e}"))?;
+        let (items, changes) = cfg.tables('"')?;
         let mut client =
             Client::connect(&cfg.url, NoTls).map_err(|e| format!("postgres: cannot connect: {e}"))?;
         client
