@@ -33,13 +33,7 @@ impl Store {
 
     /// Every sink with a cursor.
     pub fn sink_cursors(&self) -> Result<Vec<(String, u64)>, StateError> {
-        let mut out = Vec::new();
-        for kv in self.cursors.iter() {
-            let (k, v) = kv?;
-            let pos = v.as_ref().try_into().map(u64::from_be_bytes).unwrap_or(0);
-            out.push((String::from_utf8_lossy(&k).into_owned(), pos));
-        }
-        Ok(out)
+        by_sink_name(&self.cursors, u64::from_be_bytes)
     }
 
     /// Forgets a sink entirely: its cursor and its removal mark.
@@ -63,13 +57,7 @@ impl Store {
 
     /// Sinks removed from the config, with when.
     pub fn removed_sinks(&self) -> Result<Vec<(String, i64)>, StateError> {
-        let mut out = Vec::new();
-        for kv in self.removed_sinks.iter() {
-            let (k, v) = kv?;
-            let at = v.as_ref().try_into().map(i64::from_be_bytes).unwrap_or(0);
-            out.push((String::from_utf8_lossy(&k).into_owned(), at));
-        }
-        Ok(out)
+        by_sink_name(&self.removed_sinks, i64::from_be_bytes)
     }
 
     pub fn dlq_put(&self, letter: &DeadLetter) -> Result<(), StateError> {
@@ -111,4 +99,19 @@ impl Store {
         }
         Ok(n)
     }
+}
+
+/// Every entry of a tree keyed by sink name with an 8-byte big-endian value (an unreadable
+/// value reads as 0).
+fn by_sink_name<T: Default>(
+    tree: &sled::Tree,
+    decode: fn([u8; 8]) -> T,
+) -> Result<Vec<(String, T)>, StateError> {
+    let mut out = Vec::new();
+    for kv in tree.iter() {
+        let (k, v) = kv?;
+        let value = v.as_ref().try_into().map(decode).unwrap_or_default();
+        out.push((String::from_utf8_lossy(&k).into_owned(), value));
+    }
+    Ok(out)
 }
