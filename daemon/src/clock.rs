@@ -21,9 +21,62 @@ pub fn next_shanghai_midnight(ms: i64) -> i64 {
     (shanghai_day(ms) + 1) * DAY_MS - SHANGHAI_OFFSET_MS
 }
 
+/// How the daily call budget is cut into days. The platform's day starts at 00:00
+/// Asia/Shanghai; simulations shorten it (`[pacing] quota_day`) so that tests and benchmarks
+/// run many quota days in minutes, with days starting at multiples of their length since the
+/// epoch (sim1688's `--quota-day` follows the same rule, so both sides agree on the reset).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct QuotaDay {
+    len_ms: i64,
+}
+
+impl Default for QuotaDay {
+    fn default() -> Self {
+        QuotaDay { len_ms: DAY_MS }
+    }
+}
+
+impl QuotaDay {
+    /// A day of `len` (at least a millisecond); 24 hours is the platform's day.
+    pub fn new(len: std::time::Duration) -> QuotaDay {
+        QuotaDay { len_ms: (len.as_millis() as i64).max(1) }
+    }
+
+    pub fn len_ms(&self) -> i64 {
+        self.len_ms
+    }
+
+    /// The index of the quota day `ms` falls in.
+    pub fn index(&self, ms: i64) -> i64 {
+        if self.len_ms == DAY_MS {
+            shanghai_day(ms)
+        } else {
+            ms.div_euclid(self.len_ms)
+        }
+    }
+
+    /// The first millisecond of the next quota day.
+    pub fn next_reset(&self, ms: i64) -> i64 {
+        if self.len_ms == DAY_MS {
+            next_shanghai_midnight(ms)
+        } else {
+            (self.index(ms) + 1) * self.len_ms
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn short_quota_days_start_at_multiples_of_their_length() {
+        let d = QuotaDay::new(std::time::Duration::from_secs(20));
+        assert_eq!(d.index(1_700_000_019_999), 85_000_000);
+        assert_eq!(d.next_reset(1_700_000_005_000), 1_700_000_020_000);
+        let platform = QuotaDay::default();
+        assert_eq!(platform.next_reset(1_700_000_000_000), next_shanghai_midnight(1_700_000_000_000));
+    }
 
     #[test]
     fn midnight_is_sixteen_hundred_utc() {

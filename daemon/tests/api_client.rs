@@ -21,6 +21,7 @@ fn fast_pacing(max_per_sec: u32) -> PacingSettings {
         throttled_interval: Duration::from_millis(100),
         max_calls_per_sec: max_per_sec,
         rate_window: Duration::from_millis(1_050),
+        quota_day: Default::default(),
     }
 }
 

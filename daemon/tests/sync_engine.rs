@@ -53,6 +53,7 @@ async fn rig(faults: Faults) -> Rig {
             throttled_interval: Duration::from_millis(50),
             max_calls_per_sec: 900,
             rate_window: Duration::from_millis(1_050),
+            quota_day: Default::default(),
         },
     };
     let client = Client::new(api, account, Hooks::default()).unwrap();

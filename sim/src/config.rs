@@ -29,6 +29,9 @@ pub struct Limits {
     pub quota_commercial: u64,
     /// Daily calls for a test key.
     pub quota_test: u64,
+    /// Length of a quota day in ms: 86,400,000 (days from 00:00 Asia/Shanghai, the
+    /// platform's rule); shorter days start at multiples of their length since the epoch.
+    pub quota_day_ms: i64,
     /// Lifetime of an OAuth access token.
     pub token_ttl_s: u64,
     /// Most ids in one `alibaba.item.sku.get`.
@@ -48,6 +51,7 @@ impl Default for Limits {
             max_skew_ms: 600_000,
             quota_commercial: 3_000,
             quota_test: 30,
+            quota_day_ms: 86_400_000,
             token_ttl_s: 36_000,
             max_sku_ids: 20,
             clock_offset_ms: 0,

@@ -96,6 +96,11 @@ impl Sim {
             return err(10002, "Invalid signature", "isv.invalid-app-key");
         };
         let now = self.now_ms();
+        // Every call that reaches a known key costs quota, failed ones (5002, HTML, 429)
+        // included, as on the platform.
+        if !self.traffic().spend_quota(app_key, now, self.quota_of(&account), limits.quota_day_ms) {
+            return err(15, "Remote service error", "isv.quota-exceeded");
+        }
         if !self.traffic().admit(app_key, now, limits.rate_per_sec) {
             return Reply::Error {
                 http: 429,
@@ -127,9 +132,6 @@ impl Sim {
         }
         if account.denied_methods.iter().any(|m| m == method) {
             return err(11, "Insufficient isv permissions", "isv.permission-api-package-limit");
-        }
-        if !self.traffic().spend_quota(app_key, now, self.quota_of(&account)) {
-            return err(15, "Remote service error", "isv.quota-exceeded");
         }
         match method {
             "alibaba.shop.get" => self.shop_get(p),

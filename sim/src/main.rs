@@ -61,6 +61,10 @@ struct Serve {
     quota_commercial: Option<u64>,
     #[arg(long)]
     quota_test: Option<u64>,
+    /// Length of a quota day: "24h" (the default) starts days at 00:00 Asia/Shanghai; a
+    /// shorter one ("20s") at multiples of it since the Unix epoch, so tests run many days.
+    #[arg(long, value_parser = humantime::parse_duration)]
+    quota_day: Option<std::time::Duration>,
     #[arg(long)]
     token_ttl_s: Option<u64>,
     /// Probability of code 5002 per call.
@@ -103,6 +107,9 @@ impl Serve {
             quota_test,
             token_ttl_s
         );
+        if let Some(d) = self.quota_day {
+            limits.quota_day_ms = d.as_millis().max(1) as i64;
+        }
         if let Some(v) = self.rate_limit {
             limits.rate_per_sec = v;
         }

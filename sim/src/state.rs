@@ -3,7 +3,7 @@
 
 use crate::catalogue::{GenSpec, Generator, Shop};
 use crate::config::{default_accounts, Account, Faults, KeyKind, Limits};
-use crate::time::{shanghai_day, wall_ms};
+use crate::time::{quota_day, wall_ms};
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 use serde::Serialize;
@@ -44,9 +44,7 @@ impl Catalogue {
 /// Per app key: the sliding second, the daily count and what was seen.
 #[derive(Default)]
 struct KeyTraffic {
-    /// Arrivals admitted in the last second (what the limit counts).
-    admitted: VecDeque<i64>,
-    /// Every arrival in the last second, admitted or not.
+    /// Every arrival in the last second, admitted or not (what the limit counts).
     arrivals: VecDeque<i64>,
     stats: KeyStats,
 }
@@ -89,18 +87,16 @@ impl Traffic {
         self.total += 1;
         let t = self.keys.entry(app_key.to_string()).or_default();
         t.stats.calls += 1;
-        for q in [&mut t.arrivals, &mut t.admitted] {
-            while q.front().is_some_and(|&a| a <= now - 1000) {
-                q.pop_front();
-            }
+        while t.arrivals.front().is_some_and(|&a| a <= now - 1000) {
+            t.arrivals.pop_front();
         }
         t.arrivals.push_back(now);
         t.stats.max_calls_per_second = t.stats.max_calls_per_second.max(t.arrivals.len() as u64);
-        if limit > 0 && t.admitted.len() >= limit as usize {
+        // Rejected calls count in the window too: a client that keeps hammering stays limited.
+        if limit > 0 && t.arrivals.len() > limit as usize {
             t.stats.rate_limited += 1;
             return false;
         }
-        t.admitted.push_back(now);
         true
     }
 
@@ -109,8 +105,8 @@ impl Traffic {
     }
 
     /// Counts one call against today's quota; false when the quota is already spent.
-    pub fn spend_quota(&mut self, app_key: &str, now: i64, quota: u64) -> bool {
-        let used = self.quota.entry((app_key.to_string(), shanghai_day(now))).or_default();
+    pub fn spend_quota(&mut self, app_key: &str, now: i64, quota: u64, day_ms: i64) -> bool {
+        let used = self.quota.entry((app_key.to_string(), quota_day(now, day_ms))).or_default();
         if *used >= quota {
             return false;
         }
@@ -122,8 +118,8 @@ impl Traffic {
         *self.methods.entry(method.to_string()).or_default().entry(outcome.to_string()).or_default() += 1;
     }
 
-    pub fn counters(&self, now: i64) -> Counters {
-        let day = shanghai_day(now);
+    pub fn counters(&self, now: i64, day_ms: i64) -> Counters {
+        let day = quota_day(now, day_ms);
         let mut accounts: BTreeMap<String, KeyStats> =
             self.keys.iter().map(|(k, t)| (k.clone(), t.stats.clone())).collect();
         for ((key, d), used) in &self.quota {
@@ -297,6 +293,7 @@ impl Sim {
 
     pub fn counters(&self) -> Counters {
         let now = self.now_ms();
-        self.traffic().counters(now)
+        let day_ms = read(&self.inner.limits).quota_day_ms;
+        self.traffic().counters(now, day_ms)
     }
 }

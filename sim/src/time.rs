@@ -16,6 +16,17 @@ pub fn shanghai_day(ms: i64) -> i64 {
     (ms + SHANGHAI_OFFSET_MS).div_euclid(DAY_MS)
 }
 
+/// The quota day a moment belongs to, for a day of `day_ms`: a 24-hour day starts at 00:00
+/// Asia/Shanghai (the platform's rule); a shorter one (simulations that run many days in
+/// minutes) starts at multiples of its length since the Unix epoch.
+pub fn quota_day(ms: i64, day_ms: i64) -> i64 {
+    if day_ms <= 0 || day_ms == DAY_MS {
+        shanghai_day(ms)
+    } else {
+        ms.div_euclid(day_ms)
+    }
+}
+
 /// Days since 1970-01-01 of a civil date (proleptic Gregorian).
 fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
     let y = if m <= 2 { y - 1 } else { y };

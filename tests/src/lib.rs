@@ -260,7 +260,7 @@ pub fn fill_outbox(store: &shopsync::state::Store, shop: &str, from: u64, n: u64
             .map(|k| {
                 let it = sample_item(k);
                 Write::Upsert {
-                    stored: StoredItem { md5: it.md5(), listing_md5: String::new(), item: it },
+                    stored: StoredItem::new(it.clone(), it.md5(), String::new()),
                     event: Some((shopsync::event::Op::Create, vec![])),
                 }
             })

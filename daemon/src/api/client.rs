@@ -138,7 +138,12 @@ impl Client {
         });
         Ok(Client {
             inner: Arc::new(Inner {
-                quota: Quota::new(account.name.clone(), account.daily_quota, hooks.quota),
+                quota: Quota::new(
+                    account.app_key.clone(),
+                    account.daily_quota,
+                    account.pacing.quota_day,
+                    hooks.quota,
+                ),
                 pacer: Pacer::new(account.pacing.clone()),
                 http,
                 api,

@@ -65,6 +65,23 @@ pub struct RawDaemon {
     /// slots busy by itself, so more passes than accounts × 2 only cost memory.
     #[serde(default = "default_max_passes")]
     pub max_passes: usize,
+    /// The time zone cron strings are read in (an IANA name). The platform's day, and so
+    /// its quota, starts at 00:00 Asia/Shanghai.
+    #[serde(default = "default_timezone")]
+    pub timezone: String,
+    /// How often the daemon looks for work the schedules do not start by themselves: full
+    /// passes left unfinished (quota, shutdown, a crash) resume at the next look that finds
+    /// an account with quota left.
+    #[serde(default = "default_plan_every")]
+    pub plan_every: Dur,
+}
+
+fn default_timezone() -> String {
+    "Asia/Shanghai".into()
+}
+
+fn default_plan_every() -> Dur {
+    ms(60_000)
 }
 
 fn default_max_passes() -> usize {
@@ -97,6 +114,8 @@ impl Default for RawDaemon {
             cache_mib: default_cache_mib(),
             sink_retention: default_sink_retention(),
             max_passes: default_max_passes(),
+            timezone: default_timezone(),
+            plan_every: default_plan_every(),
         }
     }
 }
@@ -191,6 +210,15 @@ pub struct RawPacing {
     /// Hard cap on call starts per second per account (0: off).
     #[serde(default = "default_max_calls_per_sec")]
     pub max_calls_per_sec: u32,
+    /// Length of a quota day: `"24h"` (the platform's, from 00:00 Asia/Shanghai). Shorter
+    /// days, starting at multiples of their length since the Unix epoch, are for simulations
+    /// against a sim1688 started with the same `--quota-day`.
+    #[serde(default = "default_quota_day")]
+    pub quota_day: Dur,
+}
+
+fn default_quota_day() -> Dur {
+    ms(86_400_000)
 }
 
 fn default_concurrency() -> usize {
@@ -217,6 +245,7 @@ impl Default for RawPacing {
             failure_interval: default_failure_interval(),
             throttled_interval: default_throttled_interval(),
             max_calls_per_sec: default_max_calls_per_sec(),
+            quota_day: default_quota_day(),
         }
     }
 }

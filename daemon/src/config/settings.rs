@@ -82,6 +82,9 @@ pub struct Settings {
     pub cache_bytes: u64,
     pub sink_retention: Duration,
     pub max_passes: usize,
+    /// Cron strings are read in this zone.
+    pub timezone: chrono_tz::Tz,
+    pub plan_every: Duration,
     pub api: ApiSettings,
     pub sync: SyncSettings,
     pub accounts: Vec<AccountSettings>,
@@ -90,13 +93,14 @@ pub struct Settings {
     pub sinks: Vec<SinkSettings>,
 }
 
-fn check_cron(expr: &str) -> Result<(), String> {
+/// A cron string the daemon can schedule: six fields (seconds first), and values the
+/// scheduler accepts, checked by building the job the daemon would build.
+fn check_cron(expr: &str, tz: chrono_tz::Tz) -> Result<(), String> {
     let n = expr.split_whitespace().count();
-    if n == 6 || n == 7 {
-        Ok(())
-    } else {
-        Err(format!("cron {expr:?} has {n} fields; write six: sec min hour day month weekday"))
+    if n != 6 && n != 7 {
+        return Err(format!("cron {expr:?} has {n} fields; write six: sec min hour day month weekday"));
     }
+    crate::schedule::check(&crate::schedule::jittered(expr, "check"), tz)
 }
 
 /// Where the subject of a validation message is written, as (line, column), both from 1:
@@ -198,6 +202,18 @@ impl Settings {
         if p.concurrency == 0 {
             return Err("pacing.concurrency must be at least 1".into());
         }
+        if p.quota_day.0 < Duration::from_secs(1) || p.quota_day.0 > Duration::from_secs(86_400) {
+            return Err("pacing.quota_day must be 1s to 24h (\"24h\" is the platform's day)".into());
+        }
+        let timezone: chrono_tz::Tz = raw.daemon.timezone.parse().map_err(|_| {
+            format!(
+                "daemon.timezone = {:?} is not an IANA time zone like \"Asia/Shanghai\"",
+                raw.daemon.timezone
+            )
+        })?;
+        if raw.daemon.plan_every.0 < Duration::from_millis(100) {
+            return Err("daemon.plan_every must be at least 100ms".into());
+        }
         let pacing = PacingSettings {
             concurrency: p.concurrency,
             success_interval: p.success_interval.0,
@@ -205,6 +221,7 @@ impl Settings {
             throttled_interval: p.throttled_interval.0,
             max_calls_per_sec: p.max_calls_per_sec,
             rate_window: Duration::from_millis(1_050),
+            quota_day: crate::clock::QuotaDay::new(p.quota_day.0),
         };
         let mut accounts: Vec<AccountSettings> = Vec::new();
         for (i, acc) in raw.accounts.iter().enumerate() {
@@ -269,8 +286,8 @@ impl Settings {
                 return Err(format!("{at}: the same shop is configured twice"));
             }
             known(&s.account, &at)?;
-            check_cron(&s.incremental).map_err(|e| format!("{at}: incremental: {e}"))?;
-            check_cron(&s.full).map_err(|e| format!("{at}: full: {e}"))?;
+            check_cron(&s.incremental, timezone).map_err(|e| format!("{at}: incremental: {e}"))?;
+            check_cron(&s.full, timezone).map_err(|e| format!("{at}: full: {e}"))?;
             shops.push(ShopSettings {
                 shop,
                 label,
@@ -288,7 +305,7 @@ impl Settings {
                 return Err(format!("{at}: item id {bad:?} is not a decimal number"));
             }
             known(&w.account, &at)?;
-            check_cron(&w.schedule).map_err(|e| format!("{at}: schedule: {e}"))?;
+            check_cron(&w.schedule, timezone).map_err(|e| format!("{at}: schedule: {e}"))?;
             watches.push(WatchSettings {
                 name: w.name.clone(),
                 items: w.items.clone(),
@@ -332,6 +349,8 @@ impl Settings {
             cache_bytes: raw.daemon.cache_mib.max(1) * 1024 * 1024,
             sink_retention: raw.daemon.sink_retention.0,
             max_passes: raw.daemon.max_passes,
+            timezone,
+            plan_every: raw.daemon.plan_every.0,
             api: ApiSettings {
                 base_url: a.base_url.clone(),
                 auth_url: a.auth_url.clone(),

@@ -28,6 +28,8 @@ pub struct PacingSettings {
     pub max_calls_per_sec: u32,
     /// The sliding window of the guard: a second plus a margin for jitter on the wire.
     pub rate_window: Duration,
+    /// How the daily quota is cut into days.
+    pub quota_day: crate::clock::QuotaDay,
 }
 
 impl Default for PacingSettings {
@@ -39,6 +41,7 @@ impl Default for PacingSettings {
             throttled_interval: Duration::from_secs(10),
             max_calls_per_sec: 5,
             rate_window: Duration::from_millis(1_050),
+            quota_day: Default::default(),
         }
     }
 }
@@ -204,6 +207,7 @@ mod tests {
             throttled_interval: Duration::from_millis(100),
             max_calls_per_sec: max_per_sec,
             rate_window: Duration::from_millis(1_000),
+            quota_day: Default::default(),
         }
     }
 

@@ -3,9 +3,14 @@
 //! Every call sent is counted before it leaves (a call that fails still cost quota on the
 //! platform). The count goes through a [`QuotaStore`] so the state store can persist it: a
 //! restart must not hand the account a fresh day. The platform's code 15 is believed over
-//! our own count: the account is then exhausted until 00:00 Asia/Shanghai.
+//! our own count: the account is then exhausted until the next quota day (00:00
+//! Asia/Shanghai on the platform), and that is persisted too, so a restart does not spend
+//! calls only to hear code 15 again.
+//!
+//! Counts are kept per app key, not per account name: renaming an account in the config
+//! must not hand it a fresh day.
 
-use crate::clock::{next_shanghai_midnight, shanghai_day};
+use crate::clock::QuotaDay;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 
@@ -15,19 +20,33 @@ pub trait QuotaStore: Send + Sync {
     fn load(&self, account: &str, day: i64) -> u64;
     /// Records the count. Called once per call; an implementation may batch its writes.
     fn save(&self, account: &str, day: i64, used: u64);
+    /// Whether the platform said code 15 for `account` on `day`.
+    fn load_exhausted(&self, _account: &str, _day: i64) -> bool {
+        false
+    }
+    /// Records the platform's code 15 for the rest of `day`.
+    fn save_exhausted(&self, _account: &str, _day: i64) {}
 }
 
 /// A store that forgets on restart (tests, `sync` without a state dir).
 #[derive(Default)]
-pub struct MemoryQuotaStore(Mutex<HashMap<(String, i64), u64>>);
+pub struct MemoryQuotaStore(Mutex<HashMap<(String, i64), (u64, bool)>>);
 
 impl QuotaStore for MemoryQuotaStore {
     fn load(&self, account: &str, day: i64) -> u64 {
-        self.0.lock().map_or(0, |m| m.get(&(account.to_string(), day)).copied().unwrap_or(0))
+        self.0.lock().map_or(0, |m| m.get(&(account.to_string(), day)).map_or(0, |d| d.0))
     }
     fn save(&self, account: &str, day: i64, used: u64) {
         if let Ok(mut m) = self.0.lock() {
-            m.insert((account.to_string(), day), used);
+            m.entry((account.to_string(), day)).or_default().0 = used;
+        }
+    }
+    fn load_exhausted(&self, account: &str, day: i64) -> bool {
+        self.0.lock().is_ok_and(|m| m.get(&(account.to_string(), day)).is_some_and(|d| d.1))
+    }
+    fn save_exhausted(&self, account: &str, day: i64) {
+        if let Ok(mut m) = self.0.lock() {
+            m.entry((account.to_string(), day)).or_default().1 = true;
         }
     }
 }
@@ -40,44 +59,62 @@ struct Day {
 }
 
 pub struct Quota {
-    account: String,
+    /// The app key: what the platform counts by.
+    key: String,
     limit: u64,
+    days: QuotaDay,
     store: Arc<dyn QuotaStore>,
     day: Mutex<Option<Day>>,
 }
 
 impl Quota {
-    pub fn new(account: impl Into<String>, limit: u64, store: Arc<dyn QuotaStore>) -> Quota {
-        Quota { account: account.into(), limit, store, day: Mutex::new(None) }
+    pub fn new(key: impl Into<String>, limit: u64, days: QuotaDay, store: Arc<dyn QuotaStore>) -> Quota {
+        Quota { key: key.into(), limit, days, store, day: Mutex::new(None) }
     }
 
     fn today(&self, now_ms: i64) -> MutexGuard<'_, Option<Day>> {
         let mut g = self.day.lock().unwrap_or_else(|e| e.into_inner());
-        let day = shanghai_day(now_ms);
+        let day = self.days.index(now_ms);
         if g.as_ref().is_none_or(|d| d.day != day) {
-            *g = Some(Day { day, used: self.store.load(&self.account, day), exhausted: false });
+            *g = Some(Day {
+                day,
+                used: self.store.load(&self.key, day),
+                exhausted: self.store.load_exhausted(&self.key, day),
+            });
         }
         g
+    }
+
+    /// When the current quota day ends.
+    pub fn resets_at(&self, now_ms: i64) -> i64 {
+        self.days.next_reset(now_ms)
+    }
+
+    pub fn days(&self) -> QuotaDay {
+        self.days
     }
 
     /// Counts one call; `Err(until_ms)` when the day's budget is spent.
     pub fn spend(&self, now_ms: i64) -> Result<(), i64> {
         let mut g = self.today(now_ms);
-        let Some(d) = g.as_mut() else { return Err(next_shanghai_midnight(now_ms)) };
+        let Some(d) = g.as_mut() else { return Err(self.resets_at(now_ms)) };
         if d.exhausted || d.used >= self.limit {
-            return Err(next_shanghai_midnight(now_ms));
+            return Err(self.resets_at(now_ms));
         }
         d.used += 1;
-        self.store.save(&self.account, d.day, d.used);
+        self.store.save(&self.key, d.day, d.used);
         Ok(())
     }
 
     /// The platform said the quota is gone (code 15): believe it until the reset.
     pub fn mark_exhausted(&self, now_ms: i64) -> i64 {
         if let Some(d) = self.today(now_ms).as_mut() {
-            d.exhausted = true;
+            if !d.exhausted {
+                d.exhausted = true;
+                self.store.save_exhausted(&self.key, d.day);
+            }
         }
-        next_shanghai_midnight(now_ms)
+        self.resets_at(now_ms)
     }
 
     pub fn used(&self, now_ms: i64) -> u64 {
@@ -99,12 +136,12 @@ impl Quota {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::clock::DAY_MS;
+    use crate::clock::{next_shanghai_midnight, DAY_MS};
 
     #[test]
     fn spends_up_to_the_limit_then_waits_for_shanghai_midnight() {
         let store = Arc::new(MemoryQuotaStore::default());
-        let q = Quota::new("a", 2, store);
+        let q = Quota::new("a", 2, QuotaDay::default(), store);
         let t = 1_700_000_000_000;
         assert!(q.spend(t).is_ok());
         assert!(q.spend(t).is_ok());
@@ -116,8 +153,8 @@ mod tests {
     fn a_restart_keeps_the_day_count() {
         let store: Arc<dyn QuotaStore> = Arc::new(MemoryQuotaStore::default());
         let t = 1_700_000_000_000;
-        Quota::new("a", 3, store.clone()).spend(t).ok();
-        let again = Quota::new("a", 3, store);
+        Quota::new("a", 3, QuotaDay::default(), store.clone()).spend(t).ok();
+        let again = Quota::new("a", 3, QuotaDay::default(), store);
         assert_eq!(again.used(t), 1);
         assert_eq!(again.remaining(t), 2);
         assert_eq!(again.used(t + DAY_MS), 0);
@@ -125,10 +162,15 @@ mod tests {
 
     #[test]
     fn platform_code_15_wins_over_our_count() {
-        let q = Quota::new("a", 100, Arc::new(MemoryQuotaStore::default()));
+        let store: Arc<dyn QuotaStore> = Arc::new(MemoryQuotaStore::default());
+        let q = Quota::new("a", 100, QuotaDay::default(), store.clone());
         let t = 1_700_000_000_000;
         q.mark_exhausted(t);
         assert!(q.spend(t).is_err());
         assert_eq!(q.remaining(t), 0);
+        // ... and a restart still believes it until the reset.
+        let again = Quota::new("a", 100, QuotaDay::default(), store);
+        assert_eq!(again.remaining(t), 0);
+        assert_eq!(again.remaining(next_shanghai_midnight(t)), 100);
     }
 }

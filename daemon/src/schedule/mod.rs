@@ -2,7 +2,12 @@
 //!
 //! A shop left on the default schedules gets a jitter derived from its name, so a thousand
 //! shops do not fire in the same second. A pass never starts while another pass of the same
-//! shop runs: the late run is logged and counted, not queued.
+//! shop runs: the late run is logged and counted, not queued. Cron strings are read in the
+//! configured time zone (Asia/Shanghai by default: the platform's day).
+//!
+//! `estimate.rs` says when an open full pass should finish.
+
+pub mod estimate;
 
 use std::hash::{Hash, Hasher};
 
@@ -29,6 +34,27 @@ pub fn jittered(expr: &str, key: &str) -> String {
     }
 }
 
+/// A cron job read in `tz`; building it is what validates the expression, so `check-config`
+/// and the daemon agree on what is accepted.
+pub fn job<F>(expr: &str, tz: chrono_tz::Tz, run: F) -> Result<tokio_cron_scheduler::Job, String>
+where
+    F: FnMut(
+            uuid::Uuid,
+            tokio_cron_scheduler::JobScheduler,
+        ) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>
+        + Send
+        + Sync
+        + 'static,
+{
+    tokio_cron_scheduler::Job::new_async_tz(expr, tz, run)
+        .map_err(|e| format!("cron {expr:?} is not valid: {e}"))
+}
+
+/// Checks that `expr` builds as a schedule.
+pub fn check(expr: &str, tz: chrono_tz::Tz) -> Result<(), String> {
+    job(expr, tz, |_, _| Box::pin(async {})).map(|_| ())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -40,5 +66,12 @@ mod tests {
             (0..1000).map(|i| jittered(DEFAULT_INCREMENTAL, &format!("shop{i}"))).collect();
         assert!(many.len() > 500, "1000 shops share {} schedules", many.len());
         assert_eq!(jittered(DEFAULT_FULL, "x"), jittered(DEFAULT_FULL, "x"), "stable per shop");
+    }
+
+    #[test]
+    fn crons_that_cannot_be_built_are_refused() {
+        assert!(check("0 30 3 * * *", chrono_tz::Asia::Shanghai).is_ok());
+        assert!(check("0 61 3 * * *", chrono_tz::Asia::Shanghai).is_err());
+        assert!(check("every day", chrono_tz::UTC).is_err());
     }
 }

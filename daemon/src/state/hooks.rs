@@ -15,7 +15,17 @@ impl QuotaStore for Store {
 
     fn save(&self, account: &str, day: i64, used: u64) {
         if let Err(e) = self.quota.insert(format!("{account}/{day}"), &used.to_be_bytes()) {
-            tracing::warn!(account, error = %e, "could not store the daily call count");
+            tracing::warn!(error = %e, "could not store the daily call count");
+        }
+    }
+
+    fn load_exhausted(&self, account: &str, day: i64) -> bool {
+        matches!(self.quota.get(format!("{account}/{day}/exhausted")), Ok(Some(_)))
+    }
+
+    fn save_exhausted(&self, account: &str, day: i64) {
+        if let Err(e) = self.quota.insert(format!("{account}/{day}/exhausted"), &[1u8]) {
+            tracing::warn!(error = %e, "could not store that the daily quota is spent");
         }
     }
 }
@@ -45,14 +55,27 @@ impl Store {
         (now_ms - at < URL_TTL_MS).then_some(member)
     }
 
+    /// The member id a shop URL resolved to, however long ago: a URL's member id does not
+    /// change, so this is enough to find a shop's state without calling the platform.
+    pub fn known_url(&self, url: &str) -> Option<String> {
+        let v = self.urls.get(url.as_bytes()).ok()??;
+        let (member, _): (String, i64) = serde_json::from_slice(&v).ok()?;
+        Some(member)
+    }
+
     pub fn remember_url(&self, url: &str, member_id: &str, now_ms: i64) {
         if let Ok(bytes) = serde_json::to_vec(&(member_id, now_ms)) {
             let _ = self.urls.insert(url.as_bytes(), bytes);
         }
     }
 
-    /// Calls counted for `account` on Shanghai day `day`.
-    pub fn calls_on(&self, account: &str, day: i64) -> u64 {
-        QuotaStore::load(self, account, day)
+    /// Calls counted for app key `key` on quota day `day`.
+    pub fn calls_on(&self, key: &str, day: i64) -> u64 {
+        QuotaStore::load(self, key, day)
+    }
+
+    /// Whether the platform said the quota of app key `key` is spent on quota day `day`.
+    pub fn exhausted_on(&self, key: &str, day: i64) -> bool {
+        QuotaStore::load_exhausted(self, key, day)
     }
 }

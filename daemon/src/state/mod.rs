@@ -10,6 +10,8 @@ mod records;
 mod sinks;
 mod store;
 
-pub use records::{Completeness, PassKind, PassRecord, ShopState, StoredItem};
+pub use records::{
+    Completeness, FullProgress, PageMark, PassKind, PassRecord, ShopState, StoredItem, WindowState,
+};
 pub use sinks::DeadLetter;
 pub use store::{StateError, Store, Write, SCHEMA_VERSION};

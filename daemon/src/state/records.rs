@@ -10,6 +10,106 @@ pub struct StoredItem {
     /// MD5 of the listing fields alone: when it is unchanged, the SKU details are too and
     /// need no `alibaba.item.sku.get`.
     pub listing_md5: String,
+    /// The full pass that last saw this item on the platform (its `pass_id`), stamped by the
+    /// store whenever the item is written while a full pass is open. Items of the shop that
+    /// lack the open pass's mark when its windows are all read are the delete candidates:
+    /// this keeps "what the pass has seen" in sled, however long the pass runs or however
+    /// often it is interrupted, instead of in memory. Never part of events or exports.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seen: Option<u64>,
+}
+
+impl StoredItem {
+    pub fn new(item: Item, md5: String, listing_md5: String) -> StoredItem {
+        StoredItem { item, md5, listing_md5, seen: None }
+    }
+}
+
+/// One window of an open full pass that is not read to its end yet.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WindowState {
+    /// `start <= modified_time < end`
+    pub start: i64,
+    pub end: i64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cid: Option<String>,
+    /// The first page not yet committed: a resumed pass reads on from here.
+    pub next_page: u32,
+    /// `total_results` of the window's first read: a later page with another total means
+    /// the pages shifted under the read.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub first_total: Option<u64>,
+}
+
+impl WindowState {
+    pub fn new(start: i64, end: i64, cid: Option<String>) -> WindowState {
+        WindowState { start, end, cid, next_page: 1, first_total: None }
+    }
+
+    pub fn same(&self, other: &WindowState) -> bool {
+        self.start == other.start && self.end == other.end && self.cid == other.cid
+    }
+}
+
+/// Where a page's commit leaves its window: stored in the page's own transaction, so a
+/// resumed pass never reads a committed page again.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PageMark {
+    pub window: WindowState,
+}
+
+/// An open full pass: everything needed to resume it, on any account, after quota ran out,
+/// a shutdown, a reload or a crash.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FullProgress {
+    /// Unique per shop (the start time in ms): the mark stamped on items it has seen.
+    pub pass_id: u64,
+    pub started_ms: i64,
+    /// The pass reads `modified_time < t_end`; its watermark once done.
+    pub t_end: i64,
+    /// The official count, asked once per pass.
+    #[serde(default)]
+    pub official: Option<u64>,
+    /// Windows not read to their end, oldest first.
+    pub windows: Vec<WindowState>,
+    pub windows_done: u64,
+    /// Items stamped with this pass's mark.
+    pub items_seen: u64,
+    /// Calls spent on this pass so far, over all its sessions.
+    pub calls: u64,
+    /// Wall time spent in its sessions, for the estimated finish.
+    pub active_ms: i64,
+    /// How many times it was started or resumed.
+    pub sessions: u32,
+    /// Every window is read; the unseen items are being verified.
+    pub verifying: bool,
+    /// The earliest start of a window whose last read shifted: the pass's watermark stops
+    /// there (an item may have slipped between two of its pages).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub held_ms: Option<i64>,
+}
+
+impl FullProgress {
+    pub fn new(pass_id: u64, started_ms: i64, t_end: i64, first: WindowState) -> FullProgress {
+        FullProgress {
+            pass_id,
+            started_ms,
+            t_end,
+            official: None,
+            windows: vec![first],
+            windows_done: 0,
+            items_seen: 0,
+            calls: 0,
+            active_ms: 0,
+            sessions: 0,
+            verifying: false,
+            held_ms: None,
+        }
+    }
+
+    pub fn windows_total(&self) -> u64 {
+        self.windows_done + self.windows.len() as u64
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -68,4 +168,7 @@ pub struct ShopState {
     pub last_full: Option<PassRecord>,
     pub last_incremental: Option<PassRecord>,
     pub completeness: Option<Completeness>,
+    /// The full pass in progress, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub full: Option<FullProgress>,
 }

@@ -14,7 +14,7 @@
 //!   half-second of calls, which errs by a handful of calls, and the platform's own code 15
 //!   is believed over our count anyway.
 
-use super::records::{ShopState, StoredItem};
+use super::records::{PageMark, ShopState, StoredItem};
 use crate::event::{Event, Op};
 use sled::transaction::{ConflictableTransactionError, TransactionError};
 use sled::Transactional;
@@ -167,6 +167,42 @@ impl Store {
         Ok(out)
     }
 
+    /// Up to `limit` ids of a shop's stored items that do not carry mark `pass_id`, in key
+    /// order after `after` (exclusive): the delete candidates of a full pass, read in
+    /// bounded chunks however big the shop.
+    pub fn unseen_items(
+        &self,
+        shop: &str,
+        pass_id: u64,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<String>, StateError> {
+        let prefix = format!("{shop}/");
+        let start = match after {
+            Some(a) => {
+                let mut k = item_key(shop, a);
+                k.push(0);
+                k
+            }
+            None => prefix.clone().into_bytes(),
+        };
+        let mut out = Vec::new();
+        for kv in self.items.range(start..) {
+            let (k, v) = kv?;
+            if !k.starts_with(prefix.as_bytes()) {
+                break;
+            }
+            let s: StoredItem = serde_json::from_slice(&v).map_err(|e| corrupt("item", e))?;
+            if s.seen != Some(pass_id) {
+                out.push(s.item.item_id);
+                if out.len() >= limit {
+                    break;
+                }
+            }
+        }
+        Ok(out)
+    }
+
     /// Every stored item of a shop, streaming.
     pub fn items(&self, shop: &str) -> impl Iterator<Item = Result<StoredItem, StateError>> + '_ {
         self.items.scan_prefix(format!("{shop}/").as_bytes()).values().map(|v| {
@@ -210,6 +246,18 @@ impl Store {
         unwrap_tx(res)
     }
 
+    /// Closes the open full pass `pass_id` and moves the watermark to `watermark` (never
+    /// backwards), in one transaction.
+    pub fn finish_full(&self, shop: &str, pass_id: u64, watermark: i64) -> Result<(), StateError> {
+        self.update_shop(shop, |s| {
+            if s.full.as_ref().is_some_and(|f| f.pass_id == pass_id) {
+                s.full = None;
+            }
+            s.watermark_ms = Some(s.watermark_ms.map_or(watermark, |old| old.max(watermark)));
+        })
+        .map(|_| ())
+    }
+
     /// Forgets a shop's watermark (its next pass is full); items stay for diffing.
     pub fn reset_watermark(&self, shop: &str) -> Result<(), StateError> {
         self.update_shop(shop, |s| s.watermark_ms = None).map(|_| ())
@@ -224,6 +272,26 @@ impl Store {
         watermark: Option<i64>,
         observed_ms: i64,
     ) -> Result<Vec<Event>, StateError> {
+        self.commit_page(shop, writes, watermark, observed_ms, None)
+    }
+
+    /// [`Store::commit`], also recording in the same transaction where the open full pass's
+    /// window now stands (`page`). Every item written while a full pass is open is stamped
+    /// with the pass's mark, and the pass's seen count grows by the items newly stamped.
+    pub fn commit_page(
+        &self,
+        shop: &str,
+        writes: &[Write],
+        watermark: Option<i64>,
+        observed_ms: i64,
+        page: Option<&PageMark>,
+    ) -> Result<Vec<Event>, StateError> {
+        /// Reads only the mark of a stored item.
+        #[derive(serde::Deserialize)]
+        struct Mark {
+            #[serde(default)]
+            seen: Option<u64>,
+        }
         let res = (&self.items, &self.outbox, &self.shops, &self.meta).transaction(
             |(items, outbox, shops, meta)| {
                 let abort =
@@ -237,12 +305,24 @@ impl Store {
                     None => 1,
                 };
                 let mut events = Vec::new();
+                let mark = state.full.as_ref().map(|f| f.pass_id);
+                let mut newly_seen = 0u64;
                 for w in writes {
                     let (stored, op, changed) = match w {
                         Write::Upsert { stored, event } => {
-                            let bytes = serde_json::to_vec(stored).map_err(|e| abort("item", e))?;
-                            if items.insert(item_key(shop, &stored.item.item_id), bytes)?.is_none() {
-                                state.item_count += 1;
+                            let mut stamped = stored.clone();
+                            stamped.seen = mark;
+                            let bytes = serde_json::to_vec(&stamped).map_err(|e| abort("item", e))?;
+                            match items.insert(item_key(shop, &stored.item.item_id), bytes)? {
+                                None => {
+                                    state.item_count += 1;
+                                    newly_seen += u64::from(mark.is_some());
+                                }
+                                Some(old) => {
+                                    let old: Mark =
+                                        serde_json::from_slice(&old).map_err(|e| abort("item", e))?;
+                                    newly_seen += u64::from(mark.is_some() && old.seen != mark);
+                                }
                             }
                             match event {
                                 Some((op, changed)) => (stored, *op, changed.clone()),
@@ -280,6 +360,14 @@ impl Store {
                 if let Some(w) = watermark {
                     // Never backwards: an overlapping or re-read window cannot undo progress.
                     state.watermark_ms = Some(state.watermark_ms.map_or(w, |old| old.max(w)));
+                }
+                if let Some(full) = state.full.as_mut() {
+                    full.items_seen += newly_seen;
+                    if let Some(p) = page {
+                        if let Some(ws) = full.windows.iter_mut().find(|ws| ws.same(&p.window)) {
+                            *ws = p.window.clone();
+                        }
+                    }
                 }
                 meta.insert(NEXT_POS, &pos.to_be_bytes())?;
                 shops.insert(
@@ -376,7 +464,7 @@ mod tests {
             pic_url: String::new(),
             detail_url: String::new(),
         };
-        StoredItem { md5: item.md5(), listing_md5: String::new(), item }
+        StoredItem::new(item.clone(), item.md5(), String::new())
     }
 
     #[test]

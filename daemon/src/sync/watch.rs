@@ -4,8 +4,9 @@
 //! say which shop an item belongs to; an item that comes back not found emits its `delete`
 //! once and is then forgotten.
 
+use super::diff::{apply, diff};
+use super::engine::{Engine, SyncError};
 use super::normalize::{listing, with_skus};
-use super::pass::{apply, diff, Engine, SyncError};
 use super::stats::{bump, PassStats};
 use crate::state::Write;
 
@@ -34,7 +35,7 @@ impl Engine {
                         bump(&stats.items_seen, 1);
                         let l = listing(&raw);
                         let item = with_skus(l.item, raw.skus.unwrap_or_default());
-                        if let Some(w) = diff(&self.store, &key, item, l.listing_md5)? {
+                        if let Some(w) = diff(&self.store, &key, item, l.listing_md5, None)? {
                             writes.push(w);
                         }
                     }
@@ -45,7 +46,7 @@ impl Engine {
                     }
                 }
             }
-            apply(&self.store, &key, stats, &writes, None)?;
+            apply(&self.store, &key, stats, &writes, None, None)?;
         }
         Ok(key)
     }

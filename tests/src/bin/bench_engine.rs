@@ -69,6 +69,7 @@ async fn bench() {
             throttled_interval: Duration::ZERO,
             max_calls_per_sec: 0,
             rate_window: Duration::from_secs(1),
+            quota_day: Default::default(),
         },
     };
     let client = Client::new(api, account, Hooks::default()).expect("client");

@@ -1,0 +1,93 @@
+//! Gauges read from the state at scrape time: quota, watermarks, items, completeness, the
+//! open full passes' progress, sinks.
+
+use super::shared::Shared;
+use crate::clock::now_ms;
+use crate::schedule::estimate;
+use crate::sinks::SinkManager;
+use std::collections::HashMap;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use tokio::sync::Mutex;
+
+/// Per sink: delivered, errors and dead-lettered counts at the previous scrape.
+type SinkCounts = Arc<std::sync::Mutex<HashMap<String, (u64, u64, u64)>>>;
+
+/// Updates the gauges that are read from state, at scrape time.
+pub(super) fn refresher(shared: Arc<Shared>, sinks: Arc<Mutex<SinkManager>>) -> Arc<dyn Fn() + Send + Sync> {
+    let last: SinkCounts = Default::default();
+    Arc::new(move || {
+        let m = &shared.metrics;
+        let now = now_ms();
+        for c in &shared.clients {
+            m.quota_used.with_label_values(&[c.account()]).set(c.quota().used(now) as i64);
+            m.quota_remaining.with_label_values(&[c.account()]).set(c.quota().remaining(now) as i64);
+            m.pacing_interval
+                .with_label_values(&[c.account()])
+                .set(c.pacer().current_interval().as_secs_f64());
+        }
+        if let Ok(shops) = shared.store.shops() {
+            for (id, s) in shops {
+                if let Some(w) = s.watermark_ms {
+                    m.watermark.with_label_values(&[&id]).set(w as f64 / 1000.0);
+                }
+                m.items.with_label_values(&[&id]).set(s.item_count as i64);
+                match &s.full {
+                    Some(f) => {
+                        m.full_pass_windows.with_label_values(&[&id, "done"]).set(f.windows_done as i64);
+                        m.full_pass_windows.with_label_values(&[&id, "total"]).set(f.windows_total() as i64);
+                        m.full_pass_items.with_label_values(&[&id, "seen"]).set(f.items_seen as i64);
+                        m.full_pass_items
+                            .with_label_values(&[&id, "official"])
+                            .set(f.official.unwrap_or(0) as i64);
+                        let (left, daily) = shared
+                            .clients
+                            .iter()
+                            .fold((0, 0), |(l, d), c| (l + c.quota().remaining(now), d + c.quota().limit()));
+                        let day =
+                            shared.settings.accounts.first().map(|a| a.pacing.quota_day).unwrap_or_default();
+                        match estimate::finish_at(f, now, left, daily, day) {
+                            Some(t) => m.full_pass_eta.with_label_values(&[&id]).set(t as f64 / 1000.0),
+                            None => {
+                                let _ = m.full_pass_eta.remove_label_values(&[&id]);
+                            }
+                        }
+                    }
+                    None => {
+                        for l in [["done"], ["total"]] {
+                            let _ = m.full_pass_windows.remove_label_values(&[&id, l[0]]);
+                        }
+                        for l in ["seen", "official"] {
+                            let _ = m.full_pass_items.remove_label_values(&[&id, l]);
+                        }
+                        let _ = m.full_pass_eta.remove_label_values(&[&id]);
+                    }
+                }
+                if let Some(c) = s.completeness {
+                    let count = if c.official == 0 { 1.0 } else { c.fetched as f64 / c.official as f64 };
+                    m.completeness.with_label_values(&[&id, "count"]).set(count);
+                    m.completeness.with_label_values(&[&id, "sku"]).set(c.sku_share);
+                    m.completeness.with_label_values(&[&id, "price"]).set(c.price_share);
+                }
+            }
+        }
+        let outbox_last = shared.store.outbox_last_pos().unwrap_or(0);
+        if let Ok(mgr) = sinks.try_lock() {
+            let mut seen = last.lock().unwrap_or_else(|e| e.into_inner());
+            for (name, h) in mgr.health() {
+                let now = (
+                    h.delivered.load(Ordering::Relaxed),
+                    h.errors.load(Ordering::Relaxed),
+                    h.dead_lettered.load(Ordering::Relaxed),
+                );
+                let before = seen.insert(name.clone(), now).unwrap_or((0, 0, 0));
+                m.sink_delivered.with_label_values(&[&name]).inc_by(now.0.saturating_sub(before.0));
+                m.sink_errors.with_label_values(&[&name]).inc_by(now.1.saturating_sub(before.1));
+                m.sink_dead_letters.with_label_values(&[&name]).inc_by(now.2.saturating_sub(before.2));
+                m.sink_healthy.with_label_values(&[&name]).set(i64::from(h.healthy.load(Ordering::Relaxed)));
+                let cursor = shared.store.sink_cursor(&name).ok().flatten().unwrap_or(0);
+                m.sink_lag.with_label_values(&[&name]).set(outbox_last.saturating_sub(cursor) as i64);
+            }
+        }
+    })
+}

@@ -1,0 +1,177 @@
+//! The daemon's life: it opens the state, starts the sinks, schedules every shop's passes,
+//! serves metrics, talks to systemd, reloads its config on SIGHUP or a file change, resumes
+//! open full passes as quota allows, and on SIGTERM stops starting passes, lets the passes in
+//! hand commit their page, flushes the sinks and exits.
+
+use super::gauges::refresher;
+use super::jobs::{add_jobs, build_jobs};
+use super::passes::{resume_open, start_due};
+use super::reload::{clients_for, watch_config, Live};
+use super::shared::Shared;
+use super::systemd;
+use crate::api::{CallRecord, Hooks};
+use crate::clock::now_ms;
+use crate::config::Settings;
+use crate::metrics::{serve, Metrics, Readiness};
+use crate::sinks::SinkManager;
+use crate::state::Store;
+use anyhow::Context as _;
+use std::path::Path;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::Mutex;
+use tokio_cron_scheduler::{Job, JobScheduler};
+
+/// Runs the daemon until SIGTERM/SIGINT or until `stop` resolves.
+pub async fn run(config: &Path, stop: impl std::future::Future<Output = ()>) -> anyhow::Result<()> {
+    let settings = Settings::load(config)?;
+    let metrics = Arc::new(Metrics::new());
+    let ready = Arc::new(Readiness::default());
+    let store = Store::open(&settings.state_dir, settings.cache_bytes)?;
+    ready.state_open.store(true, Ordering::Relaxed);
+    let m2 = metrics.clone();
+    let observer: crate::api::Observer = Arc::new(move |r: &CallRecord<'_>| {
+        m2.api_calls.with_label_values(&[r.account, r.method, r.outcome]).inc();
+        m2.api_latency.with_label_values(&[r.method]).observe(r.latency.as_secs_f64());
+    });
+    let hooks =
+        Hooks { quota: Arc::new(store.clone()), tokens: Arc::new(store.clone()), observer: Some(observer) };
+    let clients = clients_for(&settings.accounts, &[], &settings.api, &hooks)?;
+
+    let mut mgr = SinkManager::new(
+        store.clone(),
+        settings.plugin_dir.clone(),
+        Duration::from_millis(200),
+        settings.sink_retention,
+    );
+    let failed = mgr.apply(&settings.sinks).await?;
+    ready.sinks_loaded.store(failed.is_empty(), Ordering::Relaxed);
+    let sinks = Arc::new(Mutex::new(mgr));
+
+    let max_passes = settings.max_passes;
+    let shared = Arc::new(Shared {
+        store: store.clone(),
+        metrics: metrics.clone(),
+        clients,
+        settings,
+        locks: Default::default(),
+        active: Default::default(),
+        passes: Arc::new(tokio::sync::Semaphore::new(max_passes)),
+        resume_after: Default::default(),
+    });
+    let listener = tokio::net::TcpListener::bind(shared.settings.metrics_listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", shared.settings.metrics_listen))?;
+    let addr = listener.local_addr()?;
+    tracing::info!(%addr, "metrics on http://{addr}/metrics");
+    tokio::spawn(serve(listener, metrics.clone(), ready.clone(), refresher(shared.clone(), sinks.clone())));
+
+    let sched = JobScheduler::new().await?;
+    let jobs = add_jobs(&sched, build_jobs(&shared)?).await?;
+    // A heartbeat job proves the scheduler loop really ticks; the watchdog pings on it.
+    let tick = Arc::new(AtomicI64::new(now_ms()));
+    let (t2, m3) = (tick.clone(), metrics.clone());
+    sched
+        .add(Job::new_async("* * * * * *", move |_, _| {
+            let (t, m) = (t2.clone(), m3.clone());
+            Box::pin(async move {
+                t.store(now_ms(), Ordering::Relaxed);
+                m.scheduler_ticks.set(now_ms() / 1000);
+            })
+        })?)
+        .await?;
+    sched.start().await?;
+    ready.scheduler_running.store(true, Ordering::Relaxed);
+    systemd::notify_ready(&format!("syncing {} shops", shared.settings.shops.len()));
+    tracing::info!(
+        shops = shared.settings.shops.len(),
+        sinks = shared.settings.sinks.len(),
+        "shopsync running"
+    );
+
+    // Shops never synced, and full passes left open, go on now; a shop that has its
+    // watermark waits for its schedules (a restart costs no calls).
+    start_due(&shared);
+
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    let mut hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())?;
+    let mut housekeeping = tokio::time::interval(Duration::from_millis(250));
+    let mut last_plan = now_ms();
+    let (_watcher, mut changes) = watch_config(config)?;
+    let mut live = Live { sched, jobs, shared, sinks, hooks, ready: ready.clone() };
+    // File events come in bursts (write, rename, chmod); reload once they settle.
+    let mut reload_at: Option<tokio::time::Instant> = None;
+    let mut last_watchdog = 0i64;
+    let mut storage_failed = None;
+    tokio::pin!(stop);
+    loop {
+        tokio::select! {
+            _ = &mut stop => break,
+            _ = term.recv() => break,
+            _ = tokio::signal::ctrl_c() => break,
+            _ = hup.recv() => live.reload(config).await,
+            Some(()) = changes.recv() => {
+                reload_at = Some(tokio::time::Instant::now() + Duration::from_millis(500));
+            }
+            _ = housekeeping.tick() => {
+                if reload_at.is_some_and(|t| t <= tokio::time::Instant::now()) {
+                    reload_at = None;
+                    tracing::info!("config file changed");
+                    live.reload(config).await;
+                }
+                let now = now_ms();
+                if now - last_plan >= live.shared.settings.plan_every.as_millis() as i64 {
+                    last_plan = now;
+                    resume_open(&live.shared);
+                }
+                if now - last_watchdog >= 1_000 {
+                    last_watchdog = now;
+                    if now - tick.load(Ordering::Relaxed) < 5_000 {
+                        systemd::watchdog();
+                    }
+                    if let Ok(mgr) = live.sinks.try_lock() {
+                        if let Err(e) = mgr.collect_outbox() {
+                            tracing::warn!(error = %e, "outbox collection failed");
+                        }
+                    }
+                    if let Err(e) = live.shared.store.probe() {
+                        ready.state_open.store(false, Ordering::Relaxed);
+                        tracing::error!(error = %e, "the state cannot be written any more; stopping so that a restart reopens it");
+                        storage_failed = Some(e);
+                        break;
+                    }
+                }
+            }
+        }
+    }
+    let Live { mut sched, shared, sinks, .. } = live;
+    systemd::notify_stopping();
+    tracing::info!("stopping: no new passes; waiting for the passes in hand");
+    let _ = sched.shutdown().await;
+    if let Ok(active) = shared.active.lock() {
+        for stats in active.iter().filter_map(|(_, w)| w.upgrade()) {
+            stats.request_stop();
+        }
+    }
+    let locks: Vec<Arc<Mutex<()>>> =
+        shared.locks.lock().map(|l| l.values().cloned().collect()).unwrap_or_default();
+    for l in locks {
+        // Each page commits atomically, so a pass cut short loses nothing committed; wait a
+        // little for the page in hand all the same.
+        let _ = tokio::time::timeout(Duration::from_secs(20), l.lock()).await;
+    }
+    sinks.lock().await.shutdown().await;
+    if let Some(e) = storage_failed {
+        // Exit non-zero: systemd's Restart=on-failure reopens the state, which sled then
+        // recovers up to its last committed transaction; it fails again at open while the
+        // cause (a full disk) lasts.
+        anyhow::bail!(
+            "the state in {} cannot be written ({e}); what was committed is kept; restart once the cause is gone",
+            shared.settings.state_dir.display()
+        );
+    }
+    store.flush().await?;
+    tracing::info!("stopped");
+    Ok(())
+}

@@ -1,0 +1,64 @@
+//! What every scheduled job shares.
+
+use crate::api::Client;
+use crate::clock::now_ms;
+use crate::config::{Settings, ShopSettings};
+use crate::metrics::Metrics;
+use crate::state::Store;
+use crate::sync::PassStats;
+use std::collections::HashMap;
+use std::sync::Arc;
+use tokio::sync::Mutex;
+
+/// Passes in flight: each shop's member id (or label, before it is resolved) with its pass's
+/// live counters.
+pub(super) type ActivePasses = Arc<std::sync::Mutex<Vec<(String, std::sync::Weak<PassStats>)>>>;
+
+pub(super) struct Shared {
+    pub store: Store,
+    pub metrics: Arc<Metrics>,
+    pub clients: Vec<Client>,
+    pub settings: Settings,
+    /// One lock per shop, keyed by member id: two passes of one shop never run at once,
+    /// even when the config names it twice (by URL and by id).
+    pub locks: std::sync::Mutex<HashMap<String, Arc<Mutex<()>>>>,
+    /// Passes in flight, so shutdown (or a reload that removes their shop) can ask them to
+    /// stop after their page in hand.
+    pub active: ActivePasses,
+    /// `daemon.max_passes` permits: passes beyond it wait (holding their shop's lock, so the
+    /// shop's next cron run is skipped as still running rather than queued twice).
+    pub passes: Arc<tokio::sync::Semaphore>,
+    /// Per shop: not before this time may an open full pass be resumed again by the
+    /// resume loop (set after a session that failed for another reason than quota).
+    pub resume_after: std::sync::Mutex<HashMap<String, i64>>,
+}
+
+impl Shared {
+    pub fn lock_for(&self, key: &str) -> Arc<Mutex<()>> {
+        let mut m = self.locks.lock().unwrap_or_else(|e| e.into_inner());
+        m.entry(key.to_string()).or_default().clone()
+    }
+
+    /// The accounts a shop may use, in order: its pinned one, or all of them starting at the
+    /// shop's position (so shops spread over the accounts), leaving out those whose quota is
+    /// spent until the reset.
+    pub fn candidates(&self, shop: &ShopSettings, index: usize) -> Vec<&Client> {
+        let now = now_ms();
+        let n = self.clients.len();
+        let order: Vec<&Client> = match &shop.account {
+            Some(name) => self.clients.iter().filter(|c| c.account() == name).collect(),
+            None => (0..n).map(|k| &self.clients[(index + k) % n]).collect(),
+        };
+        order.into_iter().filter(|c| c.quota().remaining(now) > 0).collect()
+    }
+
+    /// The member id of a configured shop without calling the platform: given, or a URL
+    /// resolved before (a URL's member id does not change, so an old answer is good enough
+    /// to find the shop's state at start).
+    pub fn known_member(&self, shop: &ShopSettings) -> Option<String> {
+        match &shop.shop {
+            crate::api::ShopRef::Member(m) => Some(m.as_str().to_string()),
+            crate::api::ShopRef::Url(u) => self.store.known_url(u),
+        }
+    }
+}

@@ -1,0 +1,95 @@
+//! The full pass, resumable: its progress (windows not yet read, where each stands, the
+//! official count, how many items it has stamped) lives in the shop's state, and the items it
+//! has seen carry its mark in the store. Quota running out, SIGTERM, SIGKILL, a reload or a
+//! move to another account stop it where it is; the next session, on any account, tomorrow
+//! if need be, goes on from there without listing a finished window or a committed page
+//! again. Deletes still come only after every window was read and each candidate was verified
+//! gone.
+
+use super::engine::SyncError;
+use super::plan::PLATFORM_EPOCH_MS;
+use super::stats::bump;
+use super::verify;
+use super::window::{run_windows, Ctx, Task};
+use crate::api::ItemFilter;
+use crate::clock::now_ms;
+use crate::state::{Completeness, FullProgress, WindowState};
+use std::sync::Arc;
+
+/// Opens a full pass for the shop, or returns the one already open.
+pub(super) fn open(ctx: &Ctx) -> Result<FullProgress, SyncError> {
+    let store = &ctx.engine.store;
+    let now = now_ms();
+    let st = store.update_shop(ctx.shop(), |st| {
+        let f = st.full.get_or_insert_with(|| {
+            // The id must differ from any earlier pass's, or the old marks would count as
+            // seen: the start time is, unless the clock went back, in which case go past
+            // the last one.
+            let last = st.last_full.as_ref().map_or(0, |p| p.started_ms.max(0) as u64);
+            let id = (now.max(0) as u64).max(last + 1);
+            FullProgress::new(id, now, now, WindowState::new(PLATFORM_EPOCH_MS, now, None))
+        });
+        f.sessions += 1;
+    })?;
+    st.full.ok_or_else(|| SyncError::Task("the full pass's progress was not stored".into()))
+}
+
+/// Runs (or resumes) the open full pass to its end: every window, then deletes, then the
+/// completeness check, then the watermark. `progress` is what [`open`] returned.
+pub(super) async fn run(ctx: &Arc<Ctx>, progress: FullProgress) -> Result<Completeness, SyncError> {
+    let e = &ctx.engine;
+    let shop = ctx.shop();
+    let official = match progress.official {
+        Some(n) => n,
+        None => {
+            bump(&ctx.stats.count_calls, 1);
+            let n = e.client.items_count(&ctx.shop, &ItemFilter::default()).await?;
+            e.store.update_shop(shop, |st| {
+                if let Some(f) = st.full.as_mut() {
+                    f.official = Some(n);
+                }
+            })?;
+            n
+        }
+    };
+    if !progress.verifying {
+        if progress.sessions > 1 {
+            tracing::info!(
+                shop = %ctx.shop, windows_left = progress.windows.len(), windows_done = progress.windows_done,
+                items_seen = progress.items_seen, official, "full pass resumes where it stopped"
+            );
+        }
+        let tasks: Vec<Task> = progress.windows.iter().cloned().map(Task::resumed).collect();
+        let concurrency = e.client.pacer().settings().concurrency.max(1);
+        run_windows(ctx, tasks, concurrency).await?;
+        e.store.update_shop(shop, |st| {
+            if let Some(f) = st.full.as_mut() {
+                f.verifying = true;
+            }
+        })?;
+    }
+    // Every window was read: now, and only now, items without the pass's mark may be gone.
+    verify::deletes(ctx, progress.pass_id).await?;
+    let c = verify::completeness(ctx, progress.pass_id, official)?;
+    if !c.complete {
+        tracing::warn!(
+            shop = %ctx.shop, fetched = c.fetched, official = c.official, sku_share = c.sku_share,
+            price_share = c.price_share, "full pass incomplete"
+        );
+    }
+    let held = e.store.shop(shop)?.full.and_then(|f| f.held_ms).or(ctx.held_at());
+    let mark = held.map_or(progress.t_end, |h| h.min(progress.t_end));
+    e.store.finish_full(shop, progress.pass_id, mark)?;
+    Ok(c)
+}
+
+/// Adds a session's calls and time to the open pass's progress (for its estimated finish).
+pub(super) fn account_session(ctx: &Ctx, calls: u64, ms: i64) -> Result<(), SyncError> {
+    ctx.engine.store.update_shop(ctx.shop(), |st| {
+        if let Some(f) = st.full.as_mut() {
+            f.calls += calls;
+            f.active_ms += ms;
+        }
+    })?;
+    Ok(())
+}

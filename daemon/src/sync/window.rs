@@ -1,0 +1,381 @@
+//! Reading windows: one window (a span of `modified_time`, maybe one category) page by page,
+//! splitting it when saturated, committing each page with its items, events and, for
+//! incremental passes, the watermark the page allows.
+//!
+//! **The watermark rule** lives in [`page_watermark`] and [`done_watermark`], and nowhere
+//! else: the watermark says "every change below this is stored with its event", so it may
+//! only move over what was read without a gap.
+//! - a page of a time-ordered window moves it to the page's last `modified_time`, unless the
+//!   read has shifted so far (an item that slipped between two pages is older than that);
+//! - a window read to its end moves it to the window's end, unless its last read shifted;
+//! - once a window's last read shifted, nothing later in the same pass moves it: the
+//!   slipped item would fall behind it. The next pass reads from there again;
+//! - a full pass moves it once, when it is done, to its start time, but never past the
+//!   start of a window whose last read shifted.
+
+use super::diff::{apply, diff};
+use super::engine::{Engine, SyncError};
+use super::enrich::SkuBatcher;
+use super::normalize::{listing, with_skus, NormalizedListing};
+use super::plan::{split_category, split_time, Window, DEPTH_CAP};
+use super::stats::{bump, PassStats};
+use crate::api::{ApiError, ItemFilter, MemberId, RawItem, SortType};
+use crate::state::{PageMark, StoredItem, WindowState, Write};
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
+use std::sync::Arc;
+
+/// Everything the windows of one pass share.
+pub(super) struct Ctx {
+    pub engine: Engine,
+    pub shop: MemberId,
+    pub stats: Arc<PassStats>,
+    pub cats: tokio::sync::OnceCell<Vec<String>>,
+    pub refresh_all_skus: bool,
+    pub incremental: bool,
+    /// The open full pass's id: items written are stamped with it (the store does the
+    /// stamping; diffing must not skip an unchanged item that lacks it).
+    pub mark: Option<u64>,
+    /// A full pass keeps its windows in the shop's state, so it resumes where it stopped.
+    pub persist_windows: bool,
+    /// Set once a window's last read shifted: the pass moves the watermark no further.
+    pub held: AtomicBool,
+    /// The earliest start of a window whose last read shifted (`i64::MAX`: none).
+    pub held_at: AtomicI64,
+}
+
+impl Ctx {
+    pub fn new(engine: Engine, shop: MemberId, stats: Arc<PassStats>, incremental: bool) -> Ctx {
+        Ctx {
+            engine,
+            shop,
+            stats,
+            cats: tokio::sync::OnceCell::new(),
+            refresh_all_skus: false,
+            incremental,
+            mark: None,
+            persist_windows: false,
+            held: AtomicBool::new(false),
+            held_at: AtomicI64::new(i64::MAX),
+        }
+    }
+
+    pub fn shop(&self) -> &str {
+        self.shop.as_str()
+    }
+
+    fn hold(&self, at: i64) {
+        self.held.store(true, Ordering::Relaxed);
+        self.held_at.fetch_min(at, Ordering::Relaxed);
+    }
+
+    pub fn held_at(&self) -> Option<i64> {
+        Some(self.held_at.load(Ordering::Relaxed)).filter(|&t| t != i64::MAX)
+    }
+}
+
+/// The watermark a page allows (see the module doc).
+fn page_watermark(ctx: &Ctx, w: &Window, items: &[RawItem], shifted: bool) -> Option<i64> {
+    if !ctx.incremental || !w.page_marks || shifted || ctx.held.load(Ordering::Relaxed) {
+        return None;
+    }
+    items.last().and_then(|i| i.modified_time)
+}
+
+/// The watermark a window read to its end allows (see the module doc).
+fn done_watermark(ctx: &Ctx, w: &Window, last_read_shifted: bool) -> Option<i64> {
+    if last_read_shifted {
+        ctx.hold(w.start);
+        return None;
+    }
+    if !ctx.incremental || ctx.held.load(Ordering::Relaxed) {
+        return None;
+    }
+    w.mark_on_done
+}
+
+/// A window to read, with where a previous session left it.
+pub(super) struct Task {
+    pub window: Window,
+    pub resume: WindowState,
+}
+
+impl Task {
+    pub fn fresh(window: Window) -> Task {
+        let resume = WindowState::new(window.start, window.end, window.cid.clone());
+        Task { window, resume }
+    }
+
+    pub fn resumed(resume: WindowState) -> Task {
+        let mut window = Window::time(resume.start, resume.end);
+        window.cid = resume.cid.clone();
+        Task { window, resume }
+    }
+}
+
+/// Reads windows, `concurrency` at a time; a saturated window is replaced by its parts,
+/// read next (so a sequential run stays in time order). A full pass records each split and
+/// each finished window in its progress.
+pub(super) async fn run_windows(
+    ctx: &Arc<Ctx>,
+    tasks: Vec<Task>,
+    concurrency: usize,
+) -> Result<(), SyncError> {
+    let mut queue: VecDeque<Task> = tasks.into();
+    let mut running = tokio::task::JoinSet::new();
+    let stats = &ctx.stats;
+    loop {
+        while running.len() < concurrency {
+            let Some(t) = queue.pop_front() else { break };
+            let ctx = ctx.clone();
+            running.spawn(async move {
+                let r = read_window(&ctx, &t).await;
+                (t, r)
+            });
+        }
+        stats.windows_left.store((queue.len() + running.len()) as u64, Ordering::Relaxed);
+        let Some(done) = running.join_next().await else { break };
+        match done {
+            Ok((t, Ok(None))) => {
+                bump(&stats.windows_done, 1);
+                if ctx.persist_windows {
+                    let held = ctx.held_at();
+                    ctx.engine.store.update_shop(ctx.shop(), |st| {
+                        if let Some(f) = st.full.as_mut() {
+                            let before = f.windows.len();
+                            f.windows.retain(|ws| !ws.same(&t.resume));
+                            f.windows_done += (before - f.windows.len()) as u64;
+                            if let Some(h) = held {
+                                f.held_ms = Some(f.held_ms.map_or(h, |x| x.min(h)));
+                            }
+                        }
+                    })?;
+                }
+            }
+            Ok((t, Ok(Some(parts)))) => {
+                bump(&stats.splits, 1);
+                if ctx.persist_windows {
+                    let states: Vec<WindowState> =
+                        parts.iter().map(|p| WindowState::new(p.start, p.end, p.cid.clone())).collect();
+                    ctx.engine.store.update_shop(ctx.shop(), |st| {
+                        if let Some(f) = st.full.as_mut() {
+                            if let Some(i) = f.windows.iter().position(|ws| ws.same(&t.resume)) {
+                                f.windows.splice(i..=i, states.clone());
+                            }
+                        }
+                    })?;
+                }
+                for p in parts.into_iter().rev() {
+                    queue.push_front(Task::fresh(p));
+                }
+            }
+            Ok((_, Err(e))) => {
+                running.abort_all();
+                return Err(e);
+            }
+            Err(join) => {
+                running.abort_all();
+                return Err(SyncError::Task(join.to_string()));
+            }
+        }
+    }
+    stats.windows_left.store(0, Ordering::Relaxed);
+    Ok(())
+}
+
+/// One fetched page waiting for its SKU details before it is committed.
+struct StagedPage {
+    items: Vec<(NormalizedListing, Option<StoredItem>, bool)>,
+    /// Items the page shows delisted (incremental passes ask for those too).
+    gone: Vec<String>,
+    watermark: Option<i64>,
+    mark: Option<PageMark>,
+}
+
+/// Reads one window to the end (from where a previous session left it), or returns the
+/// windows it must be split into.
+async fn read_window(ctx: &Arc<Ctx>, task: &Task) -> Result<Option<Vec<Window>>, SyncError> {
+    let e = &ctx.engine;
+    let w = &task.window;
+    let size = e.sync.page_size;
+    let reach = DEPTH_CAP * u64::from(size);
+    // Incremental passes include delisted items: a delisting moves `modified_time`, so the
+    // window that holds it says so at once instead of waiting for the next full pass.
+    let filter = ItemFilter {
+        offline: ctx.incremental,
+        cid: w.cid.clone(),
+        start_ms: Some(w.start),
+        end_ms: Some(w.end),
+    };
+    let resuming = task.resume.next_page > 1 && task.resume.first_total.is_some();
+    if !resuming && w.width() > e.sync.slice.as_millis() as i64 {
+        // Too wide to list safely (a saturated wide list call stalls 30 s and fails):
+        // count first, which never stalls.
+        bump(&ctx.stats.count_calls, 1);
+        let c = e.client.items_count(&ctx.shop, &filter).await?;
+        if c == 0 {
+            return Ok(None);
+        }
+        if c > reach {
+            return Ok(Some(split_time(w, 2, 1)));
+        }
+    }
+    // Pages shift when items change during the read (contract, "shifting pages"): when
+    // total_results moves between pages, read the window again; diffing makes the re-read
+    // free of duplicate events.
+    let mut shifted = false;
+    for attempt in 0..3 {
+        let mut batcher = SkuBatcher::default();
+        let mut staged: VecDeque<StagedPage> = VecDeque::new();
+        let (mut page, mut first_total) = if attempt == 0 && resuming {
+            (task.resume.next_page, task.resume.first_total)
+        } else {
+            (1u32, None)
+        };
+        shifted = false;
+        loop {
+            bump(&ctx.stats.list_calls, 1);
+            let p = e.client.items_list(&ctx.shop, &filter, page, size, SortType::ModifiedAsc).await?;
+            match first_total {
+                None => {
+                    if p.total_results > reach && (w.width() > 1 || w.cid.is_none()) {
+                        return Ok(Some(split_saturated(ctx, w, p.total_results).await?));
+                    }
+                    if p.total_results > reach {
+                        // One category, one millisecond, past the cap: nothing reaches the
+                        // rest. Read the 50 pages there are; completeness shows the gap.
+                        let lost = p.total_results - reach;
+                        if attempt == 0 {
+                            bump(&ctx.stats.unreachable, lost);
+                        }
+                        tracing::warn!(shop = %ctx.shop, cid = ?w.cid, at_ms = w.start, lost, "more items on one millisecond of one category than 50 pages reach");
+                    }
+                    first_total = Some(p.total_results.min(reach));
+                }
+                Some(t) if t != p.total_results.min(reach) => shifted = true,
+                Some(_) => {}
+            }
+            let last = page as u64 * u64::from(size) >= first_total.unwrap_or(0) || p.items.is_empty();
+            let watermark = page_watermark(ctx, w, &p.items, shifted);
+            let mark = ctx.persist_windows.then(|| PageMark {
+                window: WindowState {
+                    start: w.start,
+                    end: w.end,
+                    cid: w.cid.clone(),
+                    next_page: page + 1,
+                    first_total,
+                },
+            });
+            staged.push_back(stage(ctx, p.items, watermark, mark, &mut batcher)?);
+            batcher.fetch(&e.client, &ctx.stats, last).await?;
+            while staged
+                .front()
+                .is_some_and(|s| s.items.iter().all(|i| !i.2 || batcher.ready(&i.0.item.sku_ids)))
+            {
+                if let Some(s) = staged.pop_front() {
+                    commit(ctx, s, &mut batcher)?;
+                }
+            }
+            if last {
+                break;
+            }
+            if ctx.stats.stopping() {
+                // Pages staged but waiting for SKUs are not committed: the next pass reads
+                // them again.
+                return Err(SyncError::Stopped);
+            }
+            page += 1;
+        }
+        batcher.fetch(&e.client, &ctx.stats, true).await?;
+        while let Some(s) = staged.pop_front() {
+            commit(ctx, s, &mut batcher)?;
+        }
+        if !shifted {
+            break;
+        }
+        tracing::debug!(shop = %ctx.shop, start = w.start, end = w.end, attempt, "window shifted while read; reading again");
+    }
+    if shifted {
+        tracing::warn!(shop = %ctx.shop, start = w.start, end = w.end, "window kept shifting while read; the watermark stays before it");
+    }
+    if let Some(mark) = done_watermark(ctx, w, shifted) {
+        apply(&e.store, ctx.shop(), &ctx.stats, &[], Some(mark), None)?;
+    }
+    Ok(None)
+}
+
+/// A window whose first page said it holds more than 50 pages reach.
+async fn split_saturated(ctx: &Arc<Ctx>, w: &Window, total: u64) -> Result<Vec<Window>, SyncError> {
+    let reach = DEPTH_CAP * u64::from(ctx.engine.sync.page_size);
+    if w.width() > 1 {
+        // Aim at 80% of the reach so that most parts need no further split.
+        return Ok(split_time(w, total, reach * 4 / 5));
+    }
+    if w.cid.is_none() {
+        // Thousands of items on one millisecond (a bulk import): only categories reach them.
+        let cats = ctx
+            .cats
+            .get_or_try_init(|| async {
+                bump(&ctx.stats.other_calls, 1);
+                let cats = ctx.engine.client.seller_cats(&ctx.shop).await?;
+                Ok::<_, ApiError>(cats.into_iter().map(|c| c.cid).collect::<Vec<_>>())
+            })
+            .await?;
+        return Ok(split_category(w, cats));
+    }
+    Ok(split_time(w, total, reach))
+}
+
+fn stage(
+    ctx: &Ctx,
+    raw: Vec<RawItem>,
+    watermark: Option<i64>,
+    mark: Option<PageMark>,
+    batcher: &mut SkuBatcher,
+) -> Result<StagedPage, SyncError> {
+    let mut items = Vec::with_capacity(raw.len());
+    let mut gone = Vec::new();
+    for r in raw {
+        if r.status.as_deref().is_some_and(|s| s != "online") {
+            gone.push(r.item_id);
+            continue;
+        }
+        let l = listing(&r);
+        bump(&ctx.stats.items_seen, 1);
+        let stored = ctx.engine.store.item(ctx.shop(), &l.item.item_id)?;
+        let need = ctx.refresh_all_skus || stored.as_ref().is_none_or(|s| s.listing_md5 != l.listing_md5);
+        let need = need && !l.item.sku_ids.is_empty();
+        if need {
+            batcher.want(&l.item.sku_ids);
+        }
+        items.push((l, stored, need));
+    }
+    Ok(StagedPage { items, gone, watermark, mark })
+}
+
+fn commit(ctx: &Ctx, page: StagedPage, batcher: &mut SkuBatcher) -> Result<(), SyncError> {
+    let mut writes = Vec::with_capacity(page.items.len());
+    for id in &page.gone {
+        if let Some(last) = ctx.engine.store.item(ctx.shop(), id)? {
+            writes.push(Write::Delete { last });
+        }
+    }
+    for (l, stored, need) in page.items {
+        let item = if need {
+            let skus = batcher.take(&l.item.sku_ids);
+            with_skus(l.item, skus)
+        } else if l.item.sku_ids.is_empty() {
+            // The variants are gone (or never were): no details to keep.
+            l.item
+        } else {
+            // Same listing (SKU ids included) as stored: the stored details still hold.
+            let mut item = l.item;
+            item.skus = stored.as_ref().map(|s| s.item.skus.clone()).unwrap_or_default();
+            item
+        };
+        if let Some(w) = diff(&ctx.engine.store, ctx.shop(), item, l.listing_md5, ctx.mark)? {
+            writes.push(w);
+        }
+    }
+    apply(&ctx.engine.store, ctx.shop(), &ctx.stats, &writes, page.watermark, page.mark.as_ref())
+}
