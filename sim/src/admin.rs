@@ -29,6 +29,9 @@ pub struct NewShop {
     pub tie: Option<usize>,
     #[serde(default = "default_history_days")]
     pub history_days: u32,
+    /// Variants per item as `[min, max]` (at most 12); 0 to 12 when absent.
+    #[serde(default)]
+    pub skus: Option<[usize; 2]>,
 }
 
 fn default_history_days() -> u32 {
@@ -92,6 +95,7 @@ impl Sim {
             tie: spec.tie,
             history_days: spec.history_days,
             now_ms: now,
+            skus: spec.skus.map(|[a, b]| (a, b)),
         });
         let s = &cat.shops[idx];
         ShopInfo {

@@ -71,6 +71,7 @@ impl Sim {
             Reply::Error { code, .. } => code.to_string(),
             Reply::Html(status) => format!("html_{status}"),
         };
+        let served_ok = matches!(reply, Reply::Ok { .. });
         let mut wire = render(reply);
         let truncate = wire.status == 200 && self.roll(faults.truncated);
         {
@@ -78,6 +79,9 @@ impl Sim {
             t.outcome(label, &outcome);
             if truncate {
                 t.outcome(label, "truncated");
+            }
+            if served_ok && !truncate && label == "alibaba.seller.items.list.get" {
+                t.list_page_served(&params);
             }
         }
         if truncate && wire.body.len() > 2 {

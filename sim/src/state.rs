@@ -71,12 +71,19 @@ pub struct Traffic {
     /// method → outcome → count.
     methods: BTreeMap<String, BTreeMap<String, u64>>,
     total: u64,
+    /// Every list page answered whole, by its query (shop, window, category, page, size,
+    /// offline) → times served: a client that lists a page it already had shows up here.
+    list_pages: HashMap<String, u32>,
 }
 
 /// Snapshot of the counters, as `GET /_sim/counters` shows it.
 #[derive(Debug, Clone, Serialize)]
 pub struct Counters {
     pub total: u64,
+    /// List pages answered whole (distinct queries).
+    pub list_pages_distinct: u64,
+    /// List pages answered whole again, for a query already answered before.
+    pub list_pages_repeated: u64,
     pub methods: BTreeMap<String, BTreeMap<String, u64>>,
     pub accounts: BTreeMap<String, KeyStats>,
 }
@@ -127,11 +134,36 @@ impl Traffic {
                 accounts.entry(key.clone()).or_default().quota_used_today = *used;
             }
         }
-        Counters { total: self.total, methods: self.methods.clone(), accounts }
+        let distinct = self.list_pages.len() as u64;
+        let repeated = self.list_pages.values().map(|&n| u64::from(n.saturating_sub(1))).sum();
+        Counters {
+            total: self.total,
+            list_pages_distinct: distinct,
+            list_pages_repeated: repeated,
+            methods: self.methods.clone(),
+            accounts,
+        }
+    }
+
+    /// Records a list page answered whole.
+    pub fn list_page_served(&mut self, p: &BTreeMap<String, String>) {
+        let get = |k: &str| p.get(k).map(String::as_str).unwrap_or("");
+        let key = format!(
+            "{}|{}|{}|{}|{}|{}|{}",
+            get("member_id"),
+            get("start_time"),
+            get("end_time"),
+            get("cid"),
+            get("pageNum"),
+            get("pageSize"),
+            get("offline")
+        );
+        *self.list_pages.entry(key).or_default() += 1;
     }
 
     /// Forgets the counters (not the quota spent).
     pub fn reset_counters(&mut self) {
+        self.list_pages.clear();
         self.methods.clear();
         self.total = 0;
         for t in self.keys.values_mut() {
@@ -213,6 +245,7 @@ impl Sim {
                 tie: None,
                 history_days: 3 * 365,
                 now_ms: now,
+                skus: None,
             });
         }
         Sim {

@@ -1,24 +1,29 @@
-//! `shopsync status`: per shop its watermark, item count, last passes and completeness; per
-//! account the calls used today; per sink its cursor, lag and dead letters.
+//! `shopsync status`: per shop its watermark, item count, last passes, completeness and the
+//! open full pass's progress with its estimated finish; per account the calls used today and
+//! when the quota resets; per sink its cursor, lag and dead letters.
 
 use super::context::Context;
-use crate::clock::{now_ms, shanghai_day, show_ms};
+use crate::clock::{now_ms, show_ms};
+use crate::schedule::estimate;
 use crate::state::PassRecord;
 use serde_json::json;
 
 pub fn status(ctx: &Context, as_json: bool) -> anyhow::Result<()> {
     let shops = ctx.store.shops()?;
-    let today = shanghai_day(now_ms());
+    let now = now_ms();
     let accounts: Vec<_> = ctx
-        .settings
-        .accounts
+        .clients
         .iter()
-        .map(|a| {
-            let used = ctx.store.calls_on(&a.name, today);
-            json!({"name": a.name, "calls_today": used, "daily_quota": a.daily_quota,
-                   "remaining": a.daily_quota.saturating_sub(used)})
+        .map(|c| {
+            let q = c.quota();
+            json!({"name": c.account(), "calls_today": q.used(now), "daily_quota": q.limit(),
+                   "remaining": q.remaining(now), "resets_ms": q.resets_at(now)})
         })
         .collect();
+    let (quota_left, quota_daily) =
+        ctx.clients.iter().fold((0, 0), |(l, d), c| (l + c.quota().remaining(now), d + c.quota().limit()));
+    let day = ctx.clients.first().map(|c| c.quota().days()).unwrap_or_default();
+    let eta = |f: &crate::state::FullProgress| estimate::finish_at(f, now, quota_left, quota_daily, day);
     let last = ctx.store.outbox_last_pos()?;
     let mut sinks = Vec::new();
     for s in &ctx.settings.sinks {
@@ -32,7 +37,18 @@ pub fn status(ctx: &Context, as_json: bool) -> anyhow::Result<()> {
         }));
     }
     if as_json {
-        let shops: Vec<_> = shops.iter().map(|(id, s)| json!({"shop": id, "state": s})).collect();
+        let shops: Vec<_> = shops
+            .iter()
+            .map(|(id, s)| {
+                let progress = s.full.as_ref().map(|f| {
+                    json!({"windows_done": f.windows_done, "windows_total": f.windows_total(),
+                           "items_seen": f.items_seen, "official": f.official, "sessions": f.sessions,
+                           "calls": f.calls, "verifying": f.verifying,
+                           "calls_left_estimate": estimate::calls_left(f), "estimated_finish_ms": eta(f)})
+                });
+                json!({"shop": id, "state": s, "full_pass_progress": progress})
+            })
+            .collect();
         let out = json!({"shops": shops, "accounts": accounts, "sinks": sinks, "outbox_events": ctx.store.outbox_len()});
         println!("{}", serde_json::to_string_pretty(&out)?);
         return Ok(());
@@ -56,6 +72,19 @@ pub fn status(ctx: &Context, as_json: bool) -> anyhow::Result<()> {
         println!("  items            {}", s.item_count);
         println!("  last full        {}", pass(&s.last_full));
         println!("  last incremental {}", pass(&s.last_incremental));
+        if let Some(f) = &s.full {
+            println!(
+                "  full pass open   windows {} of {}, items {} of {} official, {} sessions, {} calls{}; finish {}",
+                f.windows_done,
+                f.windows_total(),
+                f.items_seen,
+                f.official.map_or("?".into(), |n| n.to_string()),
+                f.sessions,
+                f.calls,
+                if f.verifying { ", verifying deletes" } else { "" },
+                eta(f).map_or("not yet estimated".into(), show_ms)
+            );
+        }
         if let Some(c) = &s.completeness {
             println!(
                 "  completeness     {} of {} official, SKU details {:.1}%, priced {:.1}%: {}",
@@ -68,7 +97,13 @@ pub fn status(ctx: &Context, as_json: bool) -> anyhow::Result<()> {
         }
     }
     for a in &accounts {
-        println!("account {} calls today {} of {}", a["name"], a["calls_today"], a["daily_quota"]);
+        println!(
+            "account {} calls today {} of {}, resets {}",
+            a["name"],
+            a["calls_today"],
+            a["daily_quota"],
+            a["resets_ms"].as_i64().map_or("?".into(), show_ms)
+        );
     }
     for s in &sinks {
         println!(

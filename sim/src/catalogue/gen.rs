@@ -27,12 +27,16 @@ pub struct GenSpec {
     pub history_days: u32,
     /// "Now" for the generated times, in ms.
     pub now_ms: i64,
+    /// Variants per item, `(min, max)`; 0 to 12 (a quarter without any) when `None`.
+    pub skus: Option<(usize, usize)>,
 }
 
 /// Makes shops and items; owns the id counter so ids stay unique across all shops.
 pub struct Generator {
     rng: SmallRng,
     next_item_id: u64,
+    /// The SKU range of the shop being generated (`GenSpec::skus`).
+    sku_range: Option<(usize, usize)>,
 }
 
 const ADJ: &[&str] = &[
@@ -88,7 +92,7 @@ const CAT_NAMES: &[&str] = &[
 
 impl Generator {
     pub fn new(seed: u64) -> Self {
-        Generator { rng: SmallRng::seed_from_u64(seed), next_item_id: ITEM_ID_BASE + 1 }
+        Generator { rng: SmallRng::seed_from_u64(seed), next_item_id: ITEM_ID_BASE + 1, sku_range: None }
     }
 
     fn next_id(&mut self) -> u64 {
@@ -99,6 +103,7 @@ impl Generator {
 
     /// Makes a whole shop. `member_id` is a 16-digit decimal string.
     pub fn shop(&mut self, spec: &GenSpec) -> Shop {
+        self.sku_range = spec.skus;
         let rng = &mut self.rng;
         let member_id = format!("{}", 6_000_000_000_000_000u64 + rng.gen_range(1..999_999_999_999_999u64));
         // The shop's subdomain is a login name, never the member id: only `alibaba.shop.get`
@@ -144,6 +149,7 @@ impl Generator {
             items.push(self.item(&cids, at));
         }
         shop.extend(items);
+        self.sku_range = None;
         shop
     }
 
@@ -252,7 +258,11 @@ impl Generator {
     /// New SKU set (0 to 12 variants).
     pub fn reshape_skus(&mut self, item: &mut Item) {
         let rng = &mut self.rng;
-        let n = if rng.gen_bool(0.25) { 0 } else { rng.gen_range(1..=12) };
+        let n = match self.sku_range {
+            Some((lo, hi)) => rng.gen_range(lo.min(hi)..=hi.min(12)),
+            None if rng.gen_bool(0.25) => 0,
+            None => rng.gen_range(1..=12),
+        };
         let base = item.tiers.first().map_or(item.channel_cents, |t| t.cents);
         item.skus = (0..n)
             .map(|i| Sku {
