@@ -150,7 +150,13 @@ fn ids(events: &[Event], op: Op) -> BTreeSet<String> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn full_pass_equals_ground_truth_and_passes_emit_exactly_the_changes() {
     let r = rig(Faults { hang_ms: 3_000, ..Faults::default() }).await;
-    let shop = r.shop(NewShop { items: 30_000, categories: Some(12), tie: Some(3_000), history_days: 400 });
+    let shop = r.shop(NewShop {
+        items: 30_000,
+        categories: Some(12),
+        tie: Some(3_000),
+        history_days: 400,
+        skus: None,
+    });
 
     let (full, events) = r.pass(&shop, true).await;
     assert_eq!(events.len(), 30_000, "one create per item");
@@ -201,7 +207,13 @@ async fn full_pass_equals_ground_truth_and_passes_emit_exactly_the_changes() {
 async fn a_storm_reaches_the_same_end_state() {
     let storm = Faults { busy: 0.2, html: 0.05, truncated: 0.05, hang: 0.01, throttle: 0.05, hang_ms: 3_000 };
     let r = rig(storm).await;
-    let shop = r.shop(NewShop { items: 5_000, categories: Some(8), tie: Some(2_200), history_days: 200 });
+    let shop = r.shop(NewShop {
+        items: 5_000,
+        categories: Some(8),
+        tie: Some(2_200),
+        history_days: 200,
+        skus: None,
+    });
     let (full, _) = r.pass(&shop, true).await;
     assert!(full.completeness.unwrap().complete);
     r.assert_matches_truth(&shop);
@@ -217,7 +229,8 @@ async fn a_storm_reaches_the_same_end_state() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn items_changing_during_a_full_pass_are_never_deleted() {
     let r = rig(Faults::none()).await;
-    let shop = r.shop(NewShop { items: 8_000, categories: Some(10), tie: None, history_days: 120 });
+    let shop =
+        r.shop(NewShop { items: 8_000, categories: Some(10), tie: None, history_days: 120, skus: None });
     r.pass(&shop, true).await;
 
     // Another task keeps moving items' modified_time while the next full pass pages through.
@@ -253,7 +266,7 @@ async fn items_changing_during_a_full_pass_are_never_deleted() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn watched_items_emit_changes_and_one_delete() {
     let r = rig(Faults::default()).await;
-    let shop = r.shop(NewShop { items: 200, categories: Some(5), tie: None, history_days: 30 });
+    let shop = r.shop(NewShop { items: 200, categories: Some(5), tie: None, history_days: 30, skus: None });
     let truth = r.sim.sim.truth(shop.as_str()).unwrap();
     let watched: Vec<String> = truth["items"]
         .as_array()

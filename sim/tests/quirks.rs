@@ -77,6 +77,7 @@ async fn ties_and_category_queries() {
         categories: Some(8),
         tie: Some(2_500),
         history_days: 400,
+        skus: None,
     });
     let truth = sim.sim.truth(&shop.member_id).unwrap();
     let mut by_time: BTreeMap<i64, usize> = BTreeMap::new();
