@@ -121,6 +121,7 @@ async fn every_method_answers_over_loopback() {
         categories: None,
         tie: None,
         history_days: 20,
+        skus: None,
     });
     let recent_id = recent.member_id.parse().unwrap();
     let now = shopsync::clock::now_ms();
