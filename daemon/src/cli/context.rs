@@ -55,8 +55,8 @@ impl Context {
             shop,
             label: named.to_string(),
             account: None,
-            incremental: String::new(),
-            full: String::new(),
+            incremental: crate::config::Cadence::Auto,
+            full: crate::config::Cadence::Auto,
         }])
     }
 }

@@ -7,5 +7,6 @@ mod settings;
 
 pub use raw::RawConfig;
 pub use settings::{
-    ConfigError, Settings, ShopSettings, SinkSettings, SinkStart, SkuRefresh, SyncSettings, WatchSettings,
+    BudgetSettings, Cadence, ConfigError, Settings, ShopSettings, SinkSettings, SinkStart, SkuRefresh,
+    SyncSettings, WatchSettings,
 };

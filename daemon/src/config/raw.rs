@@ -33,6 +33,8 @@ pub struct RawConfig {
     #[serde(default)]
     pub sync: RawSync,
     #[serde(default)]
+    pub budget: RawBudget,
+    #[serde(default)]
     pub accounts: Vec<RawAccount>,
     #[serde(default)]
     pub shops: Vec<RawShop>,
@@ -298,19 +300,83 @@ pub struct RawShop {
     /// Pin the shop to this account.
     #[serde(default)]
     pub account: Option<String>,
-    /// Cron (with seconds) of incremental passes.
-    #[serde(default = "default_incremental")]
+    /// `"auto"` (the default): the budget planner polls the shop as often as its change
+    /// rate is worth under the daily quota; or a cron (with seconds) of incremental passes.
+    #[serde(default = "default_auto")]
     pub incremental: String,
-    /// Cron (with seconds) of full passes.
-    #[serde(default = "default_full")]
+    /// `"auto"` (the default): full passes as often as the budget leaves room for, at least
+    /// every `budget.full_every`; or a cron (with seconds) of full passes.
+    #[serde(default = "default_auto")]
     pub full: String,
 }
 
-fn default_incremental() -> String {
-    "0 */15 * * * *".into()
+fn default_auto() -> String {
+    "auto".into()
 }
-fn default_full() -> String {
-    "0 30 3 * * *".into()
+
+/// How each account's quota day is split. The four shares add up to at most 1; what a
+/// share does not use (no watch lists, no shop to poll) goes to full passes.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawBudget {
+    /// Share for full-pass progress (first copies, resumed and periodic full passes).
+    #[serde(default = "default_full_share")]
+    pub full: f64,
+    /// Share for incremental polls of shops on `incremental = "auto"`.
+    #[serde(default = "default_incremental_share")]
+    pub incremental: f64,
+    /// Share held for `[[watch]]` lists (their crons).
+    #[serde(default = "default_watch_share")]
+    pub watch: f64,
+    /// Share never planned: room for crons, `shopsync sync` by hand and retries.
+    #[serde(default = "default_reserve_share")]
+    pub reserve: f64,
+    /// A shop on `full = "auto"` gets a full pass at least this often (silent stock and
+    /// sales changes and removals are only seen by full passes).
+    #[serde(default = "default_full_every")]
+    pub full_every: Dur,
+    /// No shop is polled more often than this.
+    #[serde(default = "default_min_poll")]
+    pub min_poll: Dur,
+    /// Every shop is polled at least this often, however quiet.
+    #[serde(default = "default_max_poll")]
+    pub max_poll: Dur,
+}
+
+fn default_full_share() -> f64 {
+    0.45
+}
+fn default_incremental_share() -> f64 {
+    0.35
+}
+fn default_watch_share() -> f64 {
+    0.1
+}
+fn default_reserve_share() -> f64 {
+    0.1
+}
+fn default_full_every() -> Dur {
+    ms(7 * 86_400_000)
+}
+fn default_min_poll() -> Dur {
+    ms(300_000)
+}
+fn default_max_poll() -> Dur {
+    ms(86_400_000)
+}
+
+impl Default for RawBudget {
+    fn default() -> Self {
+        RawBudget {
+            full: default_full_share(),
+            incremental: default_incremental_share(),
+            watch: default_watch_share(),
+            reserve: default_reserve_share(),
+            full_every: default_full_every(),
+            min_poll: default_min_poll(),
+            max_poll: default_max_poll(),
+        }
+    }
 }
 
 #[derive(Debug, Deserialize)]

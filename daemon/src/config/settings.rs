@@ -46,14 +46,50 @@ pub struct SyncSettings {
     pub full_pass_skus: SkuRefresh,
 }
 
+/// When a kind of pass runs: chosen by the budget planner, or on a cron.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Cadence {
+    Auto,
+    Cron(String),
+}
+
+impl Cadence {
+    fn parse(s: &str) -> Cadence {
+        if s.trim().eq_ignore_ascii_case("auto") {
+            Cadence::Auto
+        } else {
+            Cadence::Cron(s.to_string())
+        }
+    }
+
+    pub fn cron(&self) -> Option<&str> {
+        match self {
+            Cadence::Auto => None,
+            Cadence::Cron(c) => Some(c),
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ShopSettings {
     pub shop: ShopRef,
     /// As written, for messages.
     pub label: String,
     pub account: Option<String>,
-    pub incremental: String,
-    pub full: String,
+    pub incremental: Cadence,
+    pub full: Cadence,
+}
+
+/// The budget planner's settings (`[budget]`), validated.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BudgetSettings {
+    pub full: f64,
+    pub incremental: f64,
+    pub watch: f64,
+    pub reserve: f64,
+    pub full_every: Duration,
+    pub min_poll: Duration,
+    pub max_poll: Duration,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -85,6 +121,7 @@ pub struct Settings {
     /// Cron strings are read in this zone.
     pub timezone: chrono_tz::Tz,
     pub plan_every: Duration,
+    pub budget: BudgetSettings,
     pub api: ApiSettings,
     pub sync: SyncSettings,
     pub accounts: Vec<AccountSettings>,
@@ -214,6 +251,31 @@ impl Settings {
         if raw.daemon.plan_every.0 < Duration::from_millis(100) {
             return Err("daemon.plan_every must be at least 100ms".into());
         }
+        let b = &raw.budget;
+        let shares =
+            [("full", b.full), ("incremental", b.incremental), ("watch", b.watch), ("reserve", b.reserve)];
+        if let Some((name, v)) = shares.iter().find(|(_, v)| !(0.0..=1.0).contains(v)) {
+            return Err(format!("budget.{name} = {v} must be a share from 0 to 1"));
+        }
+        let sum: f64 = shares.iter().map(|(_, v)| v).sum();
+        if sum > 1.000_001 {
+            return Err(format!(
+                "budget.full = {} (the shares full, incremental, watch and reserve add up to {sum:.2}; at most 1)",
+                b.full
+            ));
+        }
+        if b.min_poll.0 > b.max_poll.0 {
+            return Err("budget.min_poll must not be longer than budget.max_poll".into());
+        }
+        let budget = BudgetSettings {
+            full: b.full,
+            incremental: b.incremental,
+            watch: b.watch,
+            reserve: b.reserve,
+            full_every: b.full_every.0,
+            min_poll: b.min_poll.0,
+            max_poll: b.max_poll.0,
+        };
         let pacing = PacingSettings {
             concurrency: p.concurrency,
             success_interval: p.success_interval.0,
@@ -286,15 +348,14 @@ impl Settings {
                 return Err(format!("{at}: the same shop is configured twice"));
             }
             known(&s.account, &at)?;
-            check_cron(&s.incremental, timezone).map_err(|e| format!("{at}: incremental: {e}"))?;
-            check_cron(&s.full, timezone).map_err(|e| format!("{at}: full: {e}"))?;
-            shops.push(ShopSettings {
-                shop,
-                label,
-                account: s.account.clone(),
-                incremental: s.incremental.clone(),
-                full: s.full.clone(),
-            });
+            let (incremental, full) = (Cadence::parse(&s.incremental), Cadence::parse(&s.full));
+            if let Some(c) = incremental.cron() {
+                check_cron(c, timezone).map_err(|e| format!("{at}: incremental: {e}"))?;
+            }
+            if let Some(c) = full.cron() {
+                check_cron(c, timezone).map_err(|e| format!("{at}: full: {e}"))?;
+            }
+            shops.push(ShopSettings { shop, label, account: s.account.clone(), incremental, full });
         }
         let mut watches = Vec::new();
         for (i, w) in raw.watch.iter().enumerate() {
@@ -351,6 +412,7 @@ impl Settings {
             max_passes: raw.daemon.max_passes,
             timezone,
             plan_every: raw.daemon.plan_every.0,
+            budget,
             api: ApiSettings {
                 base_url: a.base_url.clone(),
                 auth_url: a.auth_url.clone(),

@@ -5,9 +5,16 @@
 //! shop runs: the late run is logged and counted, not queued. Cron strings are read in the
 //! configured time zone (Asia/Shanghai by default: the platform's day).
 //!
-//! `estimate.rs` says when an open full pass should finish.
+//! - `planner.rs`: the budget planner (how each quota day is split, when each shop on
+//!   `"auto"` is polled or gets a full pass, and why);
+//! - `rates.rs`: each shop's change rate and poll cost, learned from its passes;
+//! - `demand.rs`: what the explicit crons cost a day;
+//! - `estimate.rs`: when an open full pass should finish.
 
+pub mod demand;
 pub mod estimate;
+pub mod planner;
+pub mod rates;
 
 use std::hash::{Hash, Hasher};
 

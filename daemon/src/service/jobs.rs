@@ -14,7 +14,9 @@ pub(super) fn build_jobs(shared: &Arc<Shared>) -> anyhow::Result<Vec<Job>> {
     let tz = shared.settings.timezone;
     let mut jobs = Vec::new();
     for (index, shop) in shared.settings.shops.iter().enumerate() {
-        for (expr, full) in [(&shop.incremental, false), (&shop.full, true)] {
+        // Cadences on "auto" have no job: the budget planner starts their passes.
+        for (cadence, full) in [(&shop.incremental, false), (&shop.full, true)] {
+            let Some(expr) = cadence.cron() else { continue };
             let cron = jittered(expr, &shop.label);
             let (shared, shop2) = (shared.clone(), shop.clone());
             let job =

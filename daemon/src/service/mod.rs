@@ -5,6 +5,7 @@
 //! - `passes.rs`: running one pass of a shop on the accounts it may use, the passes due at
 //!   start, and resuming full passes left open (quota, shutdown, crash);
 //! - `jobs.rs`: the cron jobs of a config;
+//! - `planning.rs`: the budget planner's tick (snapshot, plan, start);
 //! - `reload.rs`: debounce → validate → diff → apply a changed config, or keep the old one;
 //! - `gauges.rs`: the metrics read from the state at scrape time;
 //! - `shared.rs`: what every job shares (store, clients, settings, per-shop locks);
@@ -13,6 +14,7 @@
 mod gauges;
 mod jobs;
 mod passes;
+mod planning;
 mod reload;
 mod run;
 mod shared;

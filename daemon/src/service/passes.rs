@@ -6,16 +6,75 @@
 //! open in the state; the resume loop takes it up again as soon as an account has quota
 //! (the next quota day at the latest), however many days a big shop needs.
 
-use super::shared::Shared;
+use super::shared::{Planned, PlannedKind, Shared};
+use crate::api::Client;
 use crate::clock::now_ms;
 use crate::config::ShopSettings;
 use crate::state::PassKind;
-use crate::sync::{Engine, PassStats, SyncError};
+use crate::sync::{Engine, PassReport, PassStats, SyncError};
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
+
+/// The accounts a pass may run on: the planned one alone, or the shop's candidates.
+fn accounts_for<'a>(
+    shared: &'a Shared,
+    shop: &ShopSettings,
+    index: usize,
+    plan: Option<Planned>,
+) -> Vec<&'a Client> {
+    match plan {
+        Some(p) => {
+            shared.clients.get(p.account).filter(|c| c.quota().remaining(now_ms()) > 0).into_iter().collect()
+        }
+        None => shared.candidates(shop, index),
+    }
+}
 
 /// Runs one pass of `shop` (`full` asks for a full pass; an open one is resumed).
 pub(super) async fn run_pass(shared: Arc<Shared>, shop: ShopSettings, index: usize, full: bool) {
-    let candidates = shared.candidates(&shop, index);
+    run(shared, shop, index, full, None).await
+}
+
+/// Runs a pass the budget planner chose.
+pub(super) async fn run_planned(shared: Arc<Shared>, shop: ShopSettings, index: usize, plan: Planned) {
+    // The planner counted the full session when it started it; it ends here.
+    let full = plan.kind == PlannedKind::Full;
+    run(shared.clone(), shop, index, full, Some(plan)).await;
+    if let Some(c) = shared.clients.get(plan.account) {
+        if full {
+            shared.with_ledger(c, now_ms(), |l| l.full_sessions = l.full_sessions.saturating_sub(1));
+        }
+    }
+    shared.replan.notify_one();
+}
+
+/// What a finished session teaches the planner, and what it spent.
+fn learn(
+    shared: &Shared,
+    client: &Client,
+    member: &str,
+    report: Option<&PassReport>,
+    calls: u64,
+    plan: Option<Planned>,
+) {
+    if let Some(p) = plan {
+        shared.with_ledger(client, now_ms(), |l| match p.kind {
+            PlannedKind::Full => l.full += calls,
+            PlannedKind::Poll => l.polls += calls,
+        });
+    }
+    let Some(report) = report else { return };
+    let full_every = shared.settings.budget.full_every.as_millis() as i64;
+    if let Err(e) = shared
+        .store
+        .update_shop(member, |st| crate::schedule::rates::observe(&mut st.rate, report, full_every))
+    {
+        tracing::warn!(shop = %member, error = %e, "could not store what the pass taught the planner");
+    }
+}
+
+async fn run(shared: Arc<Shared>, shop: ShopSettings, index: usize, full: bool, plan: Option<Planned>) {
+    let candidates = accounts_for(&shared, &shop, index, plan);
     let Some(first) = candidates.first() else {
         tracing::warn!(shop = %shop.label, "no account with quota left today; the pass waits for the reset");
         shared.metrics.passes_skipped.with_label_values(&[&shop.label, "quota"]).inc();
@@ -42,14 +101,23 @@ pub(super) async fn run_pass(shared: Arc<Shared>, shop: ShopSettings, index: usi
     let started = std::time::Instant::now();
     let mut result = None;
     // Candidates are read again after the wait for a permit: quota may have gone meanwhile.
-    for client in shared.candidates(&shop, index) {
+    for client in accounts_for(&shared, &shop, index, plan) {
         let engine = Engine::new(client.clone(), shared.store.clone(), shared.settings.sync.clone());
         let stats = Arc::new(PassStats::default());
+        if let Some(p) = plan.filter(|p| p.kind == PlannedKind::Full) {
+            stats.budget.store(p.cap.max(1), Ordering::Relaxed);
+        }
         if let Ok(mut a) = shared.active.lock() {
             a.retain(|(_, w)| w.strong_count() > 0);
             a.push((member.to_string(), Arc::downgrade(&stats)));
         }
-        let r = engine.pass(&member, full, None, stats).await;
+        let r = engine.pass(&member, full, None, stats.clone()).await;
+        learn(&shared, client, member.as_str(), r.as_ref().ok(), stats.calls(), plan);
+        if r.is_err() && stats.over_budget() {
+            tracing::info!(shop = %member, account = client.account(), calls = stats.calls(), "full pass paused: the session's share of today's budget is spent; it resumes at its next session");
+            result = Some(r);
+            break;
+        }
         let quota = r.as_ref().err().is_some_and(SyncError::is_quota);
         result = Some(r);
         if !quota {
@@ -107,20 +175,24 @@ pub(super) fn due_at_start(shared: &Shared, shop: &ShopSettings) -> bool {
     }
 }
 
-/// Starts the passes due at start.
+/// Starts the passes due at start, for shops whose full passes run on a cron.
 pub(super) fn start_due(shared: &Arc<Shared>) {
     for (i, shop) in shared.settings.shops.iter().enumerate() {
-        if due_at_start(shared, shop) {
+        if shop.full.cron().is_some() && due_at_start(shared, shop) {
             tokio::spawn(run_pass(shared.clone(), shop.clone(), i, true));
         }
     }
 }
 
-/// Resumes the open full passes of shops that no pass is running for, when one of their
-/// accounts has quota left. Called every `daemon.plan_every`.
+/// Resumes the open full passes of shops whose full passes run on a cron (the planner
+/// resumes those on "auto") that no pass is running for, when one of their accounts has
+/// quota left. Called every `daemon.plan_every`.
 pub(super) fn resume_open(shared: &Arc<Shared>) {
     let now = now_ms();
     for (i, shop) in shared.settings.shops.iter().enumerate() {
+        if shop.full.cron().is_none() {
+            continue;
+        }
         let Some(member) = shared.known_member(shop) else { continue };
         let open = shared.store.shop(&member).is_ok_and(|s| s.full.is_some());
         if !open || shared.candidates(shop, i).is_empty() {

@@ -57,8 +57,7 @@ impl Live {
             let next = Arc::new(Shared {
                 store: self.shared.store.clone(),
                 metrics: m.clone(),
-                clients,
-                settings: new,
+                clients: clients.clone(),
                 // Locks carry over, so a pass in flight still keeps its shop's next one out.
                 locks: std::sync::Mutex::new(self.shared.locks.lock().map(|l| l.clone()).unwrap_or_default()),
                 active: self.shared.active.clone(),
@@ -66,6 +65,10 @@ impl Live {
                 resume_after: std::sync::Mutex::new(
                     self.shared.resume_after.lock().map(|r| r.clone()).unwrap_or_default(),
                 ),
+                ledger: std::sync::Mutex::new(self.shared.ledger.lock().map(|l| l.clone()).unwrap_or_default()),
+                cron_demand: super::planning::cron_demand(&new, &clients, &self.shared.store),
+                replan: self.shared.replan.clone(),
+                settings: new,
             });
             let jobs = build_jobs(&next).map_err(|e| ("invalid", e))?;
             // Validated: now apply. Passes in flight keep their own Arc of the old settings

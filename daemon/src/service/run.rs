@@ -50,6 +50,7 @@ pub async fn run(config: &Path, stop: impl std::future::Future<Output = ()>) -> 
     let sinks = Arc::new(Mutex::new(mgr));
 
     let max_passes = settings.max_passes;
+    let (settings_for_demand, clients_for_demand) = (settings.clone(), clients.clone());
     let shared = Arc::new(Shared {
         store: store.clone(),
         metrics: metrics.clone(),
@@ -59,6 +60,9 @@ pub async fn run(config: &Path, stop: impl std::future::Future<Output = ()>) -> 
         active: Default::default(),
         passes: Arc::new(tokio::sync::Semaphore::new(max_passes)),
         resume_after: Default::default(),
+        ledger: Default::default(),
+        cron_demand: super::planning::cron_demand(&settings_for_demand, &clients_for_demand, &store),
+        replan: Default::default(),
     });
     let listener = tokio::net::TcpListener::bind(shared.settings.metrics_listen)
         .await
@@ -91,14 +95,17 @@ pub async fn run(config: &Path, stop: impl std::future::Future<Output = ()>) -> 
     );
 
     // Shops never synced, and full passes left open, go on now; a shop that has its
-    // watermark waits for its schedules (a restart costs no calls).
+    // watermark waits for its schedules (a restart costs no calls). Shops on "auto" are
+    // the planner's, from its first tick on.
     start_due(&shared);
+    super::planning::tick(&shared);
 
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
     let mut hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())?;
     let mut housekeeping = tokio::time::interval(Duration::from_millis(250));
     let mut last_plan = now_ms();
     let (_watcher, mut changes) = watch_config(config)?;
+    let replan = shared.replan.clone();
     let mut live = Live { sched, jobs, shared, sinks, hooks, ready: ready.clone() };
     // File events come in bursts (write, rename, chmod); reload once they settle.
     let mut reload_at: Option<tokio::time::Instant> = None;
@@ -110,7 +117,12 @@ pub async fn run(config: &Path, stop: impl std::future::Future<Output = ()>) -> 
             _ = &mut stop => break,
             _ = term.recv() => break,
             _ = tokio::signal::ctrl_c() => break,
-            _ = hup.recv() => live.reload(config).await,
+            _ = hup.recv() => {
+                live.reload(config).await;
+                super::planning::tick(&live.shared);
+            }
+            // A pass ended: its slot and what it taught are used at once.
+            _ = replan.notified() => super::planning::tick(&live.shared),
             Some(()) = changes.recv() => {
                 reload_at = Some(tokio::time::Instant::now() + Duration::from_millis(500));
             }
@@ -119,11 +131,13 @@ pub async fn run(config: &Path, stop: impl std::future::Future<Output = ()>) -> 
                     reload_at = None;
                     tracing::info!("config file changed");
                     live.reload(config).await;
+                    super::planning::tick(&live.shared);
                 }
                 let now = now_ms();
                 if now - last_plan >= live.shared.settings.plan_every.as_millis() as i64 {
                     last_plan = now;
                     resume_open(&live.shared);
+                    super::planning::tick(&live.shared);
                 }
                 if now - last_watchdog >= 1_000 {
                     last_watchdog = now;

@@ -31,9 +31,60 @@ pub(super) struct Shared {
     /// Per shop: not before this time may an open full pass be resumed again by the
     /// resume loop (set after a session that failed for another reason than quota).
     pub resume_after: std::sync::Mutex<HashMap<String, i64>>,
+    /// Per account (by app key): what planned passes spent on the current quota day.
+    pub ledger: std::sync::Mutex<HashMap<String, Ledger>>,
+    /// Calls a quota day the explicit crons are expected to need, per client (same order).
+    pub cron_demand: Vec<u64>,
+    /// Woken when a pass ends, so the planner fills its slot at once.
+    pub replan: Arc<tokio::sync::Notify>,
+}
+
+/// One account's planned spending on one quota day.
+#[derive(Debug, Clone, Default)]
+pub struct Ledger {
+    pub day: i64,
+    pub full: u64,
+    pub polls: u64,
+    /// Planned full sessions running on the account now.
+    pub full_sessions: usize,
+}
+
+/// What a planned pass is, for the ledger.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PlannedKind {
+    Full,
+    Poll,
+}
+
+/// A pass the planner started: on which account, with how many calls at most.
+#[derive(Debug, Clone, Copy)]
+pub struct Planned {
+    pub account: usize,
+    pub kind: PlannedKind,
+    pub cap: u64,
 }
 
 impl Shared {
+    /// The ledger of `client` for today (a new day starts empty; sessions carry over).
+    pub fn ledger_of(&self, client: &Client, now: i64) -> Ledger {
+        let day = client.quota().days().index(now);
+        let mut l = self.ledger.lock().unwrap_or_else(|e| e.into_inner());
+        let e = l.entry(client.settings().app_key.clone()).or_default();
+        if e.day != day {
+            *e = Ledger { day, full_sessions: e.full_sessions, ..Ledger::default() };
+        }
+        e.clone()
+    }
+
+    /// Changes the ledger of `client` for today.
+    pub fn with_ledger(&self, client: &Client, now: i64, f: impl FnOnce(&mut Ledger)) {
+        self.ledger_of(client, now);
+        let mut l = self.ledger.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(e) = l.get_mut(&client.settings().app_key) {
+            f(e);
+        }
+    }
+
     pub fn lock_for(&self, key: &str) -> Arc<Mutex<()>> {
         let mut m = self.locks.lock().unwrap_or_else(|e| e.into_inner());
         m.entry(key.to_string()).or_default().clone()

@@ -11,7 +11,8 @@ mod sinks;
 mod store;
 
 pub use records::{
-    Completeness, FullProgress, PageMark, PassKind, PassRecord, ShopState, StoredItem, WindowState,
+    ChangeRate, Completeness, FullProgress, PageMark, PassKind, PassRecord, ShopState, StoredItem,
+    WindowState,
 };
 pub use sinks::DeadLetter;
 pub use store::{StateError, Store, Write, SCHEMA_VERSION};

@@ -171,4 +171,33 @@ pub struct ShopState {
     /// The full pass in progress, if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub full: Option<FullProgress>,
+    /// What the budget planner has learned of the shop (its change rate, the cost of a poll).
+    #[serde(default)]
+    pub rate: ChangeRate,
+}
+
+/// A shop's observed rhythm, learned from its own passes by the budget planner
+/// (`schedule/rates.rs` reads and updates it).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ChangeRate {
+    /// Changes incremental polls found (their events) ...
+    pub events: f64,
+    /// ... over this much polled time (ms).
+    pub span_ms: f64,
+    /// Changes only full passes caught (silent stock/sales edits, removals) ...
+    pub silent: f64,
+    /// ... over this much time between full passes (ms).
+    pub silent_span_ms: f64,
+    /// Calls an incremental poll costs, averaged.
+    pub poll_calls: f64,
+    pub polls: u64,
+    /// When the last incremental poll started: its view of the platform reaches there.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_poll_ms: Option<i64>,
+    /// When the last full pass finished.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_full_ms: Option<i64>,
+    /// Calls the last complete full pass cost, all its sessions together.
+    #[serde(default)]
+    pub full_calls: u64,
 }

@@ -16,7 +16,7 @@ pub enum SyncError {
     State(#[from] StateError),
     #[error("a window task failed: {0}")]
     Task(String),
-    #[error("stopped by shutdown after the page in hand")]
+    #[error("stopped after the page in hand (shutdown, or the session's call budget is spent)")]
     Stopped,
 }
 
@@ -62,6 +62,8 @@ pub struct PassReport {
     pub watermark_ms: Option<i64>,
     /// A full pass that did not finish in this session and resumes in the next.
     pub resumable: bool,
+    /// For a full pass this session completed: what the whole pass cost, all sessions.
+    pub full_pass_calls: Option<u64>,
 }
 
 /// Syncs shops through one account's client into the store.

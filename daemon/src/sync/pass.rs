@@ -37,6 +37,7 @@ impl Engine {
         // Items an incremental pass writes while a full pass is open count as seen by it.
         ctx.mark = state.full.as_ref().map(|f| f.pass_id);
         let started_ms = now_ms();
+        let mut earlier_calls = None;
         let result = match (kind, from) {
             (PassKind::Incremental, Some(from)) => {
                 tracing::info!(shop = %shop, kind = ?kind, "pass started");
@@ -51,6 +52,7 @@ impl Engine {
                 Ok(progress) => {
                     tracing::info!(shop = %shop, kind = ?kind, session = progress.sessions, "pass started");
                     ctx.mark = Some(progress.pass_id);
+                    earlier_calls = Some(progress.calls);
                     ctx.persist_windows = true;
                     let ctx = Arc::new(ctx);
                     let r = full::run(&ctx, progress).await.map(Some);
@@ -62,7 +64,11 @@ impl Engine {
                 Err(e) => Err(e),
             },
         };
-        self.finish(shop, kind, started_ms, &stats, result).await
+        let mut report = self.finish(shop, kind, started_ms, &stats, result).await?;
+        if let Some(earlier) = earlier_calls.filter(|_| !report.resumable) {
+            report.full_pass_calls = Some(earlier + stats.calls());
+        }
+        Ok(report)
     }
 
     /// Records the pass in the shop's state and makes the report.
@@ -118,6 +124,7 @@ impl Engine {
             completeness,
             watermark_ms: state.watermark_ms,
             resumable: state.full.is_some(),
+            full_pass_calls: None,
         };
         match &result {
             Ok(_) => tracing::info!(

@@ -22,6 +22,10 @@ pub struct PassStats {
     pub skus_fetched: AtomicU64,
     /// Set by the daemon on shutdown: the pass stops after the page in hand.
     pub stop: std::sync::atomic::AtomicBool,
+    /// Calls this session may spend (0: no limit); past it the pass stops after the page in
+    /// hand, as on shutdown. The budget planner caps full sessions this way: a full pass is
+    /// resumable, so stopping one costs nothing.
+    pub budget: AtomicU64,
 }
 
 pub(crate) fn bump(c: &AtomicU64, n: u64) {
@@ -47,7 +51,13 @@ impl PassStats {
     }
 
     pub fn stopping(&self) -> bool {
-        self.stop.load(Ordering::Relaxed)
+        self.stop.load(Ordering::Relaxed) || self.over_budget()
+    }
+
+    /// The session spent the calls it was given.
+    pub fn over_budget(&self) -> bool {
+        let b = Self::get(&self.budget);
+        b > 0 && self.calls() >= b
     }
 
     pub fn events(&self) -> u64 {

@@ -1,0 +1,444 @@
+//! The budget planner: what each account's quota day is spent on, and when each shop on
+//! `"auto"` is polled or gets a full pass.
+//!
+//! **The day's split.** Per account, the reserve (and the watch share, when watch lists
+//! exist) is never planned, and the calls the explicit crons are expected to need are taken
+//! off first. What is left is split between incremental polls and full-pass progress in the
+//! ratio of their shares. Polls are paced over the day (their allowance grows with the time
+//! elapsed), so the evening is not left without polls; full passes may use their share at
+//! once, and in the last tenth of the day they may take whatever is left, so no call of the
+//! day is wasted. No launch is made that its account's allowance does not hold, and a full
+//! session is given a call cap that fits it: a full pass stops after the page in hand at its
+//! cap and resumes at a later session (its progress is in the state).
+//!
+//! **How often to poll (the rule, and why).** Changes of shop `i` arrive as a Poisson process
+//! of rate `λᵢ` (learned in `rates.rs`); a poll costs `cᵢ` calls. What an operator feels is
+//! the delay between a change on the platform and its event, averaged over all changes. With
+//! polls every `Iᵢ`, a change waits `Iᵢ/2` on average, whatever `λᵢ`; so the mean delay over
+//! all changes is `Σ λᵢ Iᵢ / 2 / Σ λᵢ`, to be minimised under the day's poll budget
+//! `Σ cᵢ / Iᵢ = B`. Lagrange gives `λᵢ / 2 = μ cᵢ / Iᵢ²`, i.e. **poll frequency
+//! `fᵢ ∝ √(λᵢ / cᵢ)`: the square-root rule.** This is the shape Cho and Garcia-Molina
+//! ("Effective page refresh policies for web crawlers", ACM TODS 2003) found for their
+//! optimum: visiting in proportion to the change rate is worse than even uniform visiting,
+//! and the optimum gives fast-changing sources fewer visits than proportional and slow ones
+//! more. Their freshness metric goes further and abandons sources that change faster than
+//! they can be visited; we do not use it, because here every change is a price, a stock level
+//! or an offer someone waits for, and a shop given up on would be stale forever. So every
+//! shop is polled at least every `max_poll`, and none more often than `min_poll`; within
+//! those bounds the budget is filled by water-filling (clamp, then spread the rest).
+//!
+//! **Full passes.** Open passes first (progress already paid for; the one nearest its end
+//! first, which finishes shops soonest), then shops that have never had a complete copy (an
+//! uncopied shop is infinitely stale), then shops on `full = "auto"` whose last full pass is
+//! older than `full_every`, most overdue first, and then, with what the day still has, the
+//! shop with the most silent changes expected since its last full pass (stock and sales
+//! edits and removals only a full pass sees).
+
+use crate::config::BudgetSettings;
+use crate::state::ChangeRate;
+
+use super::rates::{poll_cost, silent_rate, visible_rate};
+
+/// A full session is not started for fewer calls than this.
+const MIN_FULL_CHUNK: u64 = 10;
+/// Full sessions at once per account: one can be a long pass while the other works through
+/// small shops.
+const FULL_SESSIONS_PER_ACCOUNT: usize = 2;
+/// Polls may run this share of the day ahead of their pacing.
+const AHEAD: f64 = 0.05;
+
+/// One account as the planner sees it.
+#[derive(Debug, Clone)]
+pub struct AccountView {
+    pub limit: u64,
+    /// Calls left today by the quota count (code 15 makes it 0).
+    pub remaining: u64,
+    /// Share of the quota day elapsed, 0 to 1.
+    pub day_elapsed: f64,
+    /// What planned passes spent today, by kind.
+    pub spent_full: u64,
+    pub spent_polls: u64,
+    /// Calls the explicit crons of shops on this account are expected to need a day.
+    pub cron_demand: u64,
+    /// Planned full sessions running on the account.
+    pub full_sessions: usize,
+}
+
+/// An open full pass.
+#[derive(Debug, Clone, Default)]
+pub struct OpenPass {
+    /// Items it has yet to see (`None` before its official count).
+    pub items_left: Option<u64>,
+    /// Calls it is expected to need still.
+    pub calls_left: Option<u64>,
+}
+
+/// One configured shop as the planner sees it.
+#[derive(Debug, Clone)]
+pub struct ShopView {
+    /// Indices into the account list the shop may use, in its order of preference.
+    pub accounts: Vec<usize>,
+    pub synced: bool,
+    pub open: Option<OpenPass>,
+    pub auto_polls: bool,
+    pub auto_full: bool,
+    pub rate: ChangeRate,
+    pub items: u64,
+    /// A pass of it runs (or waits for its turn) now.
+    pub running: bool,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Launch {
+    /// A full pass (new or resumed) of shop `shop` on account `account`, stopping after at
+    /// most `cap` calls.
+    Full { shop: usize, account: usize, cap: u64 },
+    /// An incremental poll.
+    Poll { shop: usize, account: usize },
+}
+
+pub struct Input<'a> {
+    pub now_ms: i64,
+    pub day_ms: i64,
+    pub budget: &'a BudgetSettings,
+    pub any_watch: bool,
+    pub accounts: &'a [AccountView],
+    pub shops: &'a [ShopView],
+    /// Passes that may still start now (`daemon.max_passes` less those running).
+    pub free_slots: usize,
+}
+
+/// The calls a day holds for planned work on one account, after the reserve, the watch
+/// share and the crons.
+fn plannable(a: &AccountView, b: &BudgetSettings, any_watch: bool) -> f64 {
+    let kept = b.reserve + if any_watch { b.watch } else { 0.0 };
+    (a.limit as f64 * (1.0 - kept) - a.cron_demand as f64).max(0.0)
+}
+
+/// The share of planned calls that goes to polls (0 when no shop can be polled).
+fn poll_share(b: &BudgetSettings, pollable: bool) -> f64 {
+    if !pollable || b.incremental + b.full <= 0.0 {
+        0.0
+    } else {
+        b.incremental / (b.incremental + b.full)
+    }
+}
+
+/// Per account: (calls polls may spend now, calls full sessions may spend now).
+fn allowances(input: &Input<'_>, pollable: bool) -> Vec<(f64, f64)> {
+    let b = input.budget;
+    let s = poll_share(b, pollable);
+    input
+        .accounts
+        .iter()
+        .map(|a| {
+            let day = plannable(a, b, input.any_watch);
+            let reserve_calls = a.limit as f64 * b.reserve;
+            let usable_now = (a.remaining as f64 - reserve_calls).max(0.0);
+            let polls = (s * day * (a.day_elapsed + AHEAD).min(1.0) - a.spent_polls as f64).max(0.0);
+            let polls = polls.min(usable_now);
+            let full = if a.day_elapsed >= 0.9 {
+                day - a.spent_full as f64 - a.spent_polls as f64
+            } else {
+                (1.0 - s) * day - a.spent_full as f64
+            };
+            // Polls still to come today keep their calls.
+            let polls_to_come = (s * day - a.spent_polls as f64).max(0.0);
+            let keep = if a.day_elapsed >= 0.9 { polls } else { polls_to_come };
+            let full = full.min(usable_now - keep).max(0.0);
+            (polls, full)
+        })
+        .collect()
+}
+
+/// Target poll intervals (ms) of the pollable shops, by the square-root rule within
+/// `[min_poll, max_poll]`, filling `budget_per_ms` calls a millisecond.
+pub fn poll_intervals(
+    rates: &[(f64, f64)], // (changes per ms, calls per poll)
+    budget_per_ms: f64,
+    min_poll_ms: f64,
+    max_poll_ms: f64,
+) -> Vec<f64> {
+    let n = rates.len();
+    let (f_min, f_max) = (1.0 / max_poll_ms, 1.0 / min_poll_ms);
+    let mut f = vec![0.0; n];
+    let mut fixed = vec![false; n];
+    // Water-filling: shops whose square-root share falls outside the bounds are pinned to
+    // the bound, and the rest of the budget is spread again over the others.
+    for _ in 0..=n {
+        let spent_fixed: f64 = (0..n).filter(|&i| fixed[i]).map(|i| f[i] * rates[i].1).sum();
+        let weight: f64 = (0..n).filter(|&i| !fixed[i]).map(|i| (rates[i].0 * rates[i].1).sqrt()).sum();
+        let left = (budget_per_ms - spent_fixed).max(0.0);
+        let k = if weight > 0.0 { left / weight } else { 0.0 };
+        let mut changed = false;
+        let free: Vec<usize> = (0..n).filter(|&i| !fixed[i]).collect();
+        for i in free {
+            let fi = k * (rates[i].0 / rates[i].1).sqrt();
+            if fi < f_min {
+                f[i] = f_min;
+                fixed[i] = true;
+                changed = true;
+            } else if fi > f_max {
+                f[i] = f_max;
+                fixed[i] = true;
+                changed = true;
+            } else {
+                f[i] = fi;
+            }
+        }
+        if !changed {
+            break;
+        }
+    }
+    f.iter().map(|&fi| 1.0 / fi.max(f_min)).collect()
+}
+
+/// Calls a full pass of the shop is expected to need from here.
+fn full_cost(s: &ShopView) -> Option<u64> {
+    if let Some(o) = &s.open {
+        return o.calls_left;
+    }
+    if s.rate.full_calls > 0 {
+        return Some(s.rate.full_calls);
+    }
+    // List calls with the splitting margin, and SKU calls for a share of the listings.
+    (s.items > 0).then(|| s.items.div_ceil(40) * 11 / 10 + s.items / 20 + 5)
+}
+
+/// What to start now.
+pub fn plan(input: &Input<'_>) -> Vec<Launch> {
+    let b = input.budget;
+    let now = input.now_ms;
+    let mut out = Vec::new();
+    let mut slots = input.free_slots;
+    let pollable: Vec<usize> =
+        (0..input.shops.len()).filter(|&i| input.shops[i].synced && input.shops[i].auto_polls).collect();
+    let mut allow = allowances(input, !pollable.is_empty());
+    let mut sessions: Vec<usize> = input.accounts.iter().map(|a| a.full_sessions).collect();
+
+    // Polls: the square-root rule over the whole day's poll budget.
+    if !pollable.is_empty() {
+        let s = poll_share(b, true);
+        let per_day: f64 = input.accounts.iter().map(|a| s * plannable(a, b, input.any_watch)).sum();
+        let rates: Vec<(f64, f64)> = pollable
+            .iter()
+            .map(|&i| {
+                let r = &input.shops[i].rate;
+                (visible_rate(r, input.day_ms), poll_cost(r))
+            })
+            .collect();
+        let intervals = poll_intervals(
+            &rates,
+            per_day / input.day_ms as f64,
+            b.min_poll.as_millis() as f64,
+            b.max_poll.as_millis() as f64,
+        );
+        let mut due: Vec<(f64, usize, f64)> = pollable
+            .iter()
+            .zip(&intervals)
+            .zip(&rates)
+            .filter_map(|((&i, &iv), &(_, cost))| {
+                let s = &input.shops[i];
+                let last = s.rate.last_poll_ms.or(s.rate.last_full_ms).unwrap_or(0);
+                let overdue = (now - last) as f64 / iv;
+                (!s.running && overdue >= 1.0).then_some((overdue, i, cost))
+            })
+            .collect();
+        due.sort_by(|a, b| b.0.total_cmp(&a.0));
+        for (_, i, cost) in due {
+            if slots == 0 {
+                break;
+            }
+            if let Some(&a) = input.shops[i].accounts.iter().find(|&&a| allow[a].0 >= cost) {
+                allow[a].0 -= cost;
+                out.push(Launch::Poll { shop: i, account: a });
+                slots -= 1;
+            }
+        }
+    }
+
+    // Full sessions, in order of priority.
+    let day = input.day_ms;
+    let full_every = b.full_every.as_millis() as i64;
+    let mut order: Vec<(u8, f64, usize)> = Vec::new();
+    for (i, s) in input.shops.iter().enumerate() {
+        if s.running {
+            continue;
+        }
+        let since_full = now - s.rate.last_full_ms.unwrap_or(0);
+        // Shops with a full cron get their first and resumed passes from the cron side.
+        let key = match &s.open {
+            Some(_) if !s.auto_full => continue,
+            Some(o) => (0, o.items_left.map_or(0.0, |n| n as f64)),
+            None if !s.synced && !s.auto_full => continue,
+            None if !s.synced => (1, i as f64),
+            None if s.auto_full && since_full >= full_every => (2, -(since_full as f64) / full_every as f64),
+            None if s.auto_full => (3, -(silent_rate(&s.rate, day) * since_full as f64)),
+            None => continue,
+        };
+        order.push((key.0, key.1, i));
+    }
+    order.sort_by(|a, b| a.0.cmp(&b.0).then(a.1.total_cmp(&b.1)));
+    for (prio, _, i) in order {
+        if slots == 0 {
+            break;
+        }
+        let s = &input.shops[i];
+        let cost = full_cost(s);
+        let Some(&a) = s
+            .accounts
+            .iter()
+            .find(|&&a| allow[a].1 >= MIN_FULL_CHUNK as f64 && sessions[a] < FULL_SESSIONS_PER_ACCOUNT)
+        else {
+            continue;
+        };
+        // Extra full passes (not yet due) only when the whole pass fits what is left today.
+        if prio == 3 && cost.is_none_or(|c| c as f64 > allow[a].1) {
+            continue;
+        }
+        let cap = match cost {
+            Some(c) => (c as f64 * 1.2 + 20.0).min(allow[a].1),
+            None => allow[a].1,
+        }
+        .floor() as u64;
+        allow[a].1 -= cap as f64;
+        sessions[a] += 1;
+        slots -= 1;
+        out.push(Launch::Full { shop: i, account: a, cap });
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    const DAY: i64 = 86_400_000;
+
+    fn budget() -> BudgetSettings {
+        BudgetSettings {
+            full: 0.45,
+            incremental: 0.35,
+            watch: 0.1,
+            reserve: 0.1,
+            full_every: Duration::from_secs(7 * 86_400),
+            min_poll: Duration::from_secs(300),
+            max_poll: Duration::from_secs(86_400),
+        }
+    }
+
+    fn account(day_elapsed: f64) -> AccountView {
+        AccountView {
+            limit: 3_000,
+            remaining: 3_000,
+            day_elapsed,
+            spent_full: 0,
+            spent_polls: 0,
+            cron_demand: 0,
+            full_sessions: 0,
+        }
+    }
+
+    fn shop(synced: bool) -> ShopView {
+        ShopView {
+            accounts: vec![0],
+            synced,
+            open: None,
+            auto_polls: true,
+            auto_full: true,
+            rate: ChangeRate::default(),
+            items: 1_000,
+            running: false,
+        }
+    }
+
+    #[test]
+    fn the_square_root_rule_sits_between_uniform_and_proportional() {
+        // Two shops of equal poll cost, one changing 100 times as often.
+        let rates = [(100.0 / DAY as f64, 1.0), (1.0 / DAY as f64, 1.0)];
+        let budget = 110.0 / DAY as f64; // 110 polls a day
+        let iv = poll_intervals(&rates, budget, 1.0, DAY as f64 * 10.0);
+        let polls: Vec<f64> = iv.iter().map(|i| DAY as f64 / i).collect();
+        // √100 : √1 = 10 : 1, filling the budget.
+        assert!((polls[0] - 100.0).abs() < 1e-6 && (polls[1] - 10.0).abs() < 1e-6, "{polls:?}");
+        // Proportional would give 108.9 : 1.1; uniform 55 : 55.
+        assert!(polls[0] < 108.9 && polls[0] > 55.0);
+        // Its expected delay per change beats both (half the interval, weighted by rate).
+        let delay = |p0: f64, p1: f64| (100.0 / p0 + 1.0 / p1) / 2.0 / 101.0;
+        assert!(delay(polls[0], polls[1]) < delay(108.9, 1.1));
+        assert!(delay(polls[0], polls[1]) < delay(55.0, 55.0));
+    }
+
+    #[test]
+    fn bounds_pin_shops_and_the_rest_is_spread_again() {
+        // A dead shop would get almost nothing: it is pinned to max_poll.
+        let rates = [(1e-12, 1.0), (1.0 / DAY as f64, 1.0), (4.0 / DAY as f64, 1.0)];
+        let iv = poll_intervals(&rates, 30.0 / DAY as f64, 60_000.0, DAY as f64);
+        assert!((iv[0] - DAY as f64).abs() < 1.0, "{iv:?}");
+        let used: f64 = iv.iter().map(|i| DAY as f64 / i).sum();
+        assert!((used - 30.0).abs() < 1e-6, "the budget is filled: {used}");
+    }
+
+    #[test]
+    fn never_plans_more_than_the_day_holds() {
+        let b = budget();
+        let shops: Vec<ShopView> = (0..50).map(|_| shop(false)).collect();
+        let mut acct = account(0.5);
+        acct.remaining = 100;
+        let accounts = [acct];
+        let input = Input {
+            now_ms: DAY,
+            day_ms: DAY,
+            budget: &b,
+            any_watch: false,
+            accounts: &accounts,
+            shops: &shops,
+            free_slots: 50,
+        };
+        let planned: u64 = plan(&input)
+            .iter()
+            .map(|l| match l {
+                Launch::Full { cap, .. } => *cap,
+                Launch::Poll { .. } => 2,
+            })
+            .sum();
+        // 100 left, 300 of them the reserve: nothing may start.
+        assert_eq!(planned, 0);
+        let accounts = [account(0.5)];
+        let input = Input { accounts: &accounts, ..input };
+        let launches = plan(&input);
+        let caps: u64 =
+            launches.iter().map(|l| if let Launch::Full { cap, .. } = l { *cap } else { 0 }).sum();
+        assert!(caps <= 3_000 * 8 / 10, "{caps}");
+        assert_eq!(launches.len(), FULL_SESSIONS_PER_ACCOUNT, "two full sessions per account at once");
+    }
+
+    #[test]
+    fn open_passes_come_first_then_first_copies_then_overdue_ones() {
+        let b = budget();
+        let mut shops = vec![shop(true), shop(false), shop(true), shop(true)];
+        shops[0].rate.last_full_ms = Some(0); // overdue at day 8
+        shops[2].open = Some(OpenPass { items_left: Some(500), calls_left: Some(100) });
+        shops[3].rate.last_full_ms = Some(7 * DAY + DAY / 2); // recent
+        let accounts = [account(0.2), account(0.2)];
+        for s in &mut shops {
+            s.accounts = vec![0, 1];
+            s.auto_polls = false;
+        }
+        let input = Input {
+            now_ms: 8 * DAY,
+            day_ms: DAY,
+            budget: &b,
+            any_watch: false,
+            accounts: &accounts,
+            shops: &shops,
+            free_slots: 3,
+        };
+        let fulls: Vec<usize> = plan(&input)
+            .iter()
+            .filter_map(|l| if let Launch::Full { shop, .. } = l { Some(*shop) } else { None })
+            .collect();
+        assert_eq!(&fulls[..3.min(fulls.len())], &[2, 1, 0][..3.min(fulls.len())], "{fulls:?}");
+    }
+}

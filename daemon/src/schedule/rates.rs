@@ -1,0 +1,133 @@
+//! Learning each shop's change rate and the cost of polling it, from its own passes.
+//!
+//! Changes are modelled as a Poisson process per shop (as Cho and Garcia-Molina do for web
+//! pages, and as they show fits real change histories). The rate is estimated as
+//! `(changes seen + 1) / (time observed + 7 quota days)`: the prior of one change a week keeps
+//! a shop that has been watched only briefly from looking dead or frantic, and fades as
+//! observations accumulate. Old observations are halved once they span more than four times
+//! `full_every`, so a shop that changes its rhythm is followed.
+
+use crate::state::{ChangeRate, PassKind};
+use crate::sync::PassReport;
+
+/// The prior: one change per this many quota days.
+const PRIOR_DAYS: f64 = 7.0;
+
+/// Changes per millisecond that incremental polls can see.
+pub fn visible_rate(r: &ChangeRate, day_ms: i64) -> f64 {
+    (r.events + 1.0) / (r.span_ms + PRIOR_DAYS * day_ms as f64)
+}
+
+/// Changes per millisecond only full passes see (silent stock/sales edits, removals).
+pub fn silent_rate(r: &ChangeRate, day_ms: i64) -> f64 {
+    (r.silent + 1.0) / (r.silent_span_ms + PRIOR_DAYS * day_ms as f64)
+}
+
+/// Calls one incremental poll is expected to cost.
+pub fn poll_cost(r: &ChangeRate) -> f64 {
+    if r.polls == 0 {
+        2.0
+    } else {
+        r.poll_calls.max(1.0)
+    }
+}
+
+fn forget_old(events: &mut f64, span: &mut f64, horizon_ms: f64) {
+    if *span > horizon_ms {
+        *events /= 2.0;
+        *span /= 2.0;
+    }
+}
+
+/// Folds one finished pass (or one session of a full pass) into the shop's record.
+pub fn observe(r: &mut ChangeRate, report: &PassReport, full_every_ms: i64) {
+    let horizon = 4.0 * full_every_ms as f64;
+    match report.kind {
+        PassKind::Incremental if report.ok => {
+            // The time this poll covered: since the previous poll (or full pass) started.
+            if let Some(since) = r.last_poll_ms.or(r.last_full_ms) {
+                r.span_ms += (report.started_ms - since).max(0) as f64;
+            }
+            r.events += (report.creates + report.updates + report.deletes) as f64;
+            let calls = (report.list_calls
+                + report.count_calls
+                + report.sku_calls
+                + report.item_calls
+                + report.other_calls) as f64;
+            r.poll_calls = if r.polls == 0 { calls } else { 0.8 * r.poll_calls + 0.2 * calls };
+            r.polls += 1;
+            r.last_poll_ms = Some(report.started_ms);
+            forget_old(&mut r.events, &mut r.span_ms, horizon);
+        }
+        PassKind::Full => {
+            // Updates and deletes a full pass finds are, on a shop also polled, the changes
+            // polls cannot see.
+            if r.last_full_ms.is_some() {
+                r.silent += (report.updates + report.deletes) as f64;
+            }
+            if let Some(total) = report.full_pass_calls {
+                if let Some(prev) = r.last_full_ms {
+                    r.silent_span_ms += (report.finished_ms - prev).max(0) as f64;
+                }
+                r.last_full_ms = Some(report.finished_ms);
+                r.full_calls = total;
+                // A full pass's view of the platform reaches its start: polls go on from there.
+                r.last_poll_ms = r.last_poll_ms.max(Some(report.started_ms));
+                forget_old(&mut r.silent, &mut r.silent_span_ms, horizon);
+            }
+        }
+        _ => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn report(kind: PassKind, started: i64, finished: i64, updates: u64) -> PassReport {
+        PassReport {
+            shop: "s".into(),
+            kind,
+            started_ms: started,
+            finished_ms: finished,
+            ok: true,
+            error: None,
+            list_calls: 3,
+            count_calls: 0,
+            sku_calls: 1,
+            item_calls: 0,
+            other_calls: 0,
+            items_seen: 0,
+            creates: 0,
+            updates,
+            deletes: 0,
+            windows: 1,
+            splits: 0,
+            unreachable: 0,
+            completeness: None,
+            watermark_ms: None,
+            resumable: false,
+            full_pass_calls: None,
+        }
+    }
+
+    #[test]
+    fn rates_follow_what_polls_find() {
+        let day = 86_400_000;
+        let mut r = ChangeRate::default();
+        let mut full = report(PassKind::Full, 0, 1_000, 0);
+        full.full_pass_calls = Some(500);
+        observe(&mut r, &full, 7 * day);
+        assert_eq!((r.last_full_ms, r.full_calls, r.last_poll_ms), (Some(1_000), 500, Some(0)));
+        // Ten polls a day apart, each finding 50 changes: about 50 a day.
+        for k in 1..=10 {
+            observe(&mut r, &report(PassKind::Incremental, k * day, k * day + 10, 50), 7 * day);
+        }
+        let per_day = visible_rate(&r, day) * day as f64;
+        assert!((25.0..50.0).contains(&per_day), "{per_day}");
+        assert!((poll_cost(&r) - 4.0).abs() < 1e-9);
+        // A quiet shop tends to the prior's one change a week.
+        let quiet = ChangeRate::default();
+        assert!((visible_rate(&quiet, day) * day as f64 - 1.0 / 7.0).abs() < 1e-9);
+    }
+}
