@@ -393,3 +393,42 @@ async fn measure_rows_delivered_under_pg_terminate_backend() {
     e.mgr.shutdown().await;
     sh(&format!("psql -h 127.0.0.1 -U postgres -d postgres -c 'DROP DATABASE IF EXISTS {db}'"));
 }
+
+/// `sslmode = "require"` really encrypts (the local server has `ssl = on`), `disable` does
+/// not: read from `pg_stat_ssl` for each sink's live connection.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_sslmode_require_encrypts_and_disable_does_not() {
+    let db = pg_db("heal_tls");
+    let mut e = env();
+    let ids: BTreeSet<String> = fill(&e.store, 0, 300, None).into_iter().collect();
+    let conf = |app: &str, mode: &str, table: &str| {
+        serde_json::json!({
+            "url": format!("host=127.0.0.1 user=postgres dbname={db} application_name={app}"),
+            "sslmode": mode,
+            "changes_table": table,
+            "items_table": format!("{table}_items"),
+        })
+    };
+    let sinks = [
+        sink("tls", "postgres", conf("tls", "require", "tls")),
+        sink("plain", "postgres", conf("plain", "disable", "plain")),
+    ];
+    assert!(e.mgr.apply(&sinks).await.unwrap().is_empty());
+    let done = |s: &Store| {
+        let last = s.outbox_last_pos().unwrap_or(0);
+        ["tls", "plain"].iter().all(|n| s.sink_cursor(n).ok().flatten() == Some(last))
+    };
+    until("both sinks to deliver", 30, || done(&e.store)).await;
+    let ssl = sh(&format!(
+        "psql -h 127.0.0.1 -U postgres -d postgres -tA -F '|' -c \"SELECT application_name, ssl FROM pg_stat_activity JOIN pg_stat_ssl USING (pid) WHERE datname = '{db}' ORDER BY 1\""
+    ));
+    e.mgr.shutdown().await;
+    assert_eq!(ssl, "plain|f\ntls|t", "the require sink's connection is encrypted, the disable one's is not");
+    let got: BTreeSet<String> =
+        try_sh(&format!("psql -h 127.0.0.1 -U postgres -d {db} -tA -c 'SELECT id FROM tls'"))
+            .lines()
+            .map(String::from)
+            .collect();
+    assert_eq!(got, ids);
+    sh(&format!("psql -h 127.0.0.1 -U postgres -d postgres -c 'DROP DATABASE IF EXISTS {db}'"));
+}
