@@ -60,9 +60,12 @@ pub fn class_of(sqlstate: Option<&str>) -> Class {
 /// databases and SQLSTATEs but never the password (the host also scrubs known secrets).
 pub fn classify(e: &postgres::Error) -> SinkError {
     let code = e.code().map(|c| c.code());
-    let shown = match code {
-        Some(c) => format!("postgres [{c}]: {e}"),
-        None => format!("postgres: {e}"),
+    // `postgres::Error` shows a server error as just "db error": the server's own text is in
+    // the `DbError`.
+    let shown = match (code, e.as_db_error()) {
+        (Some(c), Some(db)) => format!("postgres [{c}]: {db}"),
+        (Some(c), None) => format!("postgres [{c}]: {e}"),
+        (None, _) => format!("postgres: {e}"),
     };
     match class_of(code) {
         Class::Data => SinkError::Reject(shown),
