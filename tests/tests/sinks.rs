@@ -71,7 +71,7 @@ plugin = "testkit"
 start = "earliest"
 reject_attempts = 2
 batch_size = 200
-config = {{ mode = "reject", times = 1000, path = "@DIR@/out/picky.jsonl" }}
+config = {{ mode = "reject", times = 1000000, path = "@DIR@/out/picky.jsonl" }}
 
 [[sinks]]
 name = "future"
@@ -111,7 +111,7 @@ config = {{ path = "@DIR@/out/never.jsonl" }}
     // The dead letters go out again once the sink accepts them.
     let fixed = std::fs::read_to_string(&setup.config)
         .unwrap()
-        .replace("mode = \"reject\", times = 1000", "mode = \"ok\"");
+        .replace("mode = \"reject\", times = 1000000", "mode = \"ok\"");
     std::fs::write(&setup.config, fixed).unwrap();
     let out = setup.shopsync(&["dlq", "replay", "--config", "@CONFIG@", "--sink", "picky"]);
     assert!(

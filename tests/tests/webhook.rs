@@ -1,5 +1,6 @@
 //! The webhook sink against local receivers that fail, hang and reject: every event arrives
-//! signed, a refused batch goes to the dead-letter queue with a clear error.
+//! signed, a receiver that throttles (429, 408, `Retry-After`) is waited for rather than
+//! refused, a refused batch goes to the dead-letter queue with a clear error.
 
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
@@ -15,9 +16,12 @@ struct Seen {
     ids: BTreeSet<String>,
     requests: usize,
     bad_signatures: usize,
+    /// When each request arrived.
+    at: Vec<std::time::Instant>,
 }
 
-/// A receiver answering the n-th request with `script[n]` ("500", "hang", "400"; "200" past
+/// A receiver answering the n-th request with `script[n]` ("500", "hang", "400", "408", or
+/// "429" which asks to wait a second with `Retry-After`; "200" past
 /// the end of the script, or always `fallback`).
 fn receiver(script: Vec<&'static str>, fallback: &'static str) -> (String, Arc<Mutex<Seen>>) {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
@@ -49,6 +53,7 @@ fn receiver(script: Vec<&'static str>, fallback: &'static str) -> (String, Arc<M
             let n = {
                 let mut s = s2.lock().unwrap();
                 s.requests += 1;
+                s.at.push(std::time::Instant::now());
                 s.requests - 1
             };
             let act = script.get(n).copied().unwrap_or(fallback);
@@ -58,7 +63,13 @@ fn receiver(script: Vec<&'static str>, fallback: &'static str) -> (String, Arc<M
                     std::thread::sleep(Duration::from_millis(1_500));
                     continue;
                 }
-                "500" | "400" => {
+                "429" => {
+                    let _ = write!(
+                        out,
+                        "HTTP/1.1 429 X\r\nretry-after: 1\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"
+                    );
+                }
+                "500" | "400" | "408" => {
                     let _ = write!(out, "HTTP/1.1 {act} X\r\ncontent-length: 0\r\nconnection: close\r\n\r\n");
                 }
                 _ => {
@@ -86,6 +97,7 @@ fn webhook_survives_failures_and_dead_letters_refusals() {
     // Five failures in a row: the plugin's own retries run out once, the host retries later.
     let (flaky_url, flaky) = receiver(vec!["500", "hang", "500", "500", "hang"], "200");
     let (strict_url, strict) = receiver(vec![], "400");
+    let (slow_url, slow) = receiver(vec!["429", "408", "429"], "200");
     let config = format!(
         r#"
 [daemon]
@@ -115,6 +127,13 @@ start = "earliest"
 batch_size = 100
 reject_attempts = 2
 config = {{ url = "{strict_url}", secret_file = "@DIR@/hook-key", timeout_ms = 300 }}
+[[sinks]]
+name = "throttled"
+plugin = "webhook"
+start = "earliest"
+batch_size = 100
+reject_attempts = 1
+config = {{ url = "{slow_url}", secret_file = "@DIR@/hook-key", timeout_ms = 300, retries = 3 }}
 "#,
         gw = sim.gateway()
     );
@@ -133,10 +152,20 @@ config = {{ url = "{strict_url}", secret_file = "@DIR@/hook-key", timeout_ms = 3
     assert_eq!(f.bad_signatures, 0, "every batch carried a valid HMAC-SHA256 signature");
     assert!(f.requests >= 8, "failures were retried ({} requests)", f.requests);
     assert!(strict.lock().unwrap().ids.is_empty());
+    assert!(stdout.contains("sink throttled: 300 events delivered, 0 dead-lettered"), "{stdout}");
+    let t = slow.lock().unwrap();
+    assert_eq!(t.ids.len(), 300, "a throttling receiver gets every event");
+    assert!(
+        t.at[1] - t.at[0] >= Duration::from_millis(950) && t.at[3] - t.at[2] >= Duration::from_millis(950),
+        "Retry-After was honoured: {:?}",
+        t.at.windows(2).map(|w| w[1] - w[0]).collect::<Vec<_>>()
+    );
     let status = setup.shopsync(&["status", "--config", "@CONFIG@"]);
     let status = text(&status.stdout);
+    // A receiver that refuses everything refuses each event: the host splits the batches
+    // down to single events, each its own dead letter.
     assert!(
-        status.contains("dead letters: 300 events in 3 batches"),
+        status.contains("dead letters: 300 events in 300 batches"),
         "status shows the dead letters: {status}"
     );
 }

@@ -4,16 +4,24 @@
 //! after the plugin accepted the batch: at-least-once, with every event's stable `id` letting
 //! the sink drop a redelivery. Before reading, the store is flushed, so an event never leaves
 //! the process before it is durable (see `state/store.rs`). A failing sink backs off
-//! exponentially without touching the others or the sync; a batch the plugin rejects as bad
-//! goes to the sink's dead-letter queue after `reject_attempts` tries so it cannot block the
-//! cursor forever; a call that outlives `timeout` marks the sink stuck and unhealthy.
+//! exponentially without touching the others or the sync; a call that outlives `timeout`
+//! marks the sink stuck and unhealthy.
+//!
+//! A batch the plugin rejects (a data error, not a transient one) is split in halves until
+//! the events it refuses are alone: only those go to the sink's dead-letter queue, each
+//! after `reject_attempts` tries, and everything around them is delivered. The halving is
+//! immediate (a rejection is about the data, waiting does not change it).
+//!
+//! A sink whose plugin cannot create an instance (its database is down at start, a secret
+//! file is not there yet) or whose library is missing still runs: it is unhealthy, counts
+//! errors, and tries again with the same backoff as a failing delivery.
 
 use super::plugin::{load, Call, HostError, Instance};
 use crate::clock::now_ms;
 use crate::config::{SinkSettings, SinkStart};
 use crate::state::{DeadLetter, StateError, Store};
-use std::path::Path;
-use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -67,41 +75,157 @@ enum Step {
     Delivered,
     Idle,
     Failed(String),
+    /// A rejected batch was split, or a lone rejected event is tried again: go on at once.
+    Split,
 }
 
 pub struct SinkRunner {
     pub name: String,
-    instance: Arc<Instance>,
+    plugin: String,
+    config: serde_json::Value,
+    plugin_dir: PathBuf,
+    /// `None` until the plugin loads and creates an instance.
+    instance: Mutex<Option<Arc<Instance>>>,
     store: Store,
     start: SinkStart,
     opts: DeliveryOptions,
     pub health: Arc<Health>,
     rejections: AtomicU32,
     in_flight: Arc<AtomicBool>,
+    /// While the cursor is below `suspect_until` (the end of a rejected batch), batches hold
+    /// at most `limit` events: the bisection's state. In memory only: after a restart the
+    /// rejected batch is simply split again.
+    limit: AtomicUsize,
+    suspect_until: AtomicU64,
+    /// Set once a lone event was dead-lettered: the rest of the suspect range is probed
+    /// with batches doubling in size instead of one event at a time.
+    widening: AtomicBool,
+}
+
+fn open(s: &SinkSettings, plugin_dir: &Path) -> Result<Instance, HostError> {
+    let plugin = load(plugin_dir, &s.plugin)?;
+    Instance::create(plugin, &s.name, &s.config)
 }
 
 impl SinkRunner {
-    /// Loads the sink's plugin from `plugin_dir` and creates its instance.
+    fn with(s: &SinkSettings, plugin_dir: &Path, store: Store, opts: DeliveryOptions) -> SinkRunner {
+        SinkRunner {
+            name: s.name.clone(),
+            plugin: s.plugin.clone(),
+            config: s.config.clone(),
+            plugin_dir: plugin_dir.to_path_buf(),
+            instance: Mutex::new(None),
+            store,
+            start: s.start,
+            limit: AtomicUsize::new(opts.batch_size.max(1)),
+            opts,
+            health: Arc::new(Health::default()),
+            rejections: AtomicU32::new(0),
+            in_flight: Arc::new(AtomicBool::new(false)),
+            suspect_until: AtomicU64::new(0),
+            widening: AtomicBool::new(false),
+        }
+    }
+
+    /// Loads the sink's plugin from `plugin_dir` and creates its instance; fails if either
+    /// fails (for one-shot commands, which report and exit).
     pub fn new(
         s: &SinkSettings,
         plugin_dir: &Path,
         store: Store,
         opts: DeliveryOptions,
     ) -> Result<SinkRunner, HostError> {
-        let plugin = load(plugin_dir, &s.plugin)?;
-        let instance = Arc::new(Instance::create(plugin, &s.name, &s.config)?);
-        let health = Arc::new(Health::default());
-        health.healthy.store(true, Ordering::Relaxed);
-        Ok(SinkRunner {
-            name: s.name.clone(),
-            instance,
-            store,
-            start: s.start,
-            opts,
-            health,
-            rejections: AtomicU32::new(0),
-            in_flight: Arc::new(AtomicBool::new(false)),
-        })
+        let instance = Arc::new(open(s, plugin_dir)?);
+        let runner = SinkRunner::with(s, plugin_dir, store, opts);
+        *runner.instance.lock().unwrap_or_else(|e| e.into_inner()) = Some(instance);
+        runner.health.healthy.store(true, Ordering::Relaxed);
+        Ok(runner)
+    }
+
+    /// Like [`SinkRunner::new`], but the runner exists even when its plugin does not load or
+    /// will not create an instance: it is then unhealthy from the start (so the metrics and
+    /// alerts see it) and [`SinkRunner::run`] keeps trying with backoff. Returns the first
+    /// attempt's error too.
+    pub fn start(
+        s: &SinkSettings,
+        plugin_dir: &Path,
+        store: Store,
+        opts: DeliveryOptions,
+    ) -> (SinkRunner, Option<HostError>) {
+        let runner = SinkRunner::with(s, plugin_dir, store, opts);
+        match open(s, plugin_dir) {
+            Ok(i) => {
+                *runner.instance.lock().unwrap_or_else(|e| e.into_inner()) = Some(Arc::new(i));
+                runner.health.healthy.store(true, Ordering::Relaxed);
+                (runner, None)
+            }
+            Err(e) => {
+                runner.failed(e.to_string());
+                (runner, Some(e))
+            }
+        }
+    }
+
+    /// The live instance, created now if there is none yet (off the async threads: a
+    /// plugin's create may block, and within `timeout`, like any call).
+    async fn instance(&self) -> Result<Arc<Instance>, String> {
+        if let Some(i) = self.instance.lock().unwrap_or_else(|e| e.into_inner()).as_ref() {
+            return Ok(i.clone());
+        }
+        let settings = SinkSettings {
+            name: self.name.clone(),
+            plugin: self.plugin.clone(),
+            start: self.start,
+            delivery: self.opts.clone(),
+            config: self.config.clone(),
+        };
+        let (dir, flag) = (self.plugin_dir.clone(), self.in_flight.clone());
+        flag.store(true, Ordering::Release);
+        let create = tokio::task::spawn_blocking(move || {
+            let r = open(&settings, &dir);
+            flag.store(false, Ordering::Release);
+            r
+        });
+        let instance = match tokio::time::timeout(self.opts.timeout, create).await {
+            Err(_) => {
+                self.health.stuck.store(true, Ordering::Relaxed);
+                return Err(format!("plugin create took longer than {:?}", self.opts.timeout));
+            }
+            Ok(Err(join)) => return Err(format!("plugin create failed: {join}")),
+            Ok(Ok(Err(e))) => return Err(e.to_string()),
+            Ok(Ok(Ok(i))) => Arc::new(i),
+        };
+        self.health.stuck.store(false, Ordering::Relaxed);
+        tracing::info!(sink = %self.name, "sink plugin instance created");
+        *self.instance.lock().unwrap_or_else(|e| e.into_inner()) = Some(instance.clone());
+        Ok(instance)
+    }
+
+    /// The most events the next batch may hold.
+    fn batch_limit(&self, cursor: u64) -> usize {
+        if cursor < self.suspect_until.load(Ordering::Relaxed) {
+            self.limit.load(Ordering::Relaxed).clamp(1, self.opts.batch_size.max(1))
+        } else {
+            self.opts.batch_size.max(1)
+        }
+    }
+
+    /// A batch of `len` events ending at `last` was rejected: the next tries take half.
+    fn narrow(&self, len: usize, last: u64) {
+        self.limit.store((len / 2).max(1), Ordering::Relaxed);
+        self.suspect_until.fetch_max(last, Ordering::Relaxed);
+        self.widening.store(false, Ordering::Relaxed);
+    }
+
+    /// The events up to `last` are done with (delivered or dead-lettered).
+    fn passed(&self, last: u64) {
+        if last >= self.suspect_until.load(Ordering::Relaxed) {
+            self.suspect_until.store(0, Ordering::Relaxed);
+            self.limit.store(self.opts.batch_size.max(1), Ordering::Relaxed);
+        } else if self.widening.load(Ordering::Relaxed) {
+            let l = self.limit.load(Ordering::Relaxed);
+            self.limit.store(l.saturating_mul(2).min(self.opts.batch_size.max(1)), Ordering::Relaxed);
+        }
     }
 
     /// The sink's cursor; a new sink starts at the oldest event or after the newest.
@@ -117,13 +241,19 @@ impl SinkRunner {
         Ok(c)
     }
 
-    fn failed(&self, msg: String) -> Step {
+    /// Counts an error and keeps its text for `status` (messages are already scrubbed of
+    /// the sink's secrets by the host).
+    fn note_error(&self, msg: &str) {
         self.health.errors.fetch_add(1, Ordering::Relaxed);
+        if let Ok(mut e) = self.health.last_error.lock() {
+            *e = Some(msg.to_string());
+        }
+    }
+
+    fn failed(&self, msg: String) -> Step {
+        self.note_error(&msg);
         self.health.healthy.store(false, Ordering::Relaxed);
         tracing::warn!(sink = %self.name, error = %msg, "sink delivery failed");
-        if let Ok(mut e) = self.health.last_error.lock() {
-            *e = Some(msg.clone());
-        }
         Step::Failed(msg)
     }
 
@@ -131,8 +261,12 @@ impl SinkRunner {
         if self.in_flight.load(Ordering::Acquire) {
             return Ok(self.failed("still stuck in an earlier call".into()));
         }
+        let inst = match self.instance().await {
+            Ok(i) => i,
+            Err(m) => return Ok(self.failed(m)),
+        };
         let cursor = self.cursor()?;
-        let batch = self.store.raw_events_after(cursor, self.opts.batch_size)?;
+        let batch = self.store.raw_events_after(cursor, self.batch_limit(cursor))?;
         let (Some(first), Some(last)) = (batch.first().map(|b| b.0), batch.last().map(|b| b.0)) else {
             return Ok(Step::Idle);
         };
@@ -148,7 +282,7 @@ impl SinkRunner {
             json.extend_from_slice(ev);
         }
         json.push(b']');
-        let (inst, flag) = (self.instance.clone(), self.in_flight.clone());
+        let flag = self.in_flight.clone();
         flag.store(true, Ordering::Release);
         let payload = json.clone();
         let call = tokio::task::spawn_blocking(move || {
@@ -170,18 +304,23 @@ impl SinkRunner {
             Call::Ok => {
                 self.store.set_sink_cursor(&self.name, last)?;
                 self.rejections.store(0, Ordering::Relaxed);
+                self.passed(last);
                 self.health.delivered.fetch_add(batch.len() as u64, Ordering::Relaxed);
                 self.health.healthy.store(true, Ordering::Relaxed);
                 Ok(Step::Delivered)
             }
             Call::Retry(m) => Ok(self.failed(m)),
+            Call::Reject(m) if batch.len() > 1 => {
+                self.note_error(&m);
+                self.narrow(batch.len(), last);
+                tracing::info!(sink = %self.name, events = batch.len(), error = %m, "batch rejected; splitting it to find the events refused");
+                Ok(Step::Split)
+            }
             Call::Reject(m) => {
                 let tries = self.rejections.fetch_add(1, Ordering::Relaxed) + 1;
                 if tries < self.opts.reject_attempts {
-                    return Ok(self.failed(format!(
-                        "batch rejected ({tries} of {} tries): {m}",
-                        self.opts.reject_attempts
-                    )));
+                    self.note_error(&m);
+                    return Ok(Step::Split);
                 }
                 let letter = DeadLetter {
                     sink: self.name.clone(),
@@ -195,8 +334,11 @@ impl SinkRunner {
                 self.store.dlq_put(&letter)?;
                 self.store.set_sink_cursor(&self.name, last)?;
                 self.rejections.store(0, Ordering::Relaxed);
+                self.widening.store(true, Ordering::Relaxed);
+                self.passed(last);
                 self.health.dead_lettered.fetch_add(batch.len() as u64, Ordering::Relaxed);
-                tracing::error!(sink = %self.name, events = batch.len(), error = %m, "batch moved to the dead-letter queue");
+                self.note_error(&m);
+                tracing::error!(sink = %self.name, pos = first, error = %m, "event moved to the dead-letter queue");
                 Ok(Step::Delivered)
             }
         }
@@ -218,6 +360,7 @@ impl SinkRunner {
         loop {
             match self.step().await? {
                 Step::Delivered => failures = 0,
+                Step::Split => {}
                 Step::Idle => break,
                 Step::Failed(m) => {
                     failures += 1;
@@ -230,11 +373,12 @@ impl SinkRunner {
             }
         }
         if error.is_none() {
-            let inst = self.instance.clone();
-            if let Ok(Call::Retry(m) | Call::Reject(m)) =
-                tokio::task::spawn_blocking(move || inst.flush()).await
-            {
-                error = Some(format!("flush: {m}"));
+            if let Some(inst) = self.current() {
+                if let Ok(Call::Retry(m) | Call::Reject(m)) =
+                    tokio::task::spawn_blocking(move || inst.flush()).await
+                {
+                    error = Some(format!("flush: {m}"));
+                }
             }
         }
         Ok(DrainReport {
@@ -255,7 +399,7 @@ impl SinkRunner {
                 break;
             }
             let wait = match self.step().await {
-                Ok(Step::Delivered) => {
+                Ok(Step::Delivered | Step::Split) => {
                     failures = 0;
                     continue;
                 }
@@ -275,15 +419,28 @@ impl SinkRunner {
                 _ = stop.changed() => {}
             }
         }
-        let inst = self.instance.clone();
-        let _ = tokio::task::spawn_blocking(move || inst.flush()).await;
+        if let Some(inst) = self.current() {
+            let _ = tokio::task::spawn_blocking(move || inst.flush()).await;
+        }
+    }
+
+    fn current(&self) -> Option<Arc<Instance>> {
+        self.instance.lock().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
     /// Re-sends the sink's dead letters; returns (resent, still failing).
     pub async fn replay_dead_letters(&self) -> Result<(u64, u64), StateError> {
         let (mut ok, mut failed) = (0, 0);
+        let inst = match self.instance().await {
+            Ok(i) => i,
+            Err(m) => {
+                tracing::error!(sink = %self.name, error = %m, "cannot replay dead letters");
+                let all = self.store.dlq(&self.name)?.iter().map(|l| l.events).sum();
+                return Ok((0, all));
+            }
+        };
         for letter in self.store.dlq(&self.name)? {
-            let (inst, batch) = (self.instance.clone(), letter.batch.clone().into_bytes());
+            let (inst, batch) = (inst.clone(), letter.batch.clone().into_bytes());
             let r = tokio::time::timeout(
                 self.opts.timeout,
                 tokio::task::spawn_blocking(move || inst.deliver(&batch)),

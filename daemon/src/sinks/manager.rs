@@ -2,9 +2,14 @@
 //!
 //! `apply` takes the new sink list of a reloaded config and diffs it against what runs:
 //! new sinks start, removed ones stop (their cursor kept for `retention`, so re-adding one
-//! resumes where it stopped), changed ones restart on their existing cursor. A sink whose
-//! plugin cannot load is reported and does not hold up the others, but its cursor still holds
-//! the outbox so nothing it has not seen is collected.
+//! resumes where it stopped), changed ones restart on their existing cursor.
+//!
+//! Every configured sink runs, even one whose plugin cannot load or create an instance (its
+//! database down at start): it shows in `health` from the start, unhealthy, so alerts fire,
+//! and it keeps trying with backoff, so it heals by itself once the database is up. Its
+//! cursor holds the outbox meanwhile, so nothing it has not seen is collected. `apply`
+//! reports the sinks that cannot heal without an operator (wrong ABI, refused or changed
+//! library, missing library) as failed.
 
 use super::delivery::{Health, SinkRunner};
 use super::plugin::HostError;
@@ -58,7 +63,9 @@ impl SinkManager {
         }
     }
 
-    /// Brings the running set in line with `sinks`; returns the sinks that failed to start.
+    /// Brings the running set in line with `sinks`; returns the sinks whose plugin cannot be
+    /// loaded (they run anyway, failing and retrying; see the module doc). A sink whose plugin
+    /// loads but will not create an instance yet is not in the list: it is expected to heal.
     pub async fn apply(&mut self, sinks: &[SinkSettings]) -> Result<Vec<(String, HostError)>, StateError> {
         let removed: Vec<String> =
             self.running.keys().filter(|n| !sinks.iter().any(|s| &s.name == *n)).cloned().collect();
@@ -79,17 +86,23 @@ impl SinkManager {
                 continue;
             }
             self.stop(&s.name).await;
-            match SinkRunner::new(s, &self.plugin_dir, self.store.clone(), s.delivery.clone()) {
-                Ok(runner) => {
-                    let runner = Arc::new(runner);
-                    let (stop, rx) = watch::channel(false);
-                    let (r2, poll) = (runner.clone(), self.poll);
-                    let task = tokio::spawn(async move { r2.run(poll, rx).await });
-                    tracing::info!(sink = %s.name, plugin = %s.plugin, "sink started");
-                    self.running.insert(s.name.clone(), Running { settings: s.clone(), runner, stop, task });
+            let (runner, error) =
+                SinkRunner::start(s, &self.plugin_dir, self.store.clone(), s.delivery.clone());
+            let runner = Arc::new(runner);
+            let (stop, rx) = watch::channel(false);
+            let (r2, poll) = (runner.clone(), self.poll);
+            let task = tokio::spawn(async move { r2.run(poll, rx).await });
+            self.running.insert(s.name.clone(), Running { settings: s.clone(), runner, stop, task });
+            match error {
+                None => tracing::info!(sink = %s.name, plugin = %s.plugin, "sink started"),
+                Some(e) if e.may_heal() => {
+                    tracing::error!(sink = %s.name, error = %e, "sink cannot start yet; retrying with backoff");
+                    if matches!(e, HostError::NotFound { .. }) {
+                        failed.push((s.name.clone(), e));
+                    }
                 }
-                Err(e) => {
-                    tracing::error!(sink = %s.name, error = %e, "sink cannot start");
+                Some(e) => {
+                    tracing::error!(sink = %s.name, error = %e, "sink cannot start until shopsync restarts or its plugin is fixed");
                     failed.push((s.name.clone(), e));
                 }
             }
@@ -98,7 +111,7 @@ impl SinkManager {
         Ok(failed)
     }
 
-    /// Health of every running sink.
+    /// Health of every configured sink, including those still failing to start.
     pub fn health(&self) -> Vec<(String, Arc<Health>)> {
         self.running.iter().map(|(n, r)| (n.clone(), r.runner.health.clone())).collect()
     }

@@ -6,6 +6,7 @@
 //! thread-locals is undefined behaviour), so a config reload that points at a changed file
 //! is refused with "restart needed".
 
+use super::secrets::{self, SecretError, Secrets};
 use shopsync_sink_abi::{EntryFn, Message, VTable, ABI_VERSION, ENTRY_SYMBOL, OK, REJECT};
 use std::collections::HashMap;
 use std::ffi::{c_void, CStr};
@@ -29,6 +30,17 @@ pub enum HostError {
     RestartNeeded { path: String },
     #[error("sink {sink}: plugin refused its config: {message}")]
     Create { sink: String, message: String },
+    #[error("sink {sink}: {source}")]
+    Secret { sink: String, source: SecretError },
+}
+
+impl HostError {
+    /// Whether trying again later can help without a restart: an instance the plugin would
+    /// not create (its database is down, a secret file is not there yet) or a library that is
+    /// not installed yet. A wrong ABI, a refused file or a changed library stay as they are.
+    pub fn may_heal(&self) -> bool {
+        matches!(self, HostError::Create { .. } | HostError::Secret { .. } | HostError::NotFound { .. })
+    }
 }
 
 /// A loaded library and its checked table. Lives until the process exits.
@@ -189,6 +201,8 @@ unsafe impl Send for Ptr {}
 pub struct Instance {
     plugin: Arc<Plugin>,
     ptr: Mutex<Ptr>,
+    /// Scrubbed from every message the plugin writes.
+    secrets: Secrets,
 }
 
 const MESSAGE_CAP: usize = 2048;
@@ -203,7 +217,9 @@ impl Instance {
         sink: &str,
         config: &serde_json::Value,
     ) -> Result<Instance, HostError> {
-        let cfg = serde_json::to_vec(config).unwrap_or_default();
+        let (config, secrets) =
+            secrets::resolve(config).map_err(|source| HostError::Secret { sink: sink.into(), source })?;
+        let cfg = serde_json::to_vec(&config).unwrap_or_default();
         let mut buf = vec![0u8; MESSAGE_CAP];
         let mut msg = Message { buf: buf.as_mut_ptr(), cap: buf.len(), len: 0 };
         let create = plugin
@@ -214,9 +230,10 @@ impl Instance {
         // lengths match them, as the ABI requires.
         let ptr = unsafe { create(cfg.as_ptr(), cfg.len(), &mut msg) };
         if ptr.is_null() {
-            return Err(HostError::Create { sink: sink.into(), message: message_text(&buf, msg.len) });
+            let message = secrets.scrub(&message_text(&buf, msg.len));
+            return Err(HostError::Create { sink: sink.into(), message });
         }
-        Ok(Instance { plugin, ptr: Mutex::new(Ptr(ptr)) })
+        Ok(Instance { plugin, ptr: Mutex::new(Ptr(ptr)), secrets })
     }
 
     pub fn plugin(&self) -> &Plugin {
@@ -228,7 +245,7 @@ impl Instance {
         let mut buf = vec![0u8; MESSAGE_CAP];
         let mut msg = Message { buf: buf.as_mut_ptr(), cap: buf.len(), len: 0 };
         let code = f(guard.0, &mut msg);
-        let text = message_text(&buf, msg.len);
+        let text = self.secrets.scrub(&message_text(&buf, msg.len));
         match code {
             OK => Call::Ok,
             REJECT => Call::Reject(text),

@@ -17,7 +17,17 @@
  *
  * Threads: the host calls one instance from one thread at a time, but not always the same
  * thread. A call may take as long as it needs; the host reports a sink stuck after its
- * configured timeout and keeps the daemon running.
+ * configured timeout and keeps the daemon running. A plugin that retries inside a call
+ * should finish within that timeout (30 s unless configured).
+ *
+ * `create` should not need the target to be up (connect lazily, on the first `deliver`):
+ * if it fails, the host tries again with backoff, but a plugin that connects lazily reports
+ * the outage through `deliver`'s RETRY like any other.
+ *
+ * Config: the host replaces every top-level key `<key>_env` / `<key>_file` of the config
+ * by `<key>` holding the environment variable's value / the file's content (one trailing
+ * newline dropped) before `create`, and scrubs those values from every message the plugin
+ * writes. A plugin never sees `password_env`, it sees `password`.
  */
 #ifndef SHOPSYNC_SINK_H
 #define SHOPSYNC_SINK_H
@@ -29,10 +39,15 @@
 
 /* Return codes. */
 #define SHOPSYNC_SINK_OK 0
-/* A transient failure (network, a busy server): the host retries the same batch later. */
+/* A transient failure (network, a lost or killed connection, a deadlock, a server shutting
+ * down, a full disk): the host retries the same events later, with backoff. A plugin should
+ * drop whatever connection failed so that its next call starts on a fresh one. */
 #define SHOPSYNC_SINK_RETRY 1
-/* The batch itself is unacceptable (e.g. an HTTP 4xx): after the configured attempts the
- * host moves it to the sink's dead-letter queue and goes on. */
+/* Some event of the batch is unacceptable (a value the target will never take, an HTTP
+ * 4xx): the host splits the batch in halves until the refused events are alone, delivers
+ * the rest, and moves each refused event to the sink's dead-letter queue after the
+ * configured attempts. Never return it for a failure that waiting could cure: those events
+ * would be dead-lettered. */
 #define SHOPSYNC_SINK_REJECT 2
 
 typedef struct shopsync_sink_message {

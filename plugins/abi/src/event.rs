@@ -63,16 +63,31 @@ pub fn newest_per_item(events: &[Event]) -> Vec<&Event> {
     last.into_values().collect()
 }
 
-/// The config database sinks share: `url`, `items_table` (default `items`), `changes_table`
-/// (default `item_changes`).
+/// The config database sinks share: the server as `url` or `dsn` (one of them), `password`
+/// (kept out of the url so it can come from a secret store), `sslmode`, `items_table`
+/// (default `items`), `changes_table` (default `item_changes`), `connect_timeout_ms`
+/// (default 10000).
+///
+/// Secrets arrive already resolved: the host turns `password_env` / `password_file`,
+/// `dsn_env` / `dsn_file` (any `<key>_env` / `<key>_file`) into `<key>` before `create`, and
+/// scrubs the values from every message a plugin hands back.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TableConfig {
-    pub url: String,
+    #[serde(default)]
+    pub url: Option<String>,
+    #[serde(default)]
+    pub dsn: Option<String>,
+    #[serde(default)]
+    pub password: Option<String>,
+    #[serde(default)]
+    pub sslmode: Option<String>,
     #[serde(default = "default_items")]
     pub items_table: String,
     #[serde(default = "default_changes")]
     pub changes_table: String,
+    #[serde(default = "default_connect_timeout_ms")]
+    pub connect_timeout_ms: u64,
 }
 
 fn default_items() -> String {
@@ -81,6 +96,10 @@ fn default_items() -> String {
 
 fn default_changes() -> String {
     "item_changes".into()
+}
+
+fn default_connect_timeout_ms() -> u64 {
+    10_000
 }
 
 impl TableConfig {
@@ -95,5 +114,13 @@ impl TableConfig {
             }
         };
         Ok((ident(&self.items_table)?, ident(&self.changes_table)?))
+    }
+
+    /// The connection string: `url` or `dsn`, exactly one.
+    pub fn target(&self) -> Result<&str, String> {
+        match (&self.url, &self.dsn) {
+            (Some(u), None) | (None, Some(u)) => Ok(u),
+            _ => Err("give exactly one of url and dsn (or url_env, dsn_env, url_file, dsn_file)".into()),
+        }
     }
 }

@@ -46,9 +46,12 @@ pub type EntryFn = unsafe extern "C" fn() -> *const VTable;
 /// Why a plugin call failed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SinkError {
-    /// Transient: deliver the same batch again later.
+    /// Transient (connection lost, deadlock, shutdown, disk full…): the host delivers the
+    /// same events again later. Drop the failed connection so the next call reconnects.
     Retry(String),
-    /// The batch is unacceptable: it goes to the dead-letter queue after the configured tries.
+    /// Some event is unacceptable (a data error): the host splits the batch until the
+    /// refused events are alone and dead-letters only those. Never for a failure that waiting
+    /// could cure.
     Reject(String),
 }
 

@@ -6,26 +6,162 @@
 //! once, keyed by its `id`. A batch runs in one transaction, and redelivering any batch
 //! changes nothing.
 //!
-//! Config: `url` (libpq style, e.g. `host=127.0.0.1 user=postgres dbname=shop`),
-//! `items_table` (default `items`), `changes_table` (default `item_changes`).
+//! The connection is opened lazily and rebuilt after any failure that is not the batch's
+//! fault (see [`classify`]): a server restart, `pg_terminate_backend` or a failover costs one
+//! retried call, never a dead letter. A lost connection is retried once inside the same call
+//! on a fresh connection, so a single kill usually costs nothing at all.
+//!
+//! Config (see `TableConfig`): `url` or `dsn` (libpq style, e.g. `host=127.0.0.1
+//! user=postgres dbname=shop`, or `postgresql://…`), `password`, `sslmode` (`disable` |
+//! `prefer` | `require`, as libpq: `require` encrypts but does not verify the server's
+//! certificate; default: the connection string's, else `prefer`), `items_table` (default
+//! `items`), `changes_table` (default `item_changes`), `connect_timeout_ms`.
 
+mod tls;
+
+use postgres::config::SslMode;
 use postgres::{Client, NoTls};
 use shopsync_sink_abi::event::{newest_per_item, Columns, Event, TableConfig};
 use shopsync_sink_abi::{export_sink, Sink, SinkError};
+use std::time::Duration;
 
 pub struct Postgres {
-    client: Client,
+    config: postgres::Config,
+    tls: Option<tokio_postgres_rustls::MakeRustlsConnect>,
+    client: Option<Client>,
+    schema: String,
     upsert: String,
     append: String,
 }
 
-/// Connection trouble is worth retrying; anything else in a statement means the batch or
-/// the schema is wrong.
-fn classify(e: postgres::Error) -> SinkError {
-    if e.is_closed() || e.as_db_error().is_none() {
-        SinkError::Retry(format!("postgres: {e}"))
-    } else {
-        SinkError::Reject(format!("postgres: {e}"))
+/// What an error says about the batch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Class {
+    /// The batch holds a value the database will never take: only splitting it helps.
+    Data,
+    /// Anything else (connection lost, deadlock, serialization failure, shutdown, disk full,
+    /// a missing table or database, a permission not granted yet): the same batch can pass
+    /// later, on a fresh connection.
+    Transient,
+}
+
+/// Classifies a SQLSTATE (`None`: the error did not come from the server, e.g. the socket
+/// closed). Only data exceptions (class 22), integrity constraint violations (class 23) and a
+/// row too big for an index (54000) are the batch's fault; the rest is worth retrying, and
+/// retrying a server-side bug forever shows up as an unhealthy sink rather than as lost events.
+pub fn class_of(sqlstate: Option<&str>) -> Class {
+    match sqlstate {
+        Some(c) if c.starts_with("22") || c.starts_with("23") || c == "54000" => Class::Data,
+        _ => Class::Transient,
+    }
+}
+
+/// The error as the host sees it. The message is postgres' own text, which names users,
+/// databases and SQLSTATEs but never the password (the host also scrubs known secrets).
+pub fn classify(e: &postgres::Error) -> SinkError {
+    let code = e.code().map(|c| c.code());
+    // `postgres::Error` shows a server error as just "db error": the server's own text is in
+    // the `DbError`.
+    let shown = match (code, e.as_db_error()) {
+        (Some(c), Some(db)) => format!("postgres [{c}]: {db}"),
+        (Some(c), None) => format!("postgres [{c}]: {e}"),
+        (None, _) => format!("postgres: {e}"),
+    };
+    match class_of(code) {
+        Class::Data => SinkError::Reject(shown),
+        Class::Transient => SinkError::Retry(shown),
+    }
+}
+
+/// The batch's columns, as the two statements take them.
+struct Params<'a> {
+    s: Vec<&'a str>,
+    i: Vec<&'a str>,
+    ti: Vec<Option<&'a str>>,
+    c: Vec<Option<&'a str>>,
+    ps: Vec<Option<&'a str>>,
+    mq: Vec<Option<i64>>,
+    sa: Vec<Option<i64>>,
+    st: Vec<Option<i64>>,
+    stat: Vec<Option<&'a str>>,
+    m: Vec<i64>,
+    h: Vec<&'a str>,
+    q: Vec<i64>,
+    d: Vec<bool>,
+    j: Vec<&'a str>,
+    id: Vec<&'a str>,
+    seq: Vec<i64>,
+    es: Vec<&'a str>,
+    ei: Vec<&'a str>,
+    op: Vec<&'a str>,
+    ch: Vec<String>,
+    eh: Vec<&'a str>,
+    em: Vec<i64>,
+    eo: Vec<i64>,
+    ej: Vec<&'a str>,
+}
+
+fn params<'a>(events: &'a [Event], cols: &'a [Columns], rows: &[&'a Event]) -> Params<'a> {
+    let text = |f: fn(&Columns) -> &Option<String>| cols.iter().map(|c| f(c).as_deref()).collect::<Vec<_>>();
+    let num = |f: fn(&Columns) -> Option<i64>| cols.iter().map(f).collect::<Vec<Option<i64>>>();
+    Params {
+        s: rows.iter().map(|e| e.shop.as_str()).collect(),
+        i: rows.iter().map(|e| e.item_id.as_str()).collect(),
+        ti: text(|c| &c.title),
+        c: text(|c| &c.cid),
+        ps: text(|c| &c.price_source),
+        mq: num(|c| c.moq),
+        sa: num(|c| c.sales),
+        st: num(|c| c.stock),
+        stat: text(|c| &c.status),
+        m: rows.iter().map(|e| e.modified_ms).collect(),
+        h: rows.iter().map(|e| e.md5.as_str()).collect(),
+        q: rows.iter().map(|e| e.seq).collect(),
+        d: rows.iter().map(|e| e.is_delete()).collect(),
+        j: rows.iter().map(|e| e.item.get()).collect(),
+        id: events.iter().map(|e| e.id.as_str()).collect(),
+        seq: events.iter().map(|e| e.seq).collect(),
+        es: events.iter().map(|e| e.shop.as_str()).collect(),
+        ei: events.iter().map(|e| e.item_id.as_str()).collect(),
+        op: events.iter().map(|e| e.op.as_str()).collect(),
+        ch: events.iter().map(|e| serde_json::to_string(&e.changed).unwrap_or_default()).collect(),
+        eh: events.iter().map(|e| e.md5.as_str()).collect(),
+        em: events.iter().map(|e| e.modified_ms).collect(),
+        eo: events.iter().map(|e| e.observed_ms).collect(),
+        ej: events.iter().map(|e| e.item.get()).collect(),
+    }
+}
+
+impl Postgres {
+    fn connect(&self) -> Result<Client, SinkError> {
+        let mut client = match &self.tls {
+            Some(tls) => self.config.connect(tls.clone()),
+            None => self.config.connect(NoTls),
+        }
+        .map_err(|e| classify(&e))?;
+        // On every connection, not once: the tables may have been dropped, or the database
+        // recreated, while we were away.
+        client.batch_execute(&self.schema).map_err(|e| classify(&e))?;
+        Ok(client)
+    }
+}
+
+fn write(client: &mut Client, upsert: &str, append: &str, p: &Params<'_>) -> Result<(), postgres::Error> {
+    let mut tx = client.transaction()?;
+    tx.execute(
+        upsert,
+        &[&p.s, &p.i, &p.ti, &p.c, &p.ps, &p.mq, &p.sa, &p.st, &p.stat, &p.m, &p.h, &p.q, &p.d, &p.j],
+    )?;
+    tx.execute(append, &[&p.id, &p.seq, &p.es, &p.ei, &p.op, &p.ch, &p.eh, &p.em, &p.eo, &p.ej])?;
+    tx.commit()
+}
+
+fn ssl_mode(name: &str) -> Result<SslMode, String> {
+    match name {
+        "disable" => Ok(SslMode::Disable),
+        "prefer" => Ok(SslMode::Prefer),
+        "require" => Ok(SslMode::Require),
+        other => Err(format!("postgres: sslmode {other:?} is not one of disable, prefer, require")),
     }
 }
 
@@ -34,21 +170,37 @@ impl Sink for Postgres {
         let cfg: TableConfig =
             serde_json::from_value(config).map_err(|e| format!("postgres sink config: {e}"))?;
         let (items, changes) = cfg.tables('"')?;
-        let mut client =
-            Client::connect(&cfg.url, NoTls).map_err(|e| format!("postgres: cannot connect: {e}"))?;
-        client
-            .batch_execute(&format!(
-                "CREATE TABLE IF NOT EXISTS {items} (
-                    shop text NOT NULL, item_id text NOT NULL, title text, cid text, price_source text,
-                    moq bigint, sales bigint, stock bigint, status text, modified_ms bigint, md5 text,
-                    last_seq bigint NOT NULL, deleted boolean NOT NULL DEFAULT false, item jsonb NOT NULL,
-                    PRIMARY KEY (shop, item_id));
-                 CREATE TABLE IF NOT EXISTS {changes} (
-                    id text PRIMARY KEY, seq bigint NOT NULL, shop text NOT NULL, item_id text NOT NULL,
-                    op text NOT NULL, changed jsonb NOT NULL, md5 text, modified_ms bigint, observed_ms bigint,
-                    item jsonb NOT NULL);"
-            ))
-            .map_err(|e| format!("postgres: creating tables: {e}"))?;
+        let mut config: postgres::Config = cfg
+            .target()
+            .map_err(|e| format!("postgres: {e}"))?
+            .parse()
+            .map_err(|e| format!("postgres: the connection string does not parse: {e}"))?;
+        if let Some(p) = &cfg.password {
+            config.password(p);
+        }
+        if let Some(m) = &cfg.sslmode {
+            config.ssl_mode(ssl_mode(m)?);
+        }
+        if config.get_connect_timeout().is_none() {
+            config.connect_timeout(Duration::from_millis(cfg.connect_timeout_ms));
+        }
+        // Keepalives find a connection whose server vanished without a FIN (a failover).
+        config.keepalives(true).keepalives_idle(Duration::from_secs(30));
+        let tls = match config.get_ssl_mode() {
+            SslMode::Disable => None,
+            _ => Some(tls::connector()?),
+        };
+        let schema = format!(
+            "CREATE TABLE IF NOT EXISTS {items} (
+                shop text NOT NULL, item_id text NOT NULL, title text, cid text, price_source text,
+                moq bigint, sales bigint, stock bigint, status text, modified_ms bigint, md5 text,
+                last_seq bigint NOT NULL, deleted boolean NOT NULL DEFAULT false, item jsonb NOT NULL,
+                PRIMARY KEY (shop, item_id));
+             CREATE TABLE IF NOT EXISTS {changes} (
+                id text PRIMARY KEY, seq bigint NOT NULL, shop text NOT NULL, item_id text NOT NULL,
+                op text NOT NULL, changed jsonb NOT NULL, md5 text, modified_ms bigint, observed_ms bigint,
+                item jsonb NOT NULL);"
+        );
         // Whole batches go in as arrays (UNNEST): one statement per table per batch. The typed
         // columns come from the plugin, so the server parses each item's JSON once (taking
         // them with `->>` from a LATERAL jsonb parsed it once per column: 3x slower).
@@ -72,49 +224,110 @@ impl Sink for Postgres {
                          $8::bigint[], $9::bigint[], $10::text[]) AS t(id, seq, s, i, op, ch, h, m, o, jt)
              ON CONFLICT (id) DO NOTHING"
         );
-        Ok(Postgres { client, upsert, append })
+        // No connection yet: a database that is down at start must not keep the sink from
+        // existing; the first delivery connects (and a failure there is retried).
+        Ok(Postgres { config, tls, client: None, schema, upsert, append })
     }
 
     fn deliver(&mut self, events: &[u8]) -> Result<(), SinkError> {
         let events = Event::parse_batch(events)?;
         let rows = newest_per_item(&events);
         let cols: Vec<Columns> = rows.iter().map(|e| e.columns()).collect::<Result<_, _>>()?;
-        let col = |f: fn(&Event) -> &str| rows.iter().map(|e| f(e)).collect::<Vec<&str>>();
-        let (s, i, h, j) = (col(|e| &e.shop), col(|e| &e.item_id), col(|e| &e.md5), col(|e| e.item.get()));
-        let text =
-            |f: fn(&Columns) -> &Option<String>| cols.iter().map(|c| f(c).as_deref()).collect::<Vec<_>>();
-        let (ti, c, ps, stat) =
-            (text(|c| &c.title), text(|c| &c.cid), text(|c| &c.price_source), text(|c| &c.status));
-        let num = |f: fn(&Columns) -> Option<i64>| cols.iter().map(f).collect::<Vec<Option<i64>>>();
-        let (mq, sa, st) = (num(|c| c.moq), num(|c| c.sales), num(|c| c.stock));
-        let m: Vec<i64> = rows.iter().map(|e| e.modified_ms).collect();
-        let q: Vec<i64> = rows.iter().map(|e| e.seq).collect();
-        let d: Vec<bool> = rows.iter().map(|e| e.is_delete()).collect();
-        let ecol = |f: fn(&Event) -> &str| events.iter().map(f).collect::<Vec<&str>>();
-        let (id, es, ei, op, eh, ej) = (
-            ecol(|e| &e.id),
-            ecol(|e| &e.shop),
-            ecol(|e| &e.item_id),
-            ecol(|e| &e.op),
-            ecol(|e| &e.md5),
-            ecol(|e| e.item.get()),
-        );
-        let ch: Vec<String> =
-            events.iter().map(|e| serde_json::to_string(&e.changed).unwrap_or_default()).collect();
-        let seq: Vec<i64> = events.iter().map(|e| e.seq).collect();
-        let em: Vec<i64> = events.iter().map(|e| e.modified_ms).collect();
-        let eo: Vec<i64> = events.iter().map(|e| e.observed_ms).collect();
-        let mut tx = self.client.transaction().map_err(classify)?;
-        tx.execute(self.upsert.as_str(), &[&s, &i, &ti, &c, &ps, &mq, &sa, &st, &stat, &m, &h, &q, &d, &j])
-            .map_err(classify)?;
-        tx.execute(self.append.as_str(), &[&id, &seq, &es, &ei, &op, &ch, &eh, &em, &eo, &ej])
-            .map_err(classify)?;
-        tx.commit().map_err(classify)
+        let p = params(&events, &cols, &rows);
+        // Two tries: a connection that died while idle (or mid-batch) is replaced at once
+        // rather than after the host's backoff. A fresh connection that fails is not retried
+        // here: the host's backoff is the right pace for a server that is down.
+        for attempt in 0..2 {
+            let fresh = self.client.is_none();
+            let client = match self.client.take() {
+                Some(c) => self.client.insert(c),
+                None => self.client.insert(self.connect()?),
+            };
+            match write(client, &self.upsert, &self.append, &p) {
+                Ok(()) => return Ok(()),
+                Err(e) => {
+                    let err = classify(&e);
+                    if let SinkError::Retry(_) = err {
+                        // Never reuse a connection after a transient error: it may be dead,
+                        // or in a state (an aborted transaction) we cannot see from here.
+                        self.client = None;
+                        if !fresh && attempt == 0 {
+                            continue;
+                        }
+                    }
+                    return Err(err);
+                }
+            }
+        }
+        Err(SinkError::Retry("postgres: the connection failed twice".into()))
     }
 
     fn flush(&mut self) -> Result<(), SinkError> {
         // Every batch commits its own transaction.
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn data_errors_reject_everything_else_retries() {
+        for data in [
+            "22P05", // unsupported Unicode escape (a \u0000 in jsonb)
+            "22021", // invalid byte sequence (a NUL in text)
+            "22001", // string too long
+            "22003", // numeric out of range
+            "23505", // unique violation (a constraint that will never pass)
+            "23502", // not null violation
+            "23514", // check violation
+            "54000", // index row too big
+        ] {
+            assert_eq!(class_of(Some(data)), Class::Data, "{data}");
+        }
+        for transient in [
+            "57P01", // admin_shutdown: pg_terminate_backend, server restart
+            "57P02", // crash_shutdown
+            "57P03", // cannot_connect_now: starting up
+            "57014", // query_canceled
+            "40001", // serialization_failure
+            "40P01", // deadlock_detected
+            "08006", // connection_failure
+            "08001", // unable to connect
+            "53100", // disk_full
+            "53200", // out_of_memory
+            "53300", // too_many_connections
+            "55P03", // lock_not_available
+            "25006", // read_only_sql_transaction: a standby after failover
+            "3D000", // the database does not exist (yet)
+            "28P01", // password authentication failed (rotated, created later)
+            "42P01", // a table dropped under us: recreated on reconnect
+            "42501", // insufficient privilege: a grant can come later
+            "58030", // io_error
+        ] {
+            assert_eq!(class_of(Some(transient)), Class::Transient, "{transient}");
+        }
+        assert_eq!(class_of(None), Class::Transient, "socket closed, timeout, I/O");
+    }
+
+    #[test]
+    fn sslmode_names() {
+        assert!(matches!(ssl_mode("require"), Ok(SslMode::Require)));
+        assert!(matches!(ssl_mode("prefer"), Ok(SslMode::Prefer)));
+        assert!(matches!(ssl_mode("disable"), Ok(SslMode::Disable)));
+        assert!(ssl_mode("verify-full").is_err());
+    }
+
+    #[test]
+    fn create_does_not_connect_and_checks_its_config() {
+        let ok =
+            serde_json::json!({"url": "host=127.0.0.1 port=1 user=nobody dbname=x", "sslmode": "require"});
+        assert!(Postgres::create(ok).is_ok(), "a database that is down does not fail create");
+        let both = serde_json::json!({"url": "host=a", "dsn": "host=b"});
+        assert!(Postgres::create(both).is_err());
+        let bad = serde_json::json!({"url": "host=a", "sslmode": "sometimes"});
+        assert!(Postgres::create(bad).is_err());
     }
 }
 
