@@ -103,7 +103,7 @@ fn fill(store: &Store, from: u64, n: u64, poison: Option<Poison>) -> Vec<String>
                     }
                 }
                 Write::Upsert {
-                    stored: StoredItem { md5: it.md5(), listing_md5: String::new(), item: it },
+                    stored: StoredItem::new(it.clone(), it.md5(), String::new()),
                     event: Some((shopsync::event::Op::Create, vec![])),
                 }
             })
