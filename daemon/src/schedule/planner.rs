@@ -46,6 +46,14 @@ const MIN_FULL_CHUNK: u64 = 10;
 const FULL_SESSIONS_PER_ACCOUNT: usize = 2;
 /// Polls may run this share of the day ahead of their pacing.
 const AHEAD: f64 = 0.05;
+/// While shops on "auto" still await their first complete copy, polls get this part of
+/// their share: a shop without a copy is the stalest there is (every change it has waits),
+/// and first copies of the whole backlog should take about as many days as their calls
+/// fill, not a third more.
+const POLLS_WHILE_COPYING: f64 = 0.2;
+/// In the last tenth of the day full passes may take all that is left but this share of the
+/// limit (what the day has not spent by then is lost at the reset).
+const END_OF_DAY_FLOOR: f64 = 0.02;
 
 /// One account as the planner sees it.
 #[derive(Debug, Clone)]
@@ -116,35 +124,38 @@ fn plannable(a: &AccountView, b: &BudgetSettings, any_watch: bool) -> f64 {
 }
 
 /// The share of planned calls that goes to polls (0 when no shop can be polled).
-fn poll_share(b: &BudgetSettings, pollable: bool) -> f64 {
+fn poll_share(b: &BudgetSettings, pollable: bool, copying: bool) -> f64 {
     if !pollable || b.incremental + b.full <= 0.0 {
         0.0
     } else {
-        b.incremental / (b.incremental + b.full)
+        let s = b.incremental / (b.incremental + b.full);
+        if copying {
+            s * POLLS_WHILE_COPYING
+        } else {
+            s
+        }
     }
 }
 
 /// Per account: (calls polls may spend now, calls full sessions may spend now).
-fn allowances(input: &Input<'_>, pollable: bool) -> Vec<(f64, f64)> {
+fn allowances(input: &Input<'_>, pollable: bool, copying: bool) -> Vec<(f64, f64)> {
     let b = input.budget;
-    let s = poll_share(b, pollable);
+    let s = poll_share(b, pollable, copying);
     input
         .accounts
         .iter()
         .map(|a| {
             let day = plannable(a, b, input.any_watch);
-            let reserve_calls = a.limit as f64 * b.reserve;
+            let end_of_day = a.day_elapsed >= 0.9;
+            let reserve_calls =
+                a.limit as f64 * if end_of_day { END_OF_DAY_FLOOR.min(b.reserve) } else { b.reserve };
             let usable_now = (a.remaining as f64 - reserve_calls).max(0.0);
             let polls = (s * day * (a.day_elapsed + AHEAD).min(1.0) - a.spent_polls as f64).max(0.0);
             let polls = polls.min(usable_now);
-            let full = if a.day_elapsed >= 0.9 {
-                day - a.spent_full as f64 - a.spent_polls as f64
-            } else {
-                (1.0 - s) * day - a.spent_full as f64
-            };
+            let full = if end_of_day { usable_now } else { (1.0 - s) * day - a.spent_full as f64 };
             // Polls still to come today keep their calls.
             let polls_to_come = (s * day - a.spent_polls as f64).max(0.0);
-            let keep = if a.day_elapsed >= 0.9 { polls } else { polls_to_come };
+            let keep = if end_of_day { polls } else { polls_to_come };
             let full = full.min(usable_now - keep).max(0.0);
             (polls, full)
         })
@@ -205,20 +216,30 @@ fn full_cost(s: &ShopView) -> Option<u64> {
     (s.items > 0).then(|| s.items.div_ceil(40) * 11 / 10 + s.items / 20 + 5)
 }
 
+/// What the planner decided at one tick.
+#[derive(Debug, Clone, Default)]
+pub struct Plan {
+    pub launches: Vec<Launch>,
+    /// Per shop (same order as the input): the target poll interval in ms, for shops it polls.
+    pub intervals: Vec<Option<f64>>,
+}
+
 /// What to start now.
-pub fn plan(input: &Input<'_>) -> Vec<Launch> {
+pub fn plan(input: &Input<'_>) -> Plan {
     let b = input.budget;
     let now = input.now_ms;
     let mut out = Vec::new();
+    let mut planned_intervals = vec![None; input.shops.len()];
     let mut slots = input.free_slots;
     let pollable: Vec<usize> =
         (0..input.shops.len()).filter(|&i| input.shops[i].synced && input.shops[i].auto_polls).collect();
-    let mut allow = allowances(input, !pollable.is_empty());
+    let copying = input.shops.iter().any(|s| s.auto_full && !s.synced);
+    let mut allow = allowances(input, !pollable.is_empty(), copying);
     let mut sessions: Vec<usize> = input.accounts.iter().map(|a| a.full_sessions).collect();
 
     // Polls: the square-root rule over the whole day's poll budget.
     if !pollable.is_empty() {
-        let s = poll_share(b, true);
+        let s = poll_share(b, true, copying);
         let per_day: f64 = input.accounts.iter().map(|a| s * plannable(a, b, input.any_watch)).sum();
         let rates: Vec<(f64, f64)> = pollable
             .iter()
@@ -233,6 +254,9 @@ pub fn plan(input: &Input<'_>) -> Vec<Launch> {
             b.min_poll.as_millis() as f64,
             b.max_poll.as_millis() as f64,
         );
+        for (&i, &iv) in pollable.iter().zip(&intervals) {
+            planned_intervals[i] = Some(iv);
+        }
         let mut due: Vec<(f64, usize, f64)> = pollable
             .iter()
             .zip(&intervals)
@@ -306,7 +330,7 @@ pub fn plan(input: &Input<'_>) -> Vec<Launch> {
         slots -= 1;
         out.push(Launch::Full { shop: i, account: a, cap });
     }
-    out
+    Plan { launches: out, intervals: planned_intervals }
 }
 
 #[cfg(test)]
@@ -397,6 +421,7 @@ mod tests {
             free_slots: 50,
         };
         let planned: u64 = plan(&input)
+            .launches
             .iter()
             .map(|l| match l {
                 Launch::Full { cap, .. } => *cap,
@@ -407,7 +432,7 @@ mod tests {
         assert_eq!(planned, 0);
         let accounts = [account(0.5)];
         let input = Input { accounts: &accounts, ..input };
-        let launches = plan(&input);
+        let launches = plan(&input).launches;
         let caps: u64 =
             launches.iter().map(|l| if let Launch::Full { cap, .. } = l { *cap } else { 0 }).sum();
         assert!(caps <= 3_000 * 8 / 10, "{caps}");
@@ -436,6 +461,7 @@ mod tests {
             free_slots: 3,
         };
         let fulls: Vec<usize> = plan(&input)
+            .launches
             .iter()
             .filter_map(|l| if let Launch::Full { shop, .. } = l { Some(*shop) } else { None })
             .collect();

@@ -26,6 +26,11 @@ pub(super) fn refresher(shared: Arc<Shared>, sinks: Arc<Mutex<SinkManager>>) -> 
                 .with_label_values(&[c.account()])
                 .set(c.pacer().current_interval().as_secs_f64());
         }
+        if let Ok(iv) = shared.poll_intervals.lock() {
+            for (member, secs) in iv.iter() {
+                m.poll_interval.with_label_values(&[member]).set(*secs);
+            }
+        }
         if let Ok(shops) = shared.store.shops() {
             for (id, s) in shops {
                 if let Some(w) = s.watermark_ms {

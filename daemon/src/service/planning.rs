@@ -11,6 +11,21 @@ use crate::schedule::{demand, estimate};
 use crate::state::Store;
 use std::sync::Arc;
 
+/// Per shop (config order): how long its incremental cron waits between passes, in ms.
+pub(super) fn cron_intervals(s: &Settings) -> Vec<Option<f64>> {
+    let day = s.accounts.first().map_or(86_400_000, |a| a.pacing.quota_day.len_ms());
+    let now = now_ms();
+    s.shops
+        .iter()
+        .map(|shop| {
+            let c = shop.incremental.cron()?;
+            let fires =
+                demand::fires_within(&crate::schedule::jittered(c, &shop.label), s.timezone, now, day);
+            (fires > 0).then(|| day as f64 / fires as f64)
+        })
+        .collect()
+}
+
 /// Calls a quota day the explicit crons are expected to need, per client: a pinned shop's on
 /// its account, the others' spread evenly. Logs a warning when they need more than the
 /// accounts hold.
@@ -108,7 +123,18 @@ pub(super) fn tick(shared: &Arc<Shared>) {
         shops: &shops,
         free_slots: shared.passes.available_permits(),
     };
-    for launch in plan(&input) {
+    let decided = plan(&input);
+    if let Ok(mut iv) = shared.poll_intervals.lock() {
+        iv.clear();
+        for (i, shop) in shared.settings.shops.iter().enumerate() {
+            let planned = decided.intervals.get(i).copied().flatten();
+            let target = planned.or(shared.cron_intervals.get(i).copied().flatten());
+            if let (Some(ms), Some(member)) = (target, shared.known_member(shop)) {
+                iv.insert(member, ms / 1000.0);
+            }
+        }
+    }
+    for launch in decided.launches {
         let (shop, account, kind, cap) = match launch {
             Launch::Full { shop, account, cap } => (shop, account, PlannedKind::Full, cap),
             Launch::Poll { shop, account } => (shop, account, PlannedKind::Poll, 0),

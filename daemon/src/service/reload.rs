@@ -67,6 +67,8 @@ impl Live {
                 ),
                 ledger: std::sync::Mutex::new(self.shared.ledger.lock().map(|l| l.clone()).unwrap_or_default()),
                 cron_demand: super::planning::cron_demand(&new, &clients, &self.shared.store),
+                cron_intervals: super::planning::cron_intervals(&new),
+                poll_intervals: Default::default(),
                 replan: self.shared.replan.clone(),
                 settings: new,
             });

@@ -62,6 +62,8 @@ pub async fn run(config: &Path, stop: impl std::future::Future<Output = ()>) -> 
         resume_after: Default::default(),
         ledger: Default::default(),
         cron_demand: super::planning::cron_demand(&settings_for_demand, &clients_for_demand, &store),
+        cron_intervals: super::planning::cron_intervals(&settings_for_demand),
+        poll_intervals: Default::default(),
         replan: Default::default(),
     });
     let listener = tokio::net::TcpListener::bind(shared.settings.metrics_listen)

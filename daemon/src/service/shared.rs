@@ -35,6 +35,11 @@ pub(super) struct Shared {
     pub ledger: std::sync::Mutex<HashMap<String, Ledger>>,
     /// Calls a quota day the explicit crons are expected to need, per client (same order).
     pub cron_demand: Vec<u64>,
+    /// Per shop (config order): the interval of its incremental cron, in ms, if it has one.
+    pub cron_intervals: Vec<Option<f64>>,
+    /// Per member id: how often the shop is meant to be polled, in seconds (the planner's
+    /// target, or its cron's interval), for the staleness alert.
+    pub poll_intervals: std::sync::Mutex<HashMap<String, f64>>,
     /// Woken when a pass ends, so the planner fills its slot at once.
     pub replan: Arc<tokio::sync::Notify>,
 }

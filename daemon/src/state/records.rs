@@ -56,6 +56,10 @@ impl WindowState {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PageMark {
     pub window: WindowState,
+    /// Calls and wall time the pass spent since its previous mark (for the estimated finish;
+    /// counted with the page, so a SIGKILL loses none of it).
+    pub calls: u64,
+    pub active_ms: i64,
 }
 
 /// An open full pass: everything needed to resume it, on any account, after quota ran out,

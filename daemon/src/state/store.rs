@@ -367,6 +367,8 @@ impl Store {
                         if let Some(ws) = full.windows.iter_mut().find(|ws| ws.same(&p.window)) {
                             *ws = p.window.clone();
                         }
+                        full.calls += p.calls;
+                        full.active_ms += p.active_ms;
                     }
                 }
                 meta.insert(NEXT_POS, &pos.to_be_bytes())?;

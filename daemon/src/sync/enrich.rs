@@ -2,8 +2,10 @@
 //!
 //! The list call has no SKU details, so they come from `alibaba.item.sku.get`, at most 20
 //! ids a call. Batching per page would leave a half-empty call behind every page (~5% more
-//! calls); the batcher instead carries ids across the pages of a window and a page is
-//! committed as soon as all of its SKUs are in, so only a window's very last call is partial.
+//! calls); the batcher instead carries ids across the pages of a window, so only a window's
+//! very last call is partial. Batches are fetched one at a time and every item whose SKUs
+//! are in is committed at once, so a pass cut short (quota, SIGKILL) loses at most the
+//! details of the few items still waiting.
 
 use super::stats::{bump, PassStats};
 use crate::api::{ApiError, Client, RawSku, MAX_SKU_IDS};
@@ -38,21 +40,27 @@ impl SkuBatcher {
         ids.iter().filter_map(|id| self.fetched.remove(id).flatten()).collect()
     }
 
-    /// Fetches full batches of 20; with `all`, the partial rest too.
-    pub async fn fetch(&mut self, client: &Client, stats: &PassStats, all: bool) -> Result<(), ApiError> {
-        while self.queue.len() >= MAX_SKU_IDS || (all && !self.queue.is_empty()) {
-            let n = self.queue.len().min(MAX_SKU_IDS);
-            let batch: Vec<String> = self.queue.drain(..n).collect();
-            bump(&stats.sku_calls, 1);
-            let skus = client.sku_get(&batch).await?;
-            bump(&stats.skus_fetched, skus.len() as u64);
-            for id in &batch {
-                self.queued.remove(id);
-                self.fetched.insert(id.clone(), None);
-            }
-            for s in skus {
-                self.fetched.insert(s.sku_id.clone(), Some(s));
-            }
+    /// Whether a batch is due: a full one of 20, or with `all` the partial rest.
+    pub fn due(&self, all: bool) -> bool {
+        self.queue.len() >= MAX_SKU_IDS || (all && !self.queue.is_empty())
+    }
+
+    /// Fetches one batch (a full one, or the partial rest when that is all there is).
+    pub async fn fetch_one(&mut self, client: &Client, stats: &PassStats) -> Result<(), ApiError> {
+        let n = self.queue.len().min(MAX_SKU_IDS);
+        if n == 0 {
+            return Ok(());
+        }
+        let batch: Vec<String> = self.queue.drain(..n).collect();
+        bump(&stats.sku_calls, 1);
+        let skus = client.sku_get(&batch).await?;
+        bump(&stats.skus_fetched, skus.len() as u64);
+        for id in &batch {
+            self.queued.remove(id);
+            self.fetched.insert(id.clone(), None);
+        }
+        for s in skus {
+            self.fetched.insert(s.sku_id.clone(), Some(s));
         }
         Ok(())
     }

@@ -35,8 +35,9 @@ pub(super) fn open(ctx: &Ctx) -> Result<FullProgress, SyncError> {
 }
 
 /// Runs (or resumes) the open full pass to its end: every window, then deletes, then the
-/// completeness check, then the watermark. `progress` is what [`open`] returned.
-pub(super) async fn run(ctx: &Arc<Ctx>, progress: FullProgress) -> Result<Completeness, SyncError> {
+/// completeness check, then the watermark. `progress` is what [`open`] returned. Returns the
+/// completeness and what the whole pass cost, all its sessions together.
+pub(super) async fn run(ctx: &Arc<Ctx>, progress: FullProgress) -> Result<(Completeness, u64), SyncError> {
     let e = &ctx.engine;
     let shop = ctx.shop();
     let official = match progress.official {
@@ -77,10 +78,12 @@ pub(super) async fn run(ctx: &Arc<Ctx>, progress: FullProgress) -> Result<Comple
             price_share = c.price_share, "full pass incomplete"
         );
     }
-    let held = e.store.shop(shop)?.full.and_then(|f| f.held_ms).or(ctx.held_at());
+    let open = e.store.shop(shop)?.full;
+    let held = open.as_ref().and_then(|f| f.held_ms).or(ctx.held_at());
+    let total_calls = open.as_ref().map_or(0, |f| f.calls) + ctx.unaccounted().0;
     let mark = held.map_or(progress.t_end, |h| h.min(progress.t_end));
     e.store.finish_full(shop, progress.pass_id, mark)?;
-    Ok(c)
+    Ok((c, total_calls))
 }
 
 /// Adds a session's calls and time to the open pass's progress (for its estimated finish).

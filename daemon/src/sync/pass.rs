@@ -37,7 +37,6 @@ impl Engine {
         // Items an incremental pass writes while a full pass is open count as seen by it.
         ctx.mark = state.full.as_ref().map(|f| f.pass_id);
         let started_ms = now_ms();
-        let mut earlier_calls = None;
         let result = match (kind, from) {
             (PassKind::Incremental, Some(from)) => {
                 tracing::info!(shop = %shop, kind = ?kind, "pass started");
@@ -52,22 +51,22 @@ impl Engine {
                 Ok(progress) => {
                     tracing::info!(shop = %shop, kind = ?kind, session = progress.sessions, "pass started");
                     ctx.mark = Some(progress.pass_id);
-                    earlier_calls = Some(progress.calls);
                     ctx.persist_windows = true;
                     let ctx = Arc::new(ctx);
                     let r = full::run(&ctx, progress).await.map(Some);
                     if r.is_err() {
-                        full::account_session(&ctx, stats.calls(), now_ms() - started_ms)?;
+                        let (calls, ms) = ctx.unaccounted();
+                        full::account_session(&ctx, calls, ms)?;
                     }
                     r
                 }
                 Err(e) => Err(e),
             },
         };
+        let total_calls = result.as_ref().ok().and_then(|r| r.as_ref().map(|(_, calls)| *calls));
+        let result = result.map(|r| r.map(|(c, _)| c));
         let mut report = self.finish(shop, kind, started_ms, &stats, result).await?;
-        if let Some(earlier) = earlier_calls.filter(|_| !report.resumable) {
-            report.full_pass_calls = Some(earlier + stats.calls());
-        }
+        report.full_pass_calls = total_calls;
         Ok(report)
     }
 

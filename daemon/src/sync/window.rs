@@ -42,6 +42,8 @@ pub(super) struct Ctx {
     pub held: AtomicBool,
     /// The earliest start of a window whose last read shifted (`i64::MAX`: none).
     pub held_at: AtomicI64,
+    /// Calls and time already added to the open full pass's progress.
+    accounted: std::sync::Mutex<(u64, i64)>,
 }
 
 impl Ctx {
@@ -57,7 +59,18 @@ impl Ctx {
             persist_windows: false,
             held: AtomicBool::new(false),
             held_at: AtomicI64::new(i64::MAX),
+            accounted: std::sync::Mutex::new((0, crate::clock::now_ms())),
         }
+    }
+
+    /// Calls and time spent since the last call of this, for the open pass's progress.
+    pub fn unaccounted(&self) -> (u64, i64) {
+        let now = crate::clock::now_ms();
+        let calls = self.stats.calls();
+        let mut a = self.accounted.lock().unwrap_or_else(|e| e.into_inner());
+        let d = (calls.saturating_sub(a.0), (now - a.1).max(0));
+        *a = (calls, now);
+        d
     }
 
     pub fn shop(&self) -> &str {
@@ -183,7 +196,10 @@ pub(super) async fn run_windows(
     Ok(())
 }
 
-/// One fetched page waiting for its SKU details before it is committed.
+/// One fetched page waiting for its SKU details before it is committed. Items whose details
+/// are in are committed at once (a kill then costs only the few still waiting, not the
+/// page's SKU calls); the page itself (its watermark, its place in the window) is committed
+/// once all of it is, in page order.
 struct StagedPage {
     items: Vec<(NormalizedListing, Option<StoredItem>, bool)>,
     /// Items the page shows delisted (incremental passes ask for those too).
@@ -265,17 +281,15 @@ async fn read_window(ctx: &Arc<Ctx>, task: &Task) -> Result<Option<Vec<Window>>,
                     next_page: page + 1,
                     first_total,
                 },
+                calls: 0,
+                active_ms: 0,
             });
             staged.push_back(stage(ctx, p.items, watermark, mark, &mut batcher)?);
-            batcher.fetch(&e.client, &ctx.stats, last).await?;
-            while staged
-                .front()
-                .is_some_and(|s| s.items.iter().all(|i| !i.2 || batcher.ready(&i.0.item.sku_ids)))
-            {
-                if let Some(s) = staged.pop_front() {
-                    commit(ctx, s, &mut batcher)?;
-                }
+            while batcher.due(last) {
+                batcher.fetch_one(&e.client, &ctx.stats).await?;
+                commit_ready(ctx, &mut staged, &mut batcher)?;
             }
+            commit_ready(ctx, &mut staged, &mut batcher)?;
             if last {
                 break;
             }
@@ -286,10 +300,11 @@ async fn read_window(ctx: &Arc<Ctx>, task: &Task) -> Result<Option<Vec<Window>>,
             }
             page += 1;
         }
-        batcher.fetch(&e.client, &ctx.stats, true).await?;
-        while let Some(s) = staged.pop_front() {
-            commit(ctx, s, &mut batcher)?;
+        while batcher.due(true) {
+            batcher.fetch_one(&e.client, &ctx.stats).await?;
+            commit_ready(ctx, &mut staged, &mut batcher)?;
         }
+        commit_ready(ctx, &mut staged, &mut batcher)?;
         if !shifted {
             break;
         }
@@ -353,12 +368,53 @@ fn stage(
     Ok(StagedPage { items, gone, watermark, mark })
 }
 
+/// Commits every staged item whose SKU details are in, and every page (in order) that has
+/// nothing left waiting.
+fn commit_ready(
+    ctx: &Ctx,
+    staged: &mut VecDeque<StagedPage>,
+    batcher: &mut SkuBatcher,
+) -> Result<(), SyncError> {
+    let ready = |batcher: &SkuBatcher, i: &(NormalizedListing, Option<StoredItem>, bool)| {
+        !i.2 || batcher.ready(&i.0.item.sku_ids)
+    };
+    // Pages behind the front: their ready items go now, without the page's mark.
+    for page in staged.iter_mut().skip(1) {
+        let (now, later): (Vec<_>, Vec<_>) =
+            std::mem::take(&mut page.items).into_iter().partition(|i| ready(batcher, i));
+        page.items = later;
+        if !now.is_empty() {
+            commit(ctx, StagedPage { items: now, gone: Vec::new(), watermark: None, mark: None }, batcher)?;
+        }
+    }
+    while let Some(front) = staged.front_mut() {
+        if front.items.iter().all(|i| ready(batcher, i)) {
+            if let Some(s) = staged.pop_front() {
+                commit(ctx, s, batcher)?;
+            }
+            continue;
+        }
+        let (now, later): (Vec<_>, Vec<_>) =
+            std::mem::take(&mut front.items).into_iter().partition(|i| ready(batcher, i));
+        front.items = later;
+        if !now.is_empty() {
+            commit(ctx, StagedPage { items: now, gone: Vec::new(), watermark: None, mark: None }, batcher)?;
+        }
+        break;
+    }
+    Ok(())
+}
+
 fn commit(ctx: &Ctx, page: StagedPage, batcher: &mut SkuBatcher) -> Result<(), SyncError> {
     let mut writes = Vec::with_capacity(page.items.len());
     for id in &page.gone {
         if let Some(last) = ctx.engine.store.item(ctx.shop(), id)? {
             writes.push(Write::Delete { last });
         }
+    }
+    let mut mark = page.mark;
+    if let Some(m) = mark.as_mut() {
+        (m.calls, m.active_ms) = ctx.unaccounted();
     }
     for (l, stored, need) in page.items {
         let item = if need {
@@ -377,5 +433,5 @@ fn commit(ctx: &Ctx, page: StagedPage, batcher: &mut SkuBatcher) -> Result<(), S
             writes.push(w);
         }
     }
-    apply(&ctx.engine.store, ctx.shop(), &ctx.stats, &writes, page.watermark, page.mark.as_ref())
+    apply(&ctx.engine.store, ctx.shop(), &ctx.stats, &writes, page.watermark, mark.as_ref())
 }

@@ -1,0 +1,459 @@
+//! The budget benchmark: many shops of heavy-tailed sizes and change rates, three accounts of
+//! 3,000 calls a quota day, quota days scaled down to seconds, and two daemons side by side
+//! on identical simulators: one on the budget planner (`"auto"`), one on the fixed crons
+//! operators used before it (incremental every 15 minutes, full nightly, scaled the same).
+//!
+//! A driver changes both simulators identically on Poisson clocks (one rate per shop, from
+//! one change a week to hundreds a day, silent stock/sales edits included) and records when
+//! each change was made. Afterwards every change is matched with the first event of its
+//! item committed after it; the delay is its staleness.
+
+use crate::{free_port, metrics_text, plugin_dir, Guard, Setup, SimProc};
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+/// What to run.
+#[derive(Debug, Clone)]
+pub struct BudgetConfig {
+    pub shops: usize,
+    pub days: u32,
+    /// Length of a quota day, in seconds of wall time.
+    pub day_secs: u64,
+    pub seed: u64,
+    /// The sum of the shops' full-pass lower bounds, in days of the whole budget.
+    pub backlog_days: f64,
+}
+
+impl Default for BudgetConfig {
+    fn default() -> Self {
+        BudgetConfig { shops: 300, days: 12, day_secs: 60, seed: 7, backlog_days: 4.0 }
+    }
+}
+
+const ACCOUNTS: u64 = 3;
+const QUOTA: u64 = 3_000;
+
+/// One daemon's figures.
+#[derive(Debug, Clone, Default)]
+pub struct ModeFigures {
+    pub name: String,
+    /// Quota days until every shop had a complete copy (`None`: not within the run).
+    pub days_to_complete: Option<f64>,
+    pub changes: u64,
+    pub detected: u64,
+    /// In scaled hours (a quota day is 24 of them); undetected changes count until the end.
+    pub mean_staleness_h: f64,
+    pub p95_staleness_h: f64,
+    pub within_hour: f64,
+    pub calls_used: u64,
+    pub calls_available: u64,
+    pub list_pages_distinct: u64,
+    pub list_pages_repeated: u64,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct BudgetReport {
+    pub shops: usize,
+    pub items: u64,
+    pub largest: u64,
+    pub lower_bound_calls: u64,
+    pub target_days: u64,
+    pub modes: Vec<ModeFigures>,
+}
+
+/// A small deterministic generator (xorshift64*), so the benchmark needs no RNG crate.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+
+    /// Uniform in (0, 1].
+    fn unit(&mut self) -> f64 {
+        ((self.next() >> 11) as f64 + 1.0) / (1u64 << 53) as f64
+    }
+
+    fn below(&mut self, n: usize) -> usize {
+        (self.next() % n.max(1) as u64) as usize
+    }
+
+    /// Poisson with mean `m` (Knuth; the means here are small).
+    fn poisson(&mut self, m: f64) -> u64 {
+        let l = (-m).exp();
+        let (mut k, mut p) = (0, 1.0);
+        loop {
+            p *= self.unit();
+            if p <= l {
+                return k;
+            }
+            k += 1;
+        }
+    }
+}
+
+/// Lower bound of a full pass: list calls and SKU calls at full pages.
+fn lower_bound(items: u64, skus: u64) -> u64 {
+    items.div_ceil(40) + skus.div_ceil(20)
+}
+
+/// Heavy-tailed sizes (Pareto, α = 1.1) from 100 to 100,000 items, scaled so that the sum of
+/// their expected lower bounds is `target` calls (SKUs 0 to 3 an item, 1.5 on average).
+fn sizes(rng: &mut Rng, n: usize, target: f64) -> Vec<u64> {
+    let raw: Vec<f64> = (0..n).map(|_| 100.0 / rng.unit().powf(1.0 / 1.1)).collect();
+    let mut scale = 1.0;
+    let expected = |s: f64| -> f64 {
+        raw.iter().map(|r| (r * s).clamp(100.0, 100_000.0)).map(|i| i / 40.0 + i * 1.5 / 20.0).sum()
+    };
+    for _ in 0..60 {
+        scale *= target / expected(scale);
+    }
+    raw.iter().map(|r| (r * scale).clamp(100.0, 100_000.0) as u64).collect()
+}
+
+fn post(
+    client: &reqwest::Client,
+    base: &str,
+    path: &str,
+    body: &serde_json::Value,
+) -> Option<serde_json::Value> {
+    let rt = tokio::runtime::Handle::current();
+    let url = format!("{base}{path}");
+    let (client, body) = (client.clone(), body.clone());
+    tokio::task::block_in_place(|| {
+        rt.block_on(async move { client.post(url).json(&body).send().await.ok()?.json().await.ok() })
+    })
+}
+
+fn config(sim: &SimProc, members: &[String], port: u16, auto: bool, day_secs: u64) -> String {
+    let scaled =
+        |real_secs: f64| format!("{}ms", (real_secs * day_secs as f64 * 1000.0 / 86_400.0).max(1.0) as u64);
+    let mut c = format!(
+        r#"
+[daemon]
+state_dir = "@DIR@/state"
+plugin_dir = "@DIR@/plugins"
+metrics_listen = "127.0.0.1:{port}"
+plan_every = "200ms"
+max_passes = 8
+[api]
+base_url = "{gw}"
+auth_url = "{base}/auth/token"
+read_timeout = "2s"
+[pacing]
+success_interval = "0ms"
+failure_interval = "20ms"
+throttled_interval = "100ms"
+max_calls_per_sec = 0
+quota_day = "{day_secs}s"
+[budget]
+full_every = "{full_every}"
+min_poll = "{min_poll}"
+max_poll = "{max_poll}"
+[[accounts]]
+name = "a1"
+app_key = "10000001"
+app_secret_file = "@DIR@/secret1"
+[[accounts]]
+name = "a2"
+app_key = "10000002"
+app_secret_file = "@DIR@/secret2"
+[[accounts]]
+name = "a3"
+app_key = "10000003"
+app_secret_file = "@DIR@/secret3"
+oauth = true
+[[sinks]]
+name = "events"
+plugin = "jsonl"
+start = "earliest"
+config = {{ path = "@DIR@/events.jsonl", max_bytes = 100000000000 }}
+"#,
+        gw = sim.gateway(),
+        base = sim.base,
+        full_every = scaled(7.0 * 86_400.0),
+        min_poll = scaled(300.0),
+        max_poll = scaled(86_400.0),
+    );
+    for m in members {
+        c += &format!("[[shops]]\nmember_id = \"{m}\"\n");
+        if !auto {
+            // Every 15 minutes is under a second at this scale: every second (24 scaled
+            // minutes) is as close as a cron gets; "nightly" at a fixed second of each day.
+            c += "incremental = \"* * * * * *\"\nfull = \"9 * * * * *\"\n";
+        }
+    }
+    c
+}
+
+/// One recorded change.
+struct Change {
+    shop: usize,
+    item: String,
+    at_ms: i64,
+}
+
+/// Runs the benchmark and returns its figures.
+pub fn run(cfg: &BudgetConfig) -> BudgetReport {
+    let day_ms = cfg.day_secs as i64 * 1000;
+    let mut rng = Rng(cfg.seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1);
+    let target = cfg.backlog_days * (ACCOUNTS * QUOTA) as f64;
+    let sizes = sizes(&mut rng, cfg.shops, target);
+    let args: Vec<String> = vec![
+        "--shops".into(),
+        "0".into(),
+        "--seed".into(),
+        cfg.seed.to_string(),
+        "--quota-day".into(),
+        format!("{}s", cfg.day_secs),
+        // The platform's 5 calls a second, scaled to days of seconds, is no limit at all.
+        "--rate-limit".into(),
+        "1000".into(),
+        "--hang-ms".into(),
+        "1500".into(),
+    ];
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let sims = [SimProc::start(&args), SimProc::start(&args)];
+    let mut members = Vec::new();
+    for &n in &sizes {
+        let body = format!(r#"{{"items": {n}, "skus": [0, 3], "history_days": 365}}"#);
+        let a = sims[0].admin_post("/_sim/shops", &body);
+        let b = sims[1].admin_post("/_sim/shops", &body);
+        assert_eq!(a["member_id"], b["member_id"], "both simulators hold the same shops");
+        members.push(a["member_id"].as_str().expect("member id").to_string());
+    }
+    // Online item ids per shop (the driver picks from them) and the exact lower bound.
+    let mut online: Vec<Vec<String>> = Vec::new();
+    let (mut items, mut lb, mut largest) = (0u64, 0u64, 0u64);
+    for m in &members {
+        let t = sims[0].admin_get(&format!("/_sim/shops/{m}/truth"));
+        let list = t["items"].as_array().cloned().unwrap_or_default();
+        let skus: u64 = list.iter().map(|i| i["skus"].as_array().map_or(0, |s| s.len() as u64)).sum();
+        let n = list.len() as u64;
+        items += n;
+        largest = largest.max(n);
+        lb += lower_bound(n, skus);
+        online.push(list.iter().filter_map(|i| i["item_id"].as_str().map(String::from)).collect());
+    }
+    let daily = ACCOUNTS * QUOTA;
+    let target_days = lb.div_ceil(daily) + 1;
+    eprintln!(
+        "{} shops, {items} items (largest {largest}), full-pass lower bounds {lb} calls = {:.1} days of {daily}",
+        members.len(),
+        lb as f64 / daily as f64
+    );
+    // Change rates: log-uniform from one a week to 300 a day.
+    let rates: Vec<f64> = (0..members.len())
+        .map(|_| {
+            let (lo, hi) = ((1.0f64 / 7.0).ln(), 300f64.ln());
+            (lo + (hi - lo) * rng.unit()).exp() / day_ms as f64
+        })
+        .collect();
+
+    let setups: Vec<(Setup, u16)> = [true, false]
+        .iter()
+        .enumerate()
+        .map(|(k, &auto)| {
+            let port = free_port();
+            let s = Setup::new(&config(&sims[k], &members, port, auto, cfg.day_secs));
+            for n in 1..=3 {
+                std::fs::write(s.path().join(format!("secret{n}")), format!("sim-secret-{n}"))
+                    .expect("secret");
+            }
+            plugin_dir(&s.path().join("plugins"));
+            (s, port)
+        })
+        .collect();
+    let rt =
+        tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("runtime");
+    let _enter = rt.enter();
+    let client = reqwest::Client::new();
+
+    let start = Instant::now();
+    let start_ms = shopsync::clock::now_ms();
+    let daemons: Vec<Guard> = setups.iter().map(|(s, _)| s.spawn_daemon()).collect();
+    let run_for = Duration::from_secs(cfg.days as u64 * cfg.day_secs);
+    let tick = Duration::from_millis(250);
+    let mut changes: Vec<Change> = Vec::new();
+    let mut complete_at: [Option<i64>; 2] = [None, None];
+    let mut last_probe = Instant::now() - Duration::from_secs(10);
+    while start.elapsed() < run_for {
+        let t0 = Instant::now();
+        for (i, m) in members.iter().enumerate() {
+            let n = rng.poisson(rates[i] * tick.as_millis() as f64);
+            if n == 0 {
+                continue;
+            }
+            let mut by_op: HashMap<&str, Vec<String>> = HashMap::new();
+            let mut creates = 0;
+            for _ in 0..n {
+                let u = rng.unit();
+                let op = match u {
+                    u if u < 0.60 => "update",
+                    u if u < 0.80 => "touch",
+                    u if u < 0.88 => "create",
+                    u if u < 0.95 => "delist",
+                    _ => "remove",
+                };
+                if op == "create" {
+                    creates += 1;
+                    continue;
+                }
+                if online[i].is_empty() {
+                    continue;
+                }
+                let k = rng.below(online[i].len());
+                let id = if op == "delist" || op == "remove" {
+                    online[i].swap_remove(k)
+                } else {
+                    online[i][k].clone()
+                };
+                by_op.entry(op).or_default().push(id);
+            }
+            let path = format!("/_sim/shops/{m}/mutate");
+            if creates > 0 {
+                let body = serde_json::json!({"op": "create", "count": creates});
+                let a = post(&client, &sims[0].base, &path, &body);
+                let _ = post(&client, &sims[1].base, &path, &body);
+                let at_ms = shopsync::clock::now_ms();
+                for id in a.and_then(|v| v["item_ids"].as_array().cloned()).unwrap_or_default() {
+                    if let Some(id) = id.as_str() {
+                        online[i].push(id.to_string());
+                        changes.push(Change { shop: i, item: id.to_string(), at_ms });
+                    }
+                }
+            }
+            for (op, ids) in by_op {
+                let body = serde_json::json!({"op": op, "item_ids": ids});
+                let _ = post(&client, &sims[0].base, &path, &body);
+                let _ = post(&client, &sims[1].base, &path, &body);
+                let at_ms = shopsync::clock::now_ms();
+                for id in ids {
+                    changes.push(Change { shop: i, item: id, at_ms });
+                }
+            }
+        }
+        if last_probe.elapsed() >= Duration::from_secs(1) {
+            last_probe = Instant::now();
+            for (k, (_, port)) in setups.iter().enumerate() {
+                if complete_at[k].is_none() {
+                    let m = metrics_text(*port);
+                    let synced = m
+                        .lines()
+                        .filter(|l| l.starts_with("shopsync_shop_watermark_timestamp_seconds{"))
+                        .count();
+                    if synced >= members.len() {
+                        complete_at[k] = Some(shopsync::clock::now_ms());
+                    }
+                }
+            }
+        }
+        if let Some(rest) = tick.checked_sub(t0.elapsed()) {
+            std::thread::sleep(rest);
+        }
+    }
+    let end_ms = shopsync::clock::now_ms();
+    for mut d in daemons {
+        let _ = std::process::Command::new("kill").args(["-TERM", &d.0.id().to_string()]).status();
+        let t = Instant::now();
+        while t.elapsed() < Duration::from_secs(30) && matches!(d.0.try_wait(), Ok(None)) {
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    let hour = day_ms as f64 / 24.0;
+    let mut modes = Vec::new();
+    for (k, name) in ["auto (budget planner)", "fixed crons (15 min / nightly)"].iter().enumerate() {
+        let (setup, _) = &setups[k];
+        // Item → commit times of its events.
+        let mut seen: HashMap<(String, String), Vec<i64>> = HashMap::new();
+        let body = std::fs::read_to_string(setup.path().join("events.jsonl")).unwrap_or_default();
+        for l in body.lines() {
+            let Ok(e) = serde_json::from_str::<serde_json::Value>(l) else { continue };
+            let (Some(shop), Some(item), Some(at)) =
+                (e["shop"].as_str(), e["item_id"].as_str(), e["observed_ms"].as_i64())
+            else {
+                continue;
+            };
+            seen.entry((shop.to_string(), item.to_string())).or_default().push(at);
+        }
+        for v in seen.values_mut() {
+            v.sort_unstable();
+        }
+        let mut delays: Vec<f64> = Vec::with_capacity(changes.len());
+        let mut detected = 0u64;
+        for c in &changes {
+            let key = (members[c.shop].clone(), c.item.clone());
+            let first = seen.get(&key).and_then(|v| v.iter().find(|&&t| t >= c.at_ms).copied());
+            match first {
+                Some(t) => {
+                    detected += 1;
+                    delays.push((t - c.at_ms) as f64);
+                }
+                None => delays.push((end_ms - c.at_ms) as f64),
+            }
+        }
+        delays.sort_by(f64::total_cmp);
+        let n = delays.len().max(1) as f64;
+        let counters = sims[k].admin_get("/_sim/counters");
+        modes.push(ModeFigures {
+            name: name.to_string(),
+            days_to_complete: complete_at[k].map(|t| (t - start_ms) as f64 / day_ms as f64),
+            changes: changes.len() as u64,
+            detected,
+            mean_staleness_h: delays.iter().sum::<f64>() / n / hour,
+            p95_staleness_h: delays.get((delays.len() as f64 * 0.95) as usize).copied().unwrap_or(0.0) / hour,
+            within_hour: delays.iter().filter(|&&d| d <= hour).count() as f64 / n,
+            calls_used: counters["total"].as_u64().unwrap_or(0),
+            calls_available: daily * cfg.days as u64,
+            list_pages_distinct: counters["list_pages_distinct"].as_u64().unwrap_or(0),
+            list_pages_repeated: counters["list_pages_repeated"].as_u64().unwrap_or(0),
+        });
+    }
+    BudgetReport { shops: members.len(), items, largest, lower_bound_calls: lb, target_days, modes }
+}
+
+impl BudgetReport {
+    /// The figures as rows for [`crate::print_figures`].
+    pub fn rows(&self) -> Vec<(String, String)> {
+        let mut rows = vec![
+            ("shops".into(), self.shops.to_string()),
+            ("items (largest shop)".into(), format!("{} ({})", self.items, self.largest)),
+            ("sum of full-pass lower bounds".into(), format!("{} calls", self.lower_bound_calls)),
+            ("target: every shop complete by day".into(), self.target_days.to_string()),
+        ];
+        for m in &self.modes {
+            let p = &m.name;
+            rows.push((
+                format!("{p}: days until every shop is complete"),
+                m.days_to_complete.map_or("not within the run".into(), |d| format!("{d:.1}")),
+            ));
+            rows.push((format!("{p}: changes made / seen"), format!("{} / {}", m.changes, m.detected)));
+            rows.push((
+                format!("{p}: staleness mean / p95 (scaled hours)"),
+                format!("{:.1} / {:.1}", m.mean_staleness_h, m.p95_staleness_h),
+            ));
+            rows.push((
+                format!("{p}: changes seen within an hour"),
+                format!("{:.1}%", m.within_hour * 100.0),
+            ));
+            rows.push((
+                format!("{p}: calls used / available"),
+                format!(
+                    "{} / {} ({:.0}%)",
+                    m.calls_used,
+                    m.calls_available,
+                    m.calls_used as f64 * 100.0 / m.calls_available.max(1) as f64
+                ),
+            ));
+            rows.push((
+                format!("{p}: list pages answered again / distinct"),
+                format!("{} / {}", m.list_pages_repeated, m.list_pages_distinct),
+            ));
+        }
+        rows
+    }
+}
