@@ -272,6 +272,11 @@ pub fn run(cfg: &BudgetConfig) -> BudgetReport {
     let _enter = rt.enter();
     let client = reqwest::Client::new();
 
+    // Start on a quota-day boundary, so the run holds whole days and the calls available are
+    // exactly `days` days of every account.
+    let now = shopsync::clock::now_ms();
+    let next_day = (now / day_ms + 1) * day_ms;
+    std::thread::sleep(Duration::from_millis((next_day - now) as u64));
     let start = Instant::now();
     let start_ms = shopsync::clock::now_ms();
     let daemons: Vec<Guard> = setups.iter().map(|(s, _)| s.spawn_daemon()).collect();
@@ -407,7 +412,12 @@ pub fn run(cfg: &BudgetConfig) -> BudgetReport {
             mean_staleness_h: delays.iter().sum::<f64>() / n / hour,
             p95_staleness_h: delays.get((delays.len() as f64 * 0.95) as usize).copied().unwrap_or(0.0) / hour,
             within_hour: delays.iter().filter(|&&d| d <= hour).count() as f64 / n,
-            calls_used: counters["total"].as_u64().unwrap_or(0),
+            // Every call that reached a key costs quota, except those refused for want of it.
+            calls_used: counters["total"].as_u64().unwrap_or(0).saturating_sub(
+                counters["methods"]
+                    .as_object()
+                    .map_or(0, |m| m.values().map(|o| o["15"].as_u64().unwrap_or(0)).sum()),
+            ),
             calls_available: daily * cfg.days as u64,
             list_pages_distinct: counters["list_pages_distinct"].as_u64().unwrap_or(0),
             list_pages_repeated: counters["list_pages_repeated"].as_u64().unwrap_or(0),

@@ -6,9 +6,10 @@
 //! else: the watermark says "every change below this is stored with its event", so it may
 //! only move over what was read without a gap.
 //! - a page of a time-ordered window moves it to the page's last `modified_time`, unless the
-//!   read has shifted so far (an item that slipped between two pages is older than that);
-//! - a window read to its end moves it to the window's end, unless its last read shifted;
-//! - once a window's last read shifted, nothing later in the same pass moves it: the
+//!   read has shifted in a way it could not repair (items that slipped back when others left
+//!   the window are re-read before the next page commits; see [`read_window`]);
+//! - a window read to its end moves it to the window's end, unless its read shifted that way;
+//! - once a window's read shifted that way, nothing later in the same pass moves it: a
 //!   slipped item would fall behind it. The next pass reads from there again;
 //! - a full pass moves it once, when it is done, to its start time, but never past the
 //!   start of a window whose last read shifted.
@@ -239,79 +240,91 @@ async fn read_window(ctx: &Arc<Ctx>, task: &Task) -> Result<Option<Vec<Window>>,
     // Pages shift when items change during the read (contract, "shifting pages"): when
     // total_results moves between pages, read the window again; diffing makes the re-read
     // free of duplicate events.
+    // Pages shift when items change during the read (contract, "shifting pages"): an item
+    // modified while the window is read leaves it (its new time is past the window's end),
+    // every later item moves up, and the ones at the next page boundary slip onto the page
+    // already read. The first page whose total is lower than the last one seen shows it:
+    // the k items that left pulled at most k items back onto the pages just behind, so
+    // those pages (⌈k / page size⌉ of them) are read again, and the read goes on. Diffing
+    // makes the re-reads free of duplicate events. A total that grows (an item entering a
+    // window in the past) cannot be repaired that way: then the window counts as shifted
+    // and the watermark stays before it.
+    let mut batcher = SkuBatcher::default();
+    let mut staged: VecDeque<StagedPage> = VecDeque::new();
+    let (mut page, mut known_total) =
+        if resuming { (task.resume.next_page, task.resume.first_total) } else { (1u32, None) };
     let mut shifted = false;
-    for attempt in 0..3 {
-        let mut batcher = SkuBatcher::default();
-        let mut staged: VecDeque<StagedPage> = VecDeque::new();
-        let (mut page, mut first_total) = if attempt == 0 && resuming {
-            (task.resume.next_page, task.resume.first_total)
-        } else {
-            (1u32, None)
-        };
-        shifted = false;
-        loop {
-            bump(&ctx.stats.list_calls, 1);
-            let p = e.client.items_list(&ctx.shop, &filter, page, size, SortType::ModifiedAsc).await?;
-            match first_total {
-                None => {
-                    if p.total_results > reach && (w.width() > 1 || w.cid.is_none()) {
-                        return Ok(Some(split_saturated(ctx, w, p.total_results).await?));
-                    }
-                    if p.total_results > reach {
-                        // One category, one millisecond, past the cap: nothing reaches the
-                        // rest. Read the 50 pages there are; completeness shows the gap.
-                        let lost = p.total_results - reach;
-                        if attempt == 0 {
-                            bump(&ctx.stats.unreachable, lost);
-                        }
-                        tracing::warn!(shop = %ctx.shop, cid = ?w.cid, at_ms = w.start, lost, "more items on one millisecond of one category than 50 pages reach");
-                    }
-                    first_total = Some(p.total_results.min(reach));
+    let mut rereads = 0u32;
+    loop {
+        bump(&ctx.stats.list_calls, 1);
+        let p = e.client.items_list(&ctx.shop, &filter, page, size, SortType::ModifiedAsc).await?;
+        let total = p.total_results.min(reach);
+        match known_total {
+            None => {
+                if p.total_results > reach && (w.width() > 1 || w.cid.is_none()) {
+                    return Ok(Some(split_saturated(ctx, w, p.total_results).await?));
                 }
-                Some(t) if t != p.total_results.min(reach) => shifted = true,
-                Some(_) => {}
+                if p.total_results > reach {
+                    // One category, one millisecond, past the cap: nothing reaches the
+                    // rest. Read the 50 pages there are; completeness shows the gap.
+                    let lost = p.total_results - reach;
+                    bump(&ctx.stats.unreachable, lost);
+                    tracing::warn!(shop = %ctx.shop, cid = ?w.cid, at_ms = w.start, lost, "more items on one millisecond of one category than 50 pages reach");
+                }
             }
-            let last = page as u64 * u64::from(size) >= first_total.unwrap_or(0) || p.items.is_empty();
-            let watermark = page_watermark(ctx, w, &p.items, shifted);
-            let mark = ctx.persist_windows.then(|| PageMark {
-                window: WindowState {
-                    start: w.start,
-                    end: w.end,
-                    cid: w.cid.clone(),
-                    next_page: page + 1,
-                    first_total,
-                },
-                calls: 0,
-                active_ms: 0,
-            });
-            staged.push_back(stage(ctx, p.items, watermark, mark, &mut batcher)?);
-            while batcher.due(last) {
-                batcher.fetch_one(&e.client, &ctx.stats).await?;
-                commit_ready(ctx, &mut staged, &mut batcher)?;
+            Some(t) if total < t && page > 1 => {
+                // Read again the pages the left items' followers slipped back onto.
+                let back = (t - total).div_ceil(u64::from(size)).min(u64::from(page - 1)) as u32;
+                for again in page - back..page {
+                    bump(&ctx.stats.list_calls, 1);
+                    rereads += 1;
+                    let q = e.client.items_list(&ctx.shop, &filter, again, size, SortType::ModifiedAsc).await?;
+                    staged.push_back(stage(ctx, q.items, None, None, &mut batcher)?);
+                }
             }
-            commit_ready(ctx, &mut staged, &mut batcher)?;
-            if last {
-                break;
-            }
-            if ctx.stats.stopping() {
-                // Pages staged but waiting for SKUs are not committed: the next pass reads
-                // them again.
-                return Err(SyncError::Stopped);
-            }
-            page += 1;
+            Some(t) if total > t => shifted = true,
+            Some(_) => {}
         }
-        while batcher.due(true) {
+        known_total = Some(total);
+        let last = page as u64 * u64::from(size) >= total || p.items.is_empty();
+        let watermark = page_watermark(ctx, w, &p.items, shifted);
+        let mark = ctx.persist_windows.then(|| PageMark {
+            window: WindowState {
+                start: w.start,
+                end: w.end,
+                cid: w.cid.clone(),
+                next_page: page + 1,
+                first_total: known_total,
+            },
+            calls: 0,
+            active_ms: 0,
+        });
+        staged.push_back(stage(ctx, p.items, watermark, mark, &mut batcher)?);
+        while batcher.due(last) {
             batcher.fetch_one(&e.client, &ctx.stats).await?;
             commit_ready(ctx, &mut staged, &mut batcher)?;
         }
         commit_ready(ctx, &mut staged, &mut batcher)?;
-        if !shifted {
+        if last {
             break;
         }
-        tracing::debug!(shop = %ctx.shop, start = w.start, end = w.end, attempt, "window shifted while read; reading again");
+        if ctx.stats.stopping() {
+            // Items waiting for their SKUs are not committed, nor is their page's place in
+            // the window: the next session reads that page again.
+            return Err(SyncError::Stopped);
+        }
+        page += 1;
+    }
+    while batcher.due(true) {
+        batcher.fetch_one(&e.client, &ctx.stats).await?;
+        commit_ready(ctx, &mut staged, &mut batcher)?;
+    }
+    commit_ready(ctx, &mut staged, &mut batcher)?;
+    if rereads > 0 {
+        tracing::debug!(shop = %ctx.shop, start = w.start, end = w.end, rereads, "window shifted while read; the pages behind were read again");
     }
     if shifted {
-        tracing::warn!(shop = %ctx.shop, start = w.start, end = w.end, "window kept shifting while read; the watermark stays before it");
+        tracing::warn!(shop = %ctx.shop, start = w.start, end = w.end, "items entered a window while it was read; the watermark stays before it");
     }
     if let Some(mark) = done_watermark(ctx, w, shifted) {
         apply(&e.store, ctx.shop(), &ctx.stats, &[], Some(mark), None)?;
