@@ -21,7 +21,8 @@ struct Cli {
 enum Cmd {
     /// The daemon: scheduled passes, sink delivery, metrics, reload on SIGHUP.
     Run {
-        #[arg(long)]
+        /// The config file (default: $SHOPSYNC_CONFIG).
+        #[arg(long, env = "SHOPSYNC_CONFIG")]
         config: PathBuf,
     },
     /// The one-command first look: the built-in simulator, the daemon and a JSONL sink.
@@ -38,7 +39,8 @@ enum Cmd {
     /// One pass of the configured (or named) shops in the foreground, then exit (0 when
     /// every pass succeeded).
     Sync {
-        #[arg(long)]
+        /// The config file (default: $SHOPSYNC_CONFIG).
+        #[arg(long, env = "SHOPSYNC_CONFIG")]
         config: PathBuf,
         /// Only this shop: a member id or a shop URL (configured or not).
         #[arg(long)]
@@ -53,16 +55,23 @@ enum Cmd {
     },
     /// Per shop: watermark, items, last passes, completeness; per account: calls today.
     Status {
-        #[arg(long)]
+        /// The config file (default: $SHOPSYNC_CONFIG).
+        #[arg(long, env = "SHOPSYNC_CONFIG")]
         config: PathBuf,
         #[arg(long)]
         json: bool,
     },
     /// Validate a config file; print what is wrong with line and column.
-    CheckConfig { file: PathBuf },
+    CheckConfig {
+        /// The config file (or `--config`, or $SHOPSYNC_CONFIG).
+        file: Option<PathBuf>,
+        #[arg(long = "config", env = "SHOPSYNC_CONFIG", conflicts_with = "file")]
+        config: Option<PathBuf>,
+    },
     /// Print outbox events as JSONL.
     Events {
-        #[arg(long)]
+        /// The config file (default: $SHOPSYNC_CONFIG).
+        #[arg(long, env = "SHOPSYNC_CONFIG")]
         config: PathBuf,
         #[arg(long)]
         shop: Option<String>,
@@ -71,7 +80,8 @@ enum Cmd {
     },
     /// Write a shop's current catalogue to stdout.
     Export {
-        #[arg(long)]
+        /// The config file (default: $SHOPSYNC_CONFIG).
+        #[arg(long, env = "SHOPSYNC_CONFIG")]
         config: PathBuf,
         #[arg(long)]
         shop: String,
@@ -80,7 +90,8 @@ enum Cmd {
     },
     /// Deliver the outbox to every configured sink once, then exit (0 when all drained).
     Deliver {
-        #[arg(long)]
+        /// The config file (default: $SHOPSYNC_CONFIG).
+        #[arg(long, env = "SHOPSYNC_CONFIG")]
         config: PathBuf,
     },
     /// Dead-letter queues.
@@ -101,7 +112,8 @@ enum Cmd {
 enum DlqCmd {
     /// Re-send a sink's dead-lettered batches; those accepted leave the queue.
     Replay {
-        #[arg(long)]
+        /// The config file (default: $SHOPSYNC_CONFIG).
+        #[arg(long, env = "SHOPSYNC_CONFIG")]
         config: PathBuf,
         #[arg(long)]
         sink: String,
@@ -112,7 +124,8 @@ enum DlqCmd {
 enum StateCmd {
     /// Forget a shop's watermark: its next pass is full.
     Reset {
-        #[arg(long)]
+        /// The config file (default: $SHOPSYNC_CONFIG).
+        #[arg(long, env = "SHOPSYNC_CONFIG")]
         config: PathBuf,
         #[arg(long)]
         shop: String,
@@ -198,8 +211,16 @@ async fn run(cmd: Cmd) -> anyhow::Result<bool> {
             cli::sync(&ctx, shop.as_deref(), full, since_ms).await
         }
         Cmd::Status { config, json } => cli::status(&cli::Context::open(&config)?, json).map(|()| true),
-        Cmd::CheckConfig { file } => {
+        Cmd::CheckConfig { file, config } => {
+            let Some(file) = file.or(config) else {
+                anyhow::bail!("name the config file: shopsync check-config FILE (or --config FILE, or SHOPSYNC_CONFIG)")
+            };
             let s = Settings::load(&file)?;
+            let demand =
+                shopsync::schedule::demand::total_cron_demand(&s, shopsync::clock::now_ms(), |_| Default::default());
+            if let Some(w) = shopsync::schedule::demand::over_budget(demand, &s) {
+                eprintln!("warning: {w}");
+            }
             println!(
                 "{}: ok ({} accounts, {} shops, {} watch lists, {} sinks)",
                 file.display(),
@@ -239,9 +260,13 @@ async fn run(cmd: Cmd) -> anyhow::Result<bool> {
 }
 
 fn init_logging() {
-    let filter =
-        tracing_subscriber::EnvFilter::try_from_env("SHOPSYNC_LOG").unwrap_or_else(|_| "info".into());
-    let fmt = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    // Dependencies' own INFO lines (the cron scheduler's "Uninited", "Job creator created")
+    // say nothing an operator needs.
+    let filter = tracing_subscriber::EnvFilter::try_from_env("SHOPSYNC_LOG")
+        .unwrap_or_else(|_| "info,tokio_cron_scheduler=warn".into());
+    // Colour codes only for a terminal: a log redirected to a file stays plain text.
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let fmt = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_ansi(ansi);
     // Under systemd the journal stamps every line; a second timestamp is noise.
     if std::env::var_os("JOURNAL_STREAM").is_some() {
         fmt.without_time().with_ansi(false).init();

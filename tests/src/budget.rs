@@ -8,7 +8,7 @@
 //! each change was made. Afterwards every change is matched with the first event of its
 //! item committed after it; the delay is its staleness.
 
-use crate::{free_port, metrics_text, plugin_dir, Guard, Setup, SimProc};
+use crate::{free_port, metrics_text, plugin_dir, Guard, Rng, Setup, SimProc};
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
@@ -59,40 +59,6 @@ pub struct BudgetReport {
     pub lower_bound_calls: u64,
     pub target_days: u64,
     pub modes: Vec<ModeFigures>,
-}
-
-/// A small deterministic generator (xorshift64*), so the benchmark needs no RNG crate.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-
-    /// Uniform in (0, 1].
-    fn unit(&mut self) -> f64 {
-        ((self.next() >> 11) as f64 + 1.0) / (1u64 << 53) as f64
-    }
-
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n.max(1) as u64) as usize
-    }
-
-    /// Poisson with mean `m` (Knuth; the means here are small).
-    fn poisson(&mut self, m: f64) -> u64 {
-        let l = (-m).exp();
-        let (mut k, mut p) = (0, 1.0);
-        loop {
-            p *= self.unit();
-            if p <= l {
-                return k;
-            }
-            k += 1;
-        }
-    }
 }
 
 /// Lower bound of a full pass: list calls and SKU calls at full pages.
@@ -310,7 +276,7 @@ pub fn run(cfg: &BudgetConfig) -> BudgetReport {
                 if online[i].is_empty() {
                     continue;
                 }
-                let k = rng.below(online[i].len());
+                let k = rng.below(online[i].len() as u64) as usize;
                 let id = if op == "delist" || op == "remove" {
                     online[i].swap_remove(k)
                 } else {

@@ -7,7 +7,7 @@
 //! numbered reached both sinks, and both hold every item's final state (MD5 of the
 //! normalized truth) and no item the platform no longer sells.
 
-use crate::{free_port, metric_sum, metrics_text, pg_db, plugin_dir, sh, truth_md5s, Setup, SimProc};
+use crate::{free_port, metric_sum, metrics_text, pg_db, plugin_dir, sh, truth_md5s, Rng, Setup, SimProc};
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::io::{Read, Seek, SeekFrom};
@@ -78,20 +78,6 @@ impl CrashReport {
     }
 }
 
-/// xorshift64*: the kill instants and mutations follow from the seed alone.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n.max(1)
-    }
-}
 
 /// The latest event seen per item, and every seq seen.
 #[derive(Default)]

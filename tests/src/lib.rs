@@ -366,6 +366,53 @@ pub fn print_figures(markdown: bool, heading: &str, intro: &str, rows: &[(String
     }
 }
 
+/// xorshift64*: a small deterministic generator, so kill instants, mutations and benchmark
+/// workloads follow from a seed alone (and the suites need no RNG crate).
+pub struct Rng(pub u64);
+
+impl Rng {
+    pub fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+
+    pub fn below(&mut self, n: u64) -> u64 {
+        self.next() % n.max(1)
+    }
+
+    /// Uniform in (0, 1].
+    pub fn unit(&mut self) -> f64 {
+        ((self.next() >> 11) as f64 + 1.0) / (1u64 << 53) as f64
+    }
+
+    /// Poisson with mean `m` (Knuth's method; the means used are small).
+    pub fn poisson(&mut self, m: f64) -> u64 {
+        let l = (-m).exp();
+        let (mut k, mut p) = (0, 1.0);
+        loop {
+            p *= self.unit();
+            if p <= l {
+                return k;
+            }
+            k += 1;
+        }
+    }
+}
+
+/// Polls `f` every 200 ms until it holds; panics after `secs` seconds naming `what`.
+pub fn wait_for(what: &str, secs: u64, mut f: impl FnMut() -> bool) {
+    let t0 = std::time::Instant::now();
+    while t0.elapsed() < std::time::Duration::from_secs(secs) {
+        if f() {
+            return;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    panic!("timed out after {secs} s waiting for {what}");
+}
+
 /// A free TCP port on 127.0.0.1 (for a daemon's metrics listener).
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("a free port").port()

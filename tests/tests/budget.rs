@@ -3,19 +3,9 @@
 //! never listing a page it already had. Quota days are scaled down to seconds on both
 //! sides (`[pacing] quota_day`, `sim1688 --quota-day`).
 
-use shopsync_e2e::{free_port, metrics_text, text, truth_md5s, Setup, SimProc};
+use shopsync_e2e::{free_port, metrics_text, text, truth_md5s, wait_for, Setup, SimProc};
 use std::time::{Duration, Instant};
 
-fn wait_for(what: &str, secs: u64, mut f: impl FnMut() -> bool) {
-    let t0 = Instant::now();
-    while t0.elapsed() < Duration::from_secs(secs) {
-        if f() {
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(200));
-    }
-    panic!("timed out after {secs} s waiting for {what}");
-}
 
 /// Calls the simulator has answered (every outcome), all keys together.
 fn calls(sim: &SimProc) -> u64 {
@@ -256,4 +246,72 @@ fn thirty_sigkills_during_a_first_pass_cost_little_more_than_its_lower_bound() {
     let expected = truth_md5s(&sim, &member);
     let wrong = expected.iter().filter(|(id, (md5, _))| exported.get(*id) != Some(md5)).count();
     assert_eq!((exported.len(), wrong), (expected.len(), 0), "the copy equals the ground truth");
+}
+
+/// The planner on its own ("auto", no cron anywhere): three shops get their first copies
+/// across quota days, changes are picked up by its polls, every shop has a poll interval, and
+/// no call is ever refused for want of quota (the planner never plans more than a day holds).
+#[test]
+fn the_planner_copies_every_shop_and_polls_within_the_quota() {
+    let day = 6;
+    let sim = SimProc::start(&[
+        "--shops",
+        "0",
+        "--rate-limit",
+        "400",
+        "--quota-commercial",
+        "400",
+        "--quota-day",
+        &format!("{day}s"),
+        "--hang-ms",
+        "1500",
+    ]);
+    let members: Vec<String> = [1_500, 300, 100]
+        .iter()
+        .map(|n| {
+            let s = sim.admin_post("/_sim/shops", &format!(r#"{{"items": {n}}}"#));
+            s["member_id"].as_str().expect("member id").to_string()
+        })
+        .collect();
+    let port = free_port();
+    let shops: String = members.iter().map(|m| format!("[[shops]]\nmember_id = \"{m}\"\n")).collect();
+    let text_cfg = config(&sim, "@SHOPS@", port, &format!("quota_day = \"{day}s\""))
+        .replace("[[shops]]\n@SHOPS@\nincremental = \"0 0 4 1 1 *\"\nfull = \"0 0 5 1 1 *\"\n", &shops)
+        .replace("plan_every = \"500ms\"", "plan_every = \"200ms\"")
+        + "[budget]\nmin_poll = \"300ms\"\nmax_poll = \"6s\"\nfull_every = \"42s\"\n"
+        + "[[sinks]]\nname = \"events\"\nplugin = \"jsonl\"\nstart = \"earliest\"\nconfig = { path = \"@DIR@/events.jsonl\" }\n";
+    let setup = Setup::new(&text_cfg);
+    std::fs::write(setup.path().join("secret"), "sim-secret-1").expect("secret");
+    shopsync_e2e::plugin_dir(&setup.path().join("plugins"));
+    let mut d = setup.spawn_daemon();
+    wait_for("every shop's first copy", 120, || members.iter().all(|m| synced_while_running(port, m)));
+    let events = setup.path().join("events.jsonl");
+    let count = |op: &str, shop: &str| {
+        std::fs::read_to_string(&events)
+            .unwrap_or_default()
+            .lines()
+            .filter(|l| l.contains(&format!("\"op\":\"{op}\"")) && l.contains(&format!("\"shop\":\"{shop}\"")))
+            .count()
+    };
+    let before = count("update", &members[1]);
+    let done = sim.admin_post(&format!("/_sim/shops/{}/mutate", members[1]), r#"{"op": "update", "count": 20}"#);
+    assert_eq!(done["item_ids"].as_array().map(Vec::len), Some(20));
+    wait_for("the planner's polls to pick up 20 updates", 60, || count("update", &members[1]) >= before + 20);
+    let m = metrics_text(port);
+    for member in &members {
+        assert!(
+            m.lines().any(|l| l.starts_with("shopsync_shop_poll_interval_seconds") && l.contains(member.as_str())),
+            "shop {member} has a poll interval"
+        );
+    }
+    sigterm(&mut d);
+    let counters = sim.admin_get("/_sim/counters");
+    let refused: u64 = counters["methods"]
+        .as_object()
+        .expect("methods")
+        .values()
+        .map(|o| o["15"].as_u64().unwrap_or(0))
+        .sum();
+    eprintln!("{} calls, {refused} refused for want of quota", counters["total"]);
+    assert_eq!(refused, 0, "no call was refused with code 15");
 }

@@ -1,20 +1,10 @@
 //! The daemon as operators run it: `shopsync demo`, and `shopsync run` against a `sim1688`
 //! process with second-level crons, metrics, a refused reload and a clean SIGTERM.
 
-use shopsync_e2e::{bin, sh, text, Setup, SimProc};
+use shopsync_e2e::{bin, sh, text, wait_for, Setup, SimProc};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-fn wait_for(what: &str, secs: u64, f: impl Fn() -> bool) {
-    let t0 = Instant::now();
-    while t0.elapsed() < Duration::from_secs(secs) {
-        if f() {
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(200));
-    }
-    panic!("timed out waiting for {what}");
-}
 
 fn lines(p: &std::path::Path) -> usize {
     std::fs::read_to_string(p).map(|s| s.lines().count()).unwrap_or(0)
