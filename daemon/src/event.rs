@@ -28,7 +28,35 @@ pub struct Sku {
     pub stock: Option<i64>,
 }
 
-/// A normalized item. Field order is the canonical order its MD5 is taken in.
+/// The version of the canonical form items are hashed in; stored hashes carry it, so a
+/// change of form is recognized (and the stored copy re-hashed) instead of turning every
+/// stored item into an update.
+///
+/// Version 1: the item as a JSON object with keys sorted (serde_json's map is a BTreeMap, so
+/// the struct's field order does not matter), `null` fields left out (so a new optional field
+/// that is absent changes no hash), prefixed with `shopsync-item-v1\n`.
+pub const HASH_VERSION: u32 = 1;
+
+fn canonical_md5(item: &impl Serialize) -> String {
+    fn strip_nulls(v: &mut serde_json::Value) {
+        match v {
+            serde_json::Value::Object(m) => {
+                m.retain(|_, x| !x.is_null());
+                m.values_mut().for_each(strip_nulls);
+            }
+            serde_json::Value::Array(a) => a.iter_mut().for_each(strip_nulls),
+            _ => {}
+        }
+    }
+    let mut v = serde_json::to_value(item).unwrap_or_default();
+    strip_nulls(&mut v);
+    let mut h = Md5::new();
+    h.update(format!("shopsync-item-v{HASH_VERSION}\n"));
+    h.update(v.to_string());
+    hex::encode(h.finalize())
+}
+
+/// A normalized item.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Item {
     pub item_id: String,
@@ -50,10 +78,20 @@ pub struct Item {
 }
 
 impl Item {
-    /// MD5 of the canonical JSON form, as lowercase hex.
+    /// MD5 of the canonical form ([`HASH_VERSION`]), as lowercase hex.
     pub fn md5(&self) -> String {
-        let bytes = serde_json::to_vec(self).unwrap_or_default();
-        hex::encode(Md5::digest(&bytes))
+        canonical_md5(self)
+    }
+
+    /// MD5 of the listing fields alone (the item without its SKU details): when it is
+    /// unchanged, the SKU details need no `alibaba.item.sku.get`.
+    pub fn listing_md5(&self) -> String {
+        if self.skus.is_empty() {
+            return canonical_md5(self);
+        }
+        let mut listing = self.clone();
+        listing.skus.clear();
+        canonical_md5(&listing)
     }
 
     /// The names of the fields that differ from `old`.
@@ -114,4 +152,91 @@ pub struct Event {
     pub observed_ms: i64,
     /// For `delete`, the last known state.
     pub item: Item,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn item() -> Item {
+        Item {
+            item_id: "601234567890".into(),
+            title: "保温杯, 500ml".into(),
+            cid: "1031910".into(),
+            wholesale_prices: vec![Tier {
+                min_qty: 2,
+                max_qty: None,
+                price: "12.50".parse().expect("decimal"),
+            }],
+            price_source: PriceSource::WholesalePrice,
+            moq: Some(2),
+            sales: None,
+            stock: Some(8800),
+            status: "online".into(),
+            modified_ms: 1_700_000_000_000,
+            sku_ids: vec!["1".into()],
+            skus: vec![Sku { sku_id: "1".into(), spec: "颜色:红".into(), price: None, stock: Some(3) }],
+            pic_url: String::new(),
+            detail_url: String::new(),
+        }
+    }
+
+    /// The hash is taken over sorted keys without nulls: neither the struct's field order
+    /// nor a new optional field that is absent may turn every stored item into an update.
+    #[test]
+    fn the_hash_depends_on_content_not_on_field_order_or_absent_fields() {
+        /// `Item` as a later version might declare it: fields in another order, one more.
+        #[derive(Serialize)]
+        struct Reordered {
+            detail_url: String,
+            pic_url: String,
+            skus: Vec<Sku>,
+            sku_ids: Vec<String>,
+            a_new_optional_field: Option<u64>,
+            modified_ms: i64,
+            status: String,
+            stock: Option<i64>,
+            sales: Option<i64>,
+            moq: Option<u64>,
+            price_source: PriceSource,
+            wholesale_prices: Vec<Tier>,
+            cid: String,
+            title: String,
+            item_id: String,
+        }
+        let it = item();
+        let r = Reordered {
+            detail_url: it.detail_url.clone(),
+            pic_url: it.pic_url.clone(),
+            skus: it.skus.clone(),
+            sku_ids: it.sku_ids.clone(),
+            a_new_optional_field: None,
+            modified_ms: it.modified_ms,
+            status: it.status.clone(),
+            stock: it.stock,
+            sales: it.sales,
+            moq: it.moq,
+            price_source: it.price_source,
+            wholesale_prices: it.wholesale_prices.clone(),
+            cid: it.cid.clone(),
+            title: it.title.clone(),
+            item_id: it.item_id.clone(),
+        };
+        assert_eq!(canonical_md5(&r), it.md5());
+        let mut other = it.clone();
+        other.stock = Some(8799);
+        assert_ne!(other.md5(), it.md5());
+        // Pinned: a change of this value is a change of the canonical form, which needs a
+        // new HASH_VERSION (stored hashes of the old version are then recomputed).
+        assert_eq!(it.md5(), "2a85d0350509e872fdfaa718a76fb5ee");
+    }
+
+    #[test]
+    fn the_listing_hash_ignores_sku_details() {
+        let it = item();
+        let mut bare = it.clone();
+        bare.skus.clear();
+        assert_eq!(it.listing_md5(), bare.md5());
+        assert_ne!(it.md5(), bare.md5());
+    }
 }

@@ -213,11 +213,14 @@ async fn run(cmd: Cmd) -> anyhow::Result<bool> {
         Cmd::Status { config, json } => cli::status(&cli::Context::open(&config)?, json).map(|()| true),
         Cmd::CheckConfig { file, config } => {
             let Some(file) = file.or(config) else {
-                anyhow::bail!("name the config file: shopsync check-config FILE (or --config FILE, or SHOPSYNC_CONFIG)")
+                anyhow::bail!(
+                    "name the config file: shopsync check-config FILE (or --config FILE, or SHOPSYNC_CONFIG)"
+                )
             };
             let s = Settings::load(&file)?;
-            let demand =
-                shopsync::schedule::demand::total_cron_demand(&s, shopsync::clock::now_ms(), |_| Default::default());
+            let demand = shopsync::schedule::demand::total_cron_demand(&s, shopsync::clock::now_ms(), |_| {
+                Default::default()
+            });
             if let Some(w) = shopsync::schedule::demand::over_budget(demand, &s) {
                 eprintln!("warning: {w}");
             }

@@ -62,6 +62,7 @@ async fn rig(faults: Faults) -> Rig {
         slice: Duration::from_secs(30 * 86_400),
         overlap: Duration::from_secs(300),
         full_pass_skus: SkuRefresh::Changed,
+        sku_max_age: Duration::from_secs(14 * 86_400),
     };
     let engine = Engine::new(client, store.clone(), sync);
     Rig { sim, store, engine, _dir: dir }

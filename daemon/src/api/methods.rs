@@ -2,7 +2,7 @@
 
 use super::client::Client;
 use super::error::ApiError;
-use super::model::{Category, ListPage, RawItem, RawSku, ShopInfo};
+use super::model::{BadItem, Category, ListPage, RawItem, RawSku, ShopInfo};
 use super::shop_ref::{MemberId, ShopRef};
 use serde::de::DeserializeOwned;
 use serde_json::Value;
@@ -66,11 +66,24 @@ pub fn parse_list_page(mut v: Value) -> Result<ListPage, ApiError> {
         .and_then(|c| c.as_u64().or_else(|| c.as_str().and_then(|s| s.parse().ok())))
         .ok_or_else(|| ApiError::Malformed(format!("{M}: no total_results")))?;
     // An empty page has `"items": {}` with no `item` key at all.
-    let items = match v.pointer_mut("/items/item").map(Value::take) {
+    let list = match v.pointer_mut("/items/item").map(Value::take) {
         None | Some(Value::Null) => Vec::new(),
-        Some(list) => parse(M, "items", list)?,
+        Some(Value::Array(list)) => list,
+        Some(other) => {
+            return Err(ApiError::Malformed(format!("{M}: items: expected a list, got {}", kind_of(&other))))
+        }
     };
-    Ok(ListPage { total_results, items })
+    // Each item on its own: one the parser rejects is set aside with what can be read of it
+    // (its id, its time), and the rest of the page stands.
+    let mut items = Vec::with_capacity(list.len());
+    let mut bad = Vec::new();
+    for v in list {
+        match serde_json::from_value::<RawItem>(v.clone()) {
+            Ok(item) => items.push(item),
+            Err(e) => bad.push(BadItem::from_value(&v, e.to_string())),
+        }
+    }
+    Ok(ListPage { total_results, items, bad })
 }
 
 /// The inner value of a `alibaba.item.sku.get` answer as SKUs.
@@ -78,6 +91,17 @@ pub fn parse_skus(mut v: Value) -> Result<Vec<RawSku>, ApiError> {
     match v.pointer_mut("/skus/sku").map(Value::take) {
         None | Some(Value::Null) => Ok(Vec::new()),
         Some(list) => parse("alibaba.item.sku.get", "skus", list),
+    }
+}
+
+fn kind_of(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "a list",
+        Value::Object(_) => "an object",
     }
 }
 

@@ -20,7 +20,7 @@ pub use methods::{
     parse_list_page, parse_skus, ItemFilter, SortType, ITEM_FIELDS, MAX_PAGE_SIZE, MAX_SKU_IDS,
 };
 pub use model::{
-    parse_price, parse_wholesale, Category, ListPage, PriceError, RawItem, RawSku, ShopInfo, Tier,
+    parse_price, parse_wholesale, BadItem, Category, ListPage, PriceError, RawItem, RawSku, ShopInfo, Tier,
 };
 pub use oauth::{MemoryTokenStore, Token, TokenStore};
 pub use shop_ref::{MemberId, ShopRef, ShopRefError};

@@ -44,7 +44,11 @@ fn opt_i64<'de, D: Deserializer<'de>>(d: D) -> Result<Option<i64>, D::Error> {
     match Option::<Either>::deserialize(d)? {
         None => Ok(None),
         Some(Either::N(n)) => Ok(Some(n)),
-        Some(Either::S(s)) => s.trim().parse().map(Some).map_err(serde::de::Error::custom),
+        Some(Either::S(s)) => s
+            .trim()
+            .parse()
+            .map(Some)
+            .map_err(|_| serde::de::Error::custom(format!("{s:?} is not a whole number"))),
     }
 }
 
@@ -139,6 +143,36 @@ pub struct ListPage {
     /// How many items match the whole query (not this page).
     pub total_results: u64,
     pub items: Vec<RawItem>,
+    /// Items of the page that could not be read (a string where a number belongs that is no
+    /// number, a tier nobody can parse…), in page order among themselves. One bad item must
+    /// not cost the page: the engine commits the rest and quarantines these.
+    pub bad: Vec<BadItem>,
+}
+
+/// An item the parser rejected, with what could still be read of it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BadItem {
+    /// The id, when one could be read (a number is still an id).
+    pub item_id: Option<String>,
+    /// Its `modified_time`, when readable: the watermark must stay behind it.
+    pub modified_ms: Option<i64>,
+    /// What the parser said, for the log and `status`.
+    pub error: String,
+}
+
+impl BadItem {
+    /// Reads what it can of an item the parser rejected.
+    pub fn from_value(v: &serde_json::Value, error: String) -> BadItem {
+        let num = |k: &str| {
+            v.get(k).and_then(|x| x.as_i64().or_else(|| x.as_str().and_then(|s| s.trim().parse().ok())))
+        };
+        let item_id = v.get("item_id").and_then(|x| match x {
+            serde_json::Value::String(s) if !s.trim().is_empty() => Some(s.trim().to_string()),
+            serde_json::Value::Number(n) => Some(n.to_string()),
+            _ => None,
+        });
+        BadItem { item_id, modified_ms: num("modified_time"), error }
+    }
 }
 
 /// A wholesale price tier: `min_qty` pieces up to `max_qty` (open-ended when `None`).

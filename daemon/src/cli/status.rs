@@ -46,7 +46,9 @@ pub fn status(ctx: &Context, as_json: bool) -> anyhow::Result<()> {
                            "calls": f.calls, "verifying": f.verifying,
                            "calls_left_estimate": estimate::calls_left(f), "estimated_finish_ms": eta(f)})
                 });
-                json!({"shop": id, "state": s, "full_pass_progress": progress})
+                let quarantined = ctx.store.quarantined(id).unwrap_or_default();
+                json!({"shop": id, "state": s, "full_pass_progress": progress, "quarantined": quarantined,
+                       "unreachable_items": s.unreachable_items()})
             })
             .collect();
         let out = json!({"shops": shops, "accounts": accounts, "sinks": sinks, "outbox_events": ctx.store.outbox_len()});
@@ -72,6 +74,22 @@ pub fn status(ctx: &Context, as_json: bool) -> anyhow::Result<()> {
         println!("  items            {}", s.item_count);
         println!("  last full        {}", pass(&s.last_full));
         println!("  last incremental {}", pass(&s.last_incremental));
+        let quarantined = ctx.store.quarantined(id).unwrap_or_default();
+        if let Some(q) = quarantined.first() {
+            println!(
+                "  quarantined      {} items unreadable, retried every pass (e.g. {}: {})",
+                quarantined.len(),
+                q.item_id,
+                q.error
+            );
+        }
+        if s.unreachable_items() > 0 {
+            println!(
+                "  unreachable      {} items no query reaches, on {} milliseconds",
+                s.unreachable_items(),
+                s.unreachable.len()
+            );
+        }
         if let Some(f) = &s.full {
             println!(
                 "  full pass open   windows {} of {}, items {} of {} official, {} sessions, {} calls{}; finish {}",

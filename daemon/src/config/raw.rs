@@ -252,13 +252,29 @@ impl Default for RawPacing {
     }
 }
 
-#[derive(Debug, Deserialize, Default)]
+#[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawSync {
-    /// `changed` (default): SKU details only for new items and items whose listing changed;
-    /// `all`: a full pass refreshes every item's SKUs.
+    /// `changed` (default): SKU details only for new items, items whose listing changed and
+    /// items whose details are older than `sku_max_age`; `all`: a full pass refreshes every
+    /// item's SKUs.
     #[serde(default)]
     pub full_pass_skus: super::SkuRefresh,
+    /// With `changed`, a full pass still fetches the SKU details of items whose details are
+    /// older than this: a variant's price or stock can change with the listing untouched,
+    /// and nothing else would ever show it.
+    #[serde(default = "default_sku_max_age")]
+    pub sku_max_age: Dur,
+}
+
+impl Default for RawSync {
+    fn default() -> Self {
+        RawSync { full_pass_skus: Default::default(), sku_max_age: default_sku_max_age() }
+    }
+}
+
+fn default_sku_max_age() -> Dur {
+    ms(14 * 86_400_000)
 }
 
 #[derive(Debug, Deserialize)]

@@ -44,6 +44,8 @@ pub struct SyncSettings {
     pub slice: Duration,
     pub overlap: Duration,
     pub full_pass_skus: SkuRefresh,
+    /// Full passes fetch SKU details older than this again (see `[sync] sku_max_age`).
+    pub sku_max_age: Duration,
 }
 
 /// When a kind of pass runs: chosen by the budget planner, or on a cron.
@@ -427,6 +429,7 @@ impl Settings {
                 slice: Duration::from_secs(u64::from(a.slice_days) * 86_400),
                 overlap: a.overlap.0,
                 full_pass_skus: raw.sync.full_pass_skus,
+                sku_max_age: raw.sync.sku_max_age.0,
             },
             accounts,
             shops,

@@ -24,6 +24,8 @@ pub struct Metrics {
     pub passes_skipped: IntCounterVec,
     pub watermark: GaugeVec,
     pub items: IntGaugeVec,
+    pub items_quarantined: IntGaugeVec,
+    pub items_unreachable: IntGaugeVec,
     pub completeness: GaugeVec,
     pub full_pass_windows: IntGaugeVec,
     pub full_pass_items: IntGaugeVec,
@@ -133,6 +135,18 @@ impl Metrics {
                 &["shop"],
             ),
             items: igauge(&r, "shopsync_shop_items", "Items stored per shop.", &["shop"]),
+            items_quarantined: igauge(
+                &r,
+                "shopsync_shop_items_quarantined",
+                "Items the platform sent in a shape that could not be read; retried on every pass.",
+                &["shop"],
+            ),
+            items_unreachable: igauge(
+                &r,
+                "shopsync_shop_items_unreachable",
+                "Items no query of the platform reaches (category totals short of a window's, a category tie past the depth cap).",
+                &["shop"],
+            ),
             completeness: gauge(
                 &r,
                 "shopsync_shop_completeness_ratio",

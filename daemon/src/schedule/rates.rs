@@ -104,6 +104,7 @@ mod tests {
             windows: 1,
             splits: 0,
             unreachable: 0,
+            quarantined: 0,
             completeness: None,
             watermark_ms: None,
             resumable: false,

@@ -37,6 +37,8 @@ pub(super) fn refresher(shared: Arc<Shared>, sinks: Arc<Mutex<SinkManager>>) -> 
                     m.watermark.with_label_values(&[&id]).set(w as f64 / 1000.0);
                 }
                 m.items.with_label_values(&[&id]).set(s.item_count as i64);
+                m.items_quarantined.with_label_values(&[&id]).set(shared.store.quarantined_count(&id) as i64);
+                m.items_unreachable.with_label_values(&[&id]).set(s.unreachable_items() as i64);
                 match &s.full {
                     Some(f) => {
                         m.full_pass_windows.with_label_values(&[&id, "done"]).set(f.windows_done as i64);

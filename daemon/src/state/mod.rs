@@ -3,13 +3,16 @@
 //!
 //! `store.rs` opens the database and holds the item, shop and outbox trees with the one
 //! transaction per page; `records.rs` holds what is stored per shop; `hooks.rs` lets the API
-//! client persist quota counts, OAuth tokens and resolved shop URLs here.
+//! client persist quota counts, OAuth tokens and resolved shop URLs here; `quarantine.rs`
+//! keeps the items the platform sent in a shape that could not be read.
 
 mod hooks;
+mod quarantine;
 mod records;
 mod sinks;
 mod store;
 
+pub use quarantine::Quarantined;
 pub use records::{
     ChangeRate, Completeness, FullProgress, PageMark, PassKind, PassRecord, ShopState, StoredItem,
     WindowState,

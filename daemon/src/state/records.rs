@@ -17,11 +17,46 @@ pub struct StoredItem {
     /// often it is interrupted, instead of in memory. Never part of events or exports.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub seen: Option<u64>,
+    /// The canonical form `md5` and `listing_md5` were taken in (0: before forms had
+    /// versions). A stored hash of another version is recomputed from the stored item
+    /// before it is compared, so a new form never turns the whole copy into updates.
+    #[serde(default)]
+    pub hash_v: u32,
+    /// When the SKU details were last fetched (`None`: before this was kept). Full passes
+    /// fetch them again once they are older than `[sync] sku_max_age`, so a SKU-only change
+    /// (price or stock of a variant, the listing untouched) is caught even when
+    /// `full_pass_skus = "changed"`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub skus_ms: Option<i64>,
 }
 
 impl StoredItem {
     pub fn new(item: Item, md5: String, listing_md5: String) -> StoredItem {
-        StoredItem { item, md5, listing_md5, seen: None }
+        StoredItem { item, md5, listing_md5, seen: None, hash_v: crate::event::HASH_VERSION, skus_ms: None }
+    }
+
+    /// With the time its SKU details were fetched.
+    pub fn with_skus_ms(mut self, ms: Option<i64>) -> StoredItem {
+        self.skus_ms = ms;
+        self
+    }
+
+    /// The content hash in the current canonical form.
+    pub fn current_md5(&self) -> String {
+        if self.hash_v == crate::event::HASH_VERSION {
+            self.md5.clone()
+        } else {
+            self.item.md5()
+        }
+    }
+
+    /// The listing hash in the current canonical form.
+    pub fn current_listing_md5(&self) -> String {
+        if self.hash_v == crate::event::HASH_VERSION {
+            self.listing_md5.clone()
+        } else {
+            self.item.listing_md5()
+        }
     }
 }
 
@@ -178,6 +213,21 @@ pub struct ShopState {
     /// What the budget planner has learned of the shop (its change rate, the cost of a poll).
     #[serde(default)]
     pub rate: ChangeRate,
+    /// Known gaps no query reaches, by the millisecond they sit on: how many items the
+    /// platform counts there that its category queries do not return (items whose category
+    /// is not in the seller's list) or that lie past the depth cap of one category. A gap
+    /// found again with the same size is the same known gap and no longer holds the
+    /// watermark back (holding it cannot fetch the items, and would re-read everything
+    /// since on every poll); a new or different gap does.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub unreachable: std::collections::BTreeMap<i64, u64>,
+}
+
+impl ShopState {
+    /// Items in the known gaps, all together.
+    pub fn unreachable_items(&self) -> u64 {
+        self.unreachable.values().sum()
+    }
 }
 
 /// A shop's observed rhythm, learned from its own passes by the budget planner

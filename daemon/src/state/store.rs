@@ -72,9 +72,10 @@ pub struct Store {
     pub(super) cursors: sled::Tree,
     pub(super) dlq: sled::Tree,
     pub(super) removed_sinks: sled::Tree,
+    pub(super) quarantine: sled::Tree,
 }
 
-fn item_key(shop: &str, item_id: &str) -> Vec<u8> {
+pub(super) fn item_key(shop: &str, item_id: &str) -> Vec<u8> {
     format!("{shop}/{item_id}").into_bytes()
 }
 
@@ -128,6 +129,7 @@ impl Store {
             cursors: db.open_tree("sink_cursors")?,
             dlq: db.open_tree("dead_letters")?,
             removed_sinks: db.open_tree("removed_sinks")?,
+            quarantine: db.open_tree("quarantine")?,
             meta,
             db,
         })

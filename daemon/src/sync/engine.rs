@@ -58,6 +58,8 @@ pub struct PassReport {
     pub windows: u64,
     pub splits: u64,
     pub unreachable: u64,
+    /// Items set aside because they could not be read (see `state::Quarantined`).
+    pub quarantined: u64,
     pub completeness: Option<Completeness>,
     pub watermark_ms: Option<i64>,
     /// A full pass that did not finish in this session and resumes in the next.

@@ -35,9 +35,11 @@ impl SkuBatcher {
         ids.iter().all(|id| self.fetched.contains_key(id))
     }
 
-    /// Hands over (and forgets) the details of these ids.
-    pub fn take(&mut self, ids: &[String]) -> Vec<RawSku> {
-        ids.iter().filter_map(|id| self.fetched.remove(id).flatten()).collect()
+    /// The details of these ids. They stay for the rest of the window: an item listed
+    /// twice in one read (pages shift) is committed twice, and the second copy must not
+    /// lose its SKUs. The batcher lives for one window, so this is bounded by its items.
+    pub fn take(&self, ids: &[String]) -> Vec<RawSku> {
+        ids.iter().filter_map(|id| self.fetched.get(id).cloned().flatten()).collect()
     }
 
     /// Whether a batch is due: a full one of 20, or with `all` the partial rest.
@@ -63,5 +65,34 @@ impl SkuBatcher {
             self.fetched.insert(s.sku_id.clone(), Some(s));
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Regression: an item listed twice in one read (pages shift) was committed twice, and
+    /// the second copy found its SKU details already handed over: it was stored without SKUs.
+    #[test]
+    fn an_item_listed_twice_keeps_its_skus() {
+        let mut b = SkuBatcher::default();
+        let ids = vec!["1".to_string(), "2".to_string()];
+        b.want(&ids);
+        b.want(&ids);
+        assert_eq!(b.queue.len(), 2, "asked once");
+        let batch: Vec<String> = b.queue.drain(..).collect();
+        for id in &batch {
+            b.queued.remove(id);
+            b.fetched.insert(id.clone(), None);
+        }
+        let sku =
+            RawSku { sku_id: "1".into(), item_id: None, spec: "红".into(), price: None, stock: Some(1) };
+        b.fetched.insert("1".into(), Some(sku));
+        assert!(b.ready(&ids));
+        assert_eq!(b.take(&ids).len(), 1);
+        assert_eq!(b.take(&ids).len(), 1, "the second copy gets the same details");
+        b.want(&ids);
+        assert!(!b.due(true), "fetched ids are not asked for again");
     }
 }

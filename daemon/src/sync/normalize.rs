@@ -2,7 +2,6 @@
 
 use crate::api::{parse_price, parse_wholesale, RawItem, RawSku, Tier};
 use crate::event::{Item, PriceSource, Sku};
-use md5::{Digest, Md5};
 
 /// An item's listing fields, normalized, with the hash that decides whether its SKUs must
 /// be fetched again.
@@ -15,30 +14,28 @@ pub struct NormalizedListing {
 /// Normalizes the listing part of an item (no SKU details yet).
 ///
 /// `wholesalePrice` is parsed into tiers; when it is `""` (a known quirk) the single
-/// `channelPrice` becomes one open tier and `price_source` says so. Garbage in a price is
-/// logged and leaves the item without tiers rather than dropping the item: the completeness
-/// check's price share then shows it.
-pub fn listing(raw: &RawItem) -> NormalizedListing {
-    let moq = raw.moq.and_then(|m| u64::try_from(m).ok());
+/// `channelPrice` becomes one open tier and `price_source` says so. An item that cannot be
+/// read (no `modified_time`, tiers nobody can parse, a negative MOQ) is an error: the engine
+/// quarantines it and tries it again on the next pass, instead of storing a wrong copy.
+pub fn listing(raw: &RawItem) -> Result<NormalizedListing, String> {
+    let modified_ms = raw.modified_time.ok_or("no modified_time")?;
+    let moq = match raw.moq {
+        Some(m) => Some(u64::try_from(m).map_err(|_| format!("moq {m} is negative"))?),
+        None => None,
+    };
     let tiers = match raw.wholesale_price.as_deref() {
-        Some(s) => parse_wholesale(s, moq.unwrap_or(1)).unwrap_or_else(|e| {
-            tracing::warn!(item_id = %raw.item_id, error = %e, "wholesale price unreadable; item kept without tiers");
-            Vec::new()
-        }),
+        Some(s) => parse_wholesale(s, moq.unwrap_or(1)).map_err(|e| format!("wholesalePrice: {e}"))?,
         None => Vec::new(),
     };
     let (wholesale_prices, price_source) = if !tiers.is_empty() {
         (tiers, PriceSource::WholesalePrice)
     } else {
-        match raw.channel_price.as_deref().map(parse_price) {
+        match raw.channel_price.as_deref().map(str::trim).filter(|s| !s.is_empty()).map(parse_price) {
             Some(Ok(price)) => (
                 vec![Tier { min_qty: moq.unwrap_or(1).max(1), max_qty: None, price }],
                 PriceSource::ChannelPrice,
             ),
-            Some(Err(e)) => {
-                tracing::warn!(item_id = %raw.item_id, error = %e, "channel price unreadable");
-                (Vec::new(), PriceSource::None)
-            }
+            Some(Err(e)) => return Err(format!("channelPrice: {e}")),
             None => (Vec::new(), PriceSource::None),
         }
     };
@@ -52,14 +49,14 @@ pub fn listing(raw: &RawItem) -> NormalizedListing {
         sales: raw.sales,
         stock: raw.stock,
         status: raw.status.clone().unwrap_or_else(|| "online".into()),
-        modified_ms: raw.modified_time.unwrap_or(0),
+        modified_ms,
         sku_ids: raw.sku_id_list(),
         skus: Vec::new(),
         pic_url: raw.pic_url.clone().unwrap_or_default(),
         detail_url: raw.detail_url.clone().unwrap_or_default(),
     };
-    let listing_md5 = hex::encode(Md5::digest(serde_json::to_vec(&item).unwrap_or_default()));
-    NormalizedListing { item, listing_md5 }
+    let listing_md5 = item.listing_md5();
+    Ok(NormalizedListing { item, listing_md5 })
 }
 
 /// The listing completed with SKU details (sorted by id, so the hash is canonical).
@@ -93,28 +90,36 @@ mod tests {
             wholesale_price: Some(wholesale.into()),
             channel_price: channel.map(String::from),
             moq: Some(2),
+            modified_time: Some(1_700_000_000_000),
             ..Default::default()
         }
     }
 
     #[test]
     fn empty_wholesale_price_falls_back_to_channel_price() {
-        let l = listing(&raw("", Some("13.00")));
+        let l = listing(&raw("", Some("13.00"))).expect("readable");
         assert_eq!(l.item.price_source, PriceSource::ChannelPrice);
         assert_eq!(l.item.wholesale_prices[0].price.to_string(), "13.00");
         assert_eq!(l.item.wholesale_prices[0].min_qty, 2);
     }
 
     #[test]
-    fn garbage_tiers_keep_the_item() {
-        let l = listing(&raw("1-9:x", None));
+    fn unreadable_items_are_errors_not_wrong_copies() {
+        let e = listing(&raw("1-9:x", None)).expect_err("garbage tiers");
+        assert!(e.contains("wholesalePrice"), "{e}");
+        let mut no_time = raw("1-:1.00", None);
+        no_time.modified_time = None;
+        assert_eq!(listing(&no_time).expect_err("no time"), "no modified_time");
+        let mut negative = raw("1-:1.00", None);
+        negative.moq = Some(-2);
+        assert!(listing(&negative).is_err());
+        let l = listing(&raw("", None)).expect("no price at all is readable");
         assert_eq!(l.item.price_source, PriceSource::None);
-        assert!(l.item.wholesale_prices.is_empty());
     }
 
     #[test]
     fn listing_hash_ignores_sku_details_and_item_hash_does_not() {
-        let l = listing(&raw("1-:1.00", None));
+        let l = listing(&raw("1-:1.00", None)).expect("readable");
         let a = with_skus(l.item.clone(), vec![]);
         let sku = RawSku {
             sku_id: "9".into(),

@@ -34,6 +34,9 @@ impl Engine {
         };
         let mut ctx = Ctx::new(self.clone(), shop.clone(), stats.clone(), kind == PassKind::Incremental);
         ctx.refresh_all_skus = kind == PassKind::Full && self.sync.full_pass_skus == SkuRefresh::All;
+        if kind == PassKind::Full {
+            ctx.skus_stale_before = Some(now_ms() - self.sync.sku_max_age.as_millis() as i64);
+        }
         // Items an incremental pass writes while a full pass is open count as seen by it.
         ctx.mark = state.full.as_ref().map(|f| f.pass_id);
         let started_ms = now_ms();
@@ -120,6 +123,7 @@ impl Engine {
             windows: PassStats::get(&s.windows_done),
             splits: PassStats::get(&s.splits),
             unreachable: PassStats::get(&s.unreachable),
+            quarantined: PassStats::get(&s.quarantined),
             completeness,
             watermark_ms: state.watermark_ms,
             resumable: state.full.is_some(),

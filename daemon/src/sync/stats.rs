@@ -14,8 +14,11 @@ pub struct PassStats {
     pub windows_done: AtomicU64,
     pub windows_left: AtomicU64,
     pub splits: AtomicU64,
-    /// Items in single-category, single-millisecond windows past the depth cap.
+    /// Items no query reaches: past the depth cap of one category on one millisecond, or
+    /// counted on a millisecond but in no category the seller lists.
     pub unreachable: AtomicU64,
+    /// Items the platform sent in a shape that could not be read (quarantined).
+    pub quarantined: AtomicU64,
     pub creates: AtomicU64,
     pub updates: AtomicU64,
     pub deletes: AtomicU64,

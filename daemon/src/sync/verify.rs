@@ -11,7 +11,9 @@ use super::diff::{apply, diff};
 use super::engine::SyncError;
 use super::normalize::{listing, with_skus};
 use super::stats::bump;
+use super::watch::quarantine;
 use super::window::Ctx;
+use crate::api::ApiError;
 use crate::clock::now_ms;
 use crate::state::{Completeness, Write};
 use std::sync::Arc;
@@ -30,6 +32,10 @@ pub(super) async fn deletes(ctx: &Arc<Ctx>, pass_id: u64) -> Result<(), SyncErro
         checked += chunk.len() as u64;
         let mut tasks = tokio::task::JoinSet::new();
         for id in chunk {
+            // Listed by this pass but unreadable: it is there, and asking again costs a call.
+            if store.quarantined_item(ctx.shop(), &id)?.is_some_and(|q| q.last_seen_ms >= pass_id as i64) {
+                continue;
+            }
             let client = ctx.engine.client.clone();
             tasks.spawn(async move { (client.item_get(&id).await, id) });
         }
@@ -39,13 +45,20 @@ pub(super) async fn deletes(ctx: &Arc<Ctx>, pass_id: u64) -> Result<(), SyncErro
             let (res, id) = done.map_err(|e| SyncError::Task(e.to_string()))?;
             bump(&ctx.stats.item_calls, 1);
             match res {
-                Ok(Some(raw)) => {
-                    let l = listing(&raw);
-                    let item = with_skus(l.item, raw.skus.unwrap_or_default());
-                    if let Some(w) = diff(store, ctx.shop(), item, l.listing_md5, Some(pass_id))? {
-                        writes.push(w);
+                Ok(Some(raw)) => match listing(&raw) {
+                    Ok(l) => {
+                        let item = with_skus(l.item, raw.skus.unwrap_or_default());
+                        if let Some(w) =
+                            diff(store, ctx.shop(), item, l.listing_md5, Some(now_ms()), Some(pass_id))?
+                        {
+                            writes.push(w);
+                        }
+                        store.release(ctx.shop(), &[id.as_str()])?;
                     }
-                }
+                    Err(e) => quarantine(store, ctx.shop(), &id, &e, raw.modified_time, &ctx.stats)?,
+                },
+                // There, but unreadable: not gone.
+                Err(ApiError::Malformed(e)) => quarantine(store, ctx.shop(), &id, &e, None, &ctx.stats)?,
                 Ok(None) => {
                     if let Some(last) = store.item(ctx.shop(), &id)? {
                         writes.push(Write::Delete { last });

@@ -20,7 +20,7 @@ use super::enrich::SkuBatcher;
 use super::normalize::{listing, with_skus, NormalizedListing};
 use super::plan::{split_category, split_time, Window, DEPTH_CAP};
 use super::stats::{bump, PassStats};
-use crate::api::{ApiError, ItemFilter, MemberId, RawItem, SortType};
+use crate::api::{ApiError, BadItem, ItemFilter, MemberId, RawItem, SortType};
 use crate::state::{PageMark, StoredItem, WindowState, Write};
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
@@ -33,6 +33,9 @@ pub(super) struct Ctx {
     pub stats: Arc<PassStats>,
     pub cats: tokio::sync::OnceCell<Vec<String>>,
     pub refresh_all_skus: bool,
+    /// Full passes with `full_pass_skus = "changed"`: SKU details fetched before this are
+    /// fetched again (a variant's price or stock can change with the listing untouched).
+    pub skus_stale_before: Option<i64>,
     pub incremental: bool,
     /// The open full pass's id: items written are stamped with it (the store does the
     /// stamping; diffing must not skip an unchanged item that lacks it).
@@ -45,6 +48,22 @@ pub(super) struct Ctx {
     pub held_at: AtomicI64,
     /// Calls and time already added to the open full pass's progress.
     accounted: std::sync::Mutex<(u64, i64)>,
+    /// Millisecond windows split by category, by (start, end): the window's total and what
+    /// its parts reported, to check that they add up.
+    groups: std::sync::Mutex<std::collections::HashMap<(i64, i64), Group>>,
+}
+
+/// A millisecond window split by category, while its parts are read.
+#[derive(Debug, Default)]
+struct Group {
+    /// What the platform counts on that millisecond, all categories together.
+    expected: u64,
+    /// Parts not read to their end yet.
+    parts_left: usize,
+    /// What the parts read so far counted (their honest totals, past the depth cap too).
+    counted: u64,
+    /// Items of parts past the depth cap of a single category.
+    capped: u64,
 }
 
 impl Ctx {
@@ -55,12 +74,14 @@ impl Ctx {
             stats,
             cats: tokio::sync::OnceCell::new(),
             refresh_all_skus: false,
+            skus_stale_before: None,
             incremental,
             mark: None,
             persist_windows: false,
             held: AtomicBool::new(false),
             held_at: AtomicI64::new(i64::MAX),
             accounted: std::sync::Mutex::new((0, crate::clock::now_ms())),
+            groups: Default::default(),
         }
     }
 
@@ -86,6 +107,83 @@ impl Ctx {
     pub fn held_at(&self) -> Option<i64> {
         Some(self.held_at.load(Ordering::Relaxed)).filter(|&t| t != i64::MAX)
     }
+
+    fn groups(&self) -> std::sync::MutexGuard<'_, std::collections::HashMap<(i64, i64), Group>> {
+        self.groups.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// A millisecond window was split into `parts` category windows; it counts `total`.
+    fn open_group(&self, w: &Window, total: u64, parts: usize) {
+        self.groups()
+            .insert((w.start, w.end), Group { expected: total, parts_left: parts, ..Group::default() });
+    }
+
+    /// A category part's first page: what it counts, and how much of that lies past the cap.
+    fn count_part(&self, w: &Window, total: u64, capped: u64) {
+        if let Some(g) = self.groups().get_mut(&(w.start, w.end)) {
+            g.counted += total;
+            g.capped += capped;
+        }
+    }
+
+    /// A category part was read to its end. When it was the group's last, checks that the
+    /// parts add up to the window (see [`check_group`]).
+    fn part_done(&self, w: &Window) -> Result<(), SyncError> {
+        let done = {
+            let mut groups = self.groups();
+            match groups.get_mut(&(w.start, w.end)) {
+                // A part resumed in a later session: its group's figures were in the memory
+                // of the session that split it. Hold the watermark there; the next pass
+                // splits that millisecond again and checks it whole.
+                None => {
+                    self.hold(w.start);
+                    return Ok(());
+                }
+                Some(g) => {
+                    g.parts_left = g.parts_left.saturating_sub(1);
+                    if g.parts_left > 0 {
+                        return Ok(());
+                    }
+                    groups.remove(&(w.start, w.end))
+                }
+            }
+        };
+        match done {
+            Some(g) => check_group(self, w.start, &g),
+            None => Ok(()),
+        }
+    }
+}
+
+/// The rule for a millisecond split by category: its parts must add up to it. Items the
+/// parts do not reach (a category not in the seller's list, one category past the depth
+/// cap) are reported (the pass's `unreachable`, the shop's known gaps in `status` and
+/// metrics). A gap not seen before, or of another size, holds the watermark before that
+/// millisecond; the same gap found again is known and does not (see `ShopState::unreachable`).
+fn check_group(ctx: &Ctx, at: i64, g: &Group) -> Result<(), SyncError> {
+    let short = g.expected.saturating_sub(g.counted);
+    let gap = short + g.capped;
+    let known = ctx.engine.store.shop(ctx.shop())?.unreachable.get(&at).copied();
+    if gap == 0 {
+        if known.is_some() {
+            ctx.engine.store.update_shop(ctx.shop(), |st| {
+                st.unreachable.remove(&at);
+            })?;
+        }
+        return Ok(());
+    }
+    bump(&ctx.stats.unreachable, gap);
+    if known != Some(gap) {
+        tracing::warn!(
+            shop = %ctx.shop, at_ms = at, expected = g.expected, counted = g.counted, short, past_cap = g.capped,
+            "a millisecond's category parts do not reach all its items; the watermark stays before it this time"
+        );
+        ctx.hold(at);
+        ctx.engine.store.update_shop(ctx.shop(), |st| {
+            st.unreachable.insert(at, gap);
+        })?;
+    }
+    Ok(())
 }
 
 /// The watermark a page allows (see the module doc).
@@ -262,14 +360,29 @@ async fn read_window(ctx: &Arc<Ctx>, task: &Task) -> Result<Option<Vec<Window>>,
         match known_total {
             None => {
                 if p.total_results > reach && (w.width() > 1 || w.cid.is_none()) {
-                    return Ok(Some(split_saturated(ctx, w, p.total_results).await?));
+                    match split_saturated(ctx, w, p.total_results).await? {
+                        Some(parts) => return Ok(Some(parts)),
+                        // No categories to split by: read the 50 pages there are and
+                        // report the rest.
+                        None => {
+                            let capped = p.total_results - reach;
+                            let g = Group {
+                                expected: p.total_results,
+                                counted: p.total_results,
+                                capped,
+                                parts_left: 0,
+                            };
+                            check_group(ctx, w.start, &g)?;
+                        }
+                    }
+                }
+                if w.cid.is_some() && !w.page_marks {
+                    ctx.count_part(w, p.total_results, p.total_results.saturating_sub(reach));
                 }
                 if p.total_results > reach {
                     // One category, one millisecond, past the cap: nothing reaches the
-                    // rest. Read the 50 pages there are; completeness shows the gap.
-                    let lost = p.total_results - reach;
-                    bump(&ctx.stats.unreachable, lost);
-                    tracing::warn!(shop = %ctx.shop, cid = ?w.cid, at_ms = w.start, lost, "more items on one millisecond of one category than 50 pages reach");
+                    // rest. Read the 50 pages there are; the group's check reports the gap.
+                    tracing::warn!(shop = %ctx.shop, cid = ?w.cid, at_ms = w.start, lost = p.total_results - reach, "more items on one millisecond of one category than 50 pages reach");
                 }
             }
             Some(t) if total < t && page > 1 => {
@@ -278,8 +391,9 @@ async fn read_window(ctx: &Arc<Ctx>, task: &Task) -> Result<Option<Vec<Window>>,
                 for again in page - back..page {
                     bump(&ctx.stats.list_calls, 1);
                     rereads += 1;
-                    let q = e.client.items_list(&ctx.shop, &filter, again, size, SortType::ModifiedAsc).await?;
-                    staged.push_back(stage(ctx, q.items, None, None, &mut batcher)?);
+                    let q =
+                        e.client.items_list(&ctx.shop, &filter, again, size, SortType::ModifiedAsc).await?;
+                    staged.push_back(stage(ctx, w, q.items, q.bad, None, None, &mut batcher)?);
                 }
             }
             Some(t) if total > t => shifted = true,
@@ -299,7 +413,7 @@ async fn read_window(ctx: &Arc<Ctx>, task: &Task) -> Result<Option<Vec<Window>>,
             calls: 0,
             active_ms: 0,
         });
-        staged.push_back(stage(ctx, p.items, watermark, mark, &mut batcher)?);
+        staged.push_back(stage(ctx, w, p.items, p.bad, watermark, mark, &mut batcher)?);
         while batcher.due(last) {
             batcher.fetch_one(&e.client, &ctx.stats).await?;
             commit_ready(ctx, &mut staged, &mut batcher)?;
@@ -326,18 +440,22 @@ async fn read_window(ctx: &Arc<Ctx>, task: &Task) -> Result<Option<Vec<Window>>,
     if shifted {
         tracing::warn!(shop = %ctx.shop, start = w.start, end = w.end, "items entered a window while it was read; the watermark stays before it");
     }
+    if w.cid.is_some() && !w.page_marks {
+        ctx.part_done(w)?;
+    }
     if let Some(mark) = done_watermark(ctx, w, shifted) {
         apply(&e.store, ctx.shop(), &ctx.stats, &[], Some(mark), None)?;
     }
     Ok(None)
 }
 
-/// A window whose first page said it holds more than 50 pages reach.
-async fn split_saturated(ctx: &Arc<Ctx>, w: &Window, total: u64) -> Result<Vec<Window>, SyncError> {
+/// A window whose first page said it holds more than 50 pages reach: its parts, or `None`
+/// when nothing can split it (one millisecond of a seller without categories).
+async fn split_saturated(ctx: &Arc<Ctx>, w: &Window, total: u64) -> Result<Option<Vec<Window>>, SyncError> {
     let reach = DEPTH_CAP * u64::from(ctx.engine.sync.page_size);
     if w.width() > 1 {
         // Aim at 80% of the reach so that most parts need no further split.
-        return Ok(split_time(w, total, reach * 4 / 5));
+        return Ok(Some(split_time(w, total, reach * 4 / 5)));
     }
     if w.cid.is_none() {
         // Thousands of items on one millisecond (a bulk import): only categories reach them.
@@ -349,36 +467,87 @@ async fn split_saturated(ctx: &Arc<Ctx>, w: &Window, total: u64) -> Result<Vec<W
                 Ok::<_, ApiError>(cats.into_iter().map(|c| c.cid).collect::<Vec<_>>())
             })
             .await?;
-        return Ok(split_category(w, cats));
+        if cats.is_empty() {
+            return Ok(None);
+        }
+        let parts = split_category(w, cats);
+        ctx.open_group(w, total, parts.len());
+        return Ok(Some(parts));
     }
-    Ok(split_time(w, total, reach))
+    Ok(Some(split_time(w, total, reach)))
 }
 
 fn stage(
     ctx: &Ctx,
+    w: &Window,
     raw: Vec<RawItem>,
-    watermark: Option<i64>,
+    bad: Vec<BadItem>,
+    mut watermark: Option<i64>,
     mark: Option<PageMark>,
     batcher: &mut SkuBatcher,
 ) -> Result<StagedPage, SyncError> {
     let mut items = Vec::with_capacity(raw.len());
     let mut gone = Vec::new();
+    let mut unreadable = Vec::new();
+    for b in bad {
+        unreadable.push(quarantine(ctx, w, b.item_id.as_deref(), &b.error, b.modified_ms)?);
+    }
     for r in raw {
         if r.status.as_deref().is_some_and(|s| s != "online") {
             gone.push(r.item_id);
             continue;
         }
-        let l = listing(&r);
+        let l = match listing(&r) {
+            Ok(l) => l,
+            Err(e) => {
+                unreadable.push(quarantine(ctx, w, Some(&r.item_id), &e, r.modified_time)?);
+                continue;
+            }
+        };
         bump(&ctx.stats.items_seen, 1);
         let stored = ctx.engine.store.item(ctx.shop(), &l.item.item_id)?;
-        let need = ctx.refresh_all_skus || stored.as_ref().is_none_or(|s| s.listing_md5 != l.listing_md5);
+        let stale =
+            |s: &StoredItem| ctx.skus_stale_before.is_some_and(|before| s.skus_ms.is_none_or(|t| t < before));
+        let need = ctx.refresh_all_skus
+            || stored.as_ref().is_none_or(|s| s.current_listing_md5() != l.listing_md5 || stale(s));
         let need = need && !l.item.sku_ids.is_empty();
         if need {
             batcher.want(&l.item.sku_ids);
         }
         items.push((l, stored, need));
     }
+    // The watermark stays behind an unreadable item: everything below its time was read,
+    // nothing from it on may count as seen until it parses.
+    if let Some(&t) = unreadable.iter().min() {
+        watermark = watermark.map(|m| m.min(t));
+    }
     Ok(StagedPage { items, gone, watermark, mark })
+}
+
+/// Sets an unreadable item aside: logged with its id, counted, kept in the quarantine (shown
+/// by `status`, tried again by the next pass). Returns the time the watermark must stay
+/// behind: the item's own when it could be read, else the window's start.
+fn quarantine(
+    ctx: &Ctx,
+    w: &Window,
+    item_id: Option<&str>,
+    error: &str,
+    modified_ms: Option<i64>,
+) -> Result<i64, SyncError> {
+    bump(&ctx.stats.quarantined, 1);
+    let at = modified_ms.filter(|t| (w.start..w.end).contains(t)).unwrap_or(w.start);
+    match item_id {
+        Some(id) => {
+            let q =
+                ctx.engine.store.quarantine(ctx.shop(), id, error, modified_ms, crate::clock::now_ms())?;
+            tracing::warn!(shop = %ctx.shop, item_id = id, error, times = q.times, "item unreadable; quarantined, the rest of its page is kept");
+        }
+        None => {
+            tracing::warn!(shop = %ctx.shop, error, window_start = w.start, "item without a readable id; skipped, the rest of its page is kept");
+        }
+    }
+    ctx.hold(at);
+    Ok(at)
 }
 
 /// Commits every staged item whose SKU details are in, and every page (in order) that has
@@ -429,6 +598,8 @@ fn commit(ctx: &Ctx, page: StagedPage, batcher: &mut SkuBatcher) -> Result<(), S
     if let Some(m) = mark.as_mut() {
         (m.calls, m.active_ms) = ctx.unaccounted();
     }
+    let now = crate::clock::now_ms();
+    let ids: Vec<String> = page.items.iter().map(|i| i.0.item.item_id.clone()).collect();
     for (l, stored, need) in page.items {
         let item = if need {
             let skus = batcher.take(&l.item.sku_ids);
@@ -442,9 +613,17 @@ fn commit(ctx: &Ctx, page: StagedPage, batcher: &mut SkuBatcher) -> Result<(), S
             item.skus = stored.as_ref().map(|s| s.item.skus.clone()).unwrap_or_default();
             item
         };
-        if let Some(w) = diff(&ctx.engine.store, ctx.shop(), item, l.listing_md5, ctx.mark)? {
+        let skus_ms = need.then_some(now);
+        if let Some(w) = diff(&ctx.engine.store, ctx.shop(), item, l.listing_md5, skus_ms, ctx.mark)? {
             writes.push(w);
         }
     }
-    apply(&ctx.engine.store, ctx.shop(), &ctx.stats, &writes, page.watermark, mark.as_ref())
+    apply(&ctx.engine.store, ctx.shop(), &ctx.stats, &writes, page.watermark, mark.as_ref())?;
+    // Items read cleanly leave the quarantine.
+    let ids: Vec<&str> = ids.iter().map(String::as_str).collect();
+    let released = ctx.engine.store.release(ctx.shop(), &ids)?;
+    if released > 0 {
+        tracing::info!(shop = %ctx.shop, released, "quarantined items read cleanly now");
+    }
+    Ok(())
 }

@@ -78,6 +78,7 @@ async fn bench() {
         slice: Duration::from_secs(30 * 86_400),
         overlap: Duration::from_secs(300),
         full_pass_skus: SkuRefresh::Changed,
+        sku_max_age: Duration::from_secs(14 * 86_400),
     };
     let engine = Engine::new(client, store.clone(), sync);
     let member_id = member.parse().expect("member id");
