@@ -277,6 +277,8 @@ fn the_planner_copies_every_shop_and_polls_within_the_quota() {
     let text_cfg = config(&sim, "@SHOPS@", port, &format!("quota_day = \"{day}s\""))
         .replace("[[shops]]\n@SHOPS@\nincremental = \"0 0 4 1 1 *\"\nfull = \"0 0 5 1 1 *\"\n", &shops)
         .replace("plan_every = \"500ms\"", "plan_every = \"200ms\"")
+        // The account's quota as the platform grants it: the planner plans within it.
+        .replace("app_secret_file = \"@DIR@/secret\"\n", "app_secret_file = \"@DIR@/secret\"\ndaily_quota = 400\n")
         + "[budget]\nmin_poll = \"300ms\"\nmax_poll = \"6s\"\nfull_every = \"42s\"\n"
         + "[[sinks]]\nname = \"events\"\nplugin = \"jsonl\"\nstart = \"earliest\"\nconfig = { path = \"@DIR@/events.jsonl\" }\n";
     let setup = Setup::new(&text_cfg);
