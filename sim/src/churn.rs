@@ -185,7 +185,8 @@ impl Sim {
             }
             roll -= weight;
         }
-        if kind == ChurnKind::Delist && book.rng.gen_bool(silent_share.clamp(0.0, 1.0)) {
+        let silent_share = if silent_share.is_nan() { 0.0 } else { silent_share.clamp(0.0, 1.0) };
+        if kind == ChurnKind::Delist && book.rng.gen_bool(silent_share) {
             kind = ChurnKind::DelistSilent;
         }
         let item_id = if kind == ChurnKind::Create {
