@@ -1,7 +1,9 @@
-//! The simulator's knobs: the platform's limits, the fault rates, and the accounts it accepts.
+//! The simulator's knobs: the platform's limits, the fault rates, the catalogue's quirks, and
+//! the accounts it accepts.
 //!
 //! Every quirk of the contract is on by default. A test that wants a calm platform turns
-//! things off explicitly (`Faults::none()`, `rate_per_sec = 0`) so that the reader sees it.
+//! things off explicitly (`Faults::none()`, `rate_per_sec = 0`, `Quirks::calm_catalogue()`)
+//! so that the reader sees it.
 
 use serde::{Deserialize, Serialize};
 
@@ -86,6 +88,68 @@ impl Faults {
     /// A calm platform: no injected failures at all.
     pub fn none() -> Self {
         Faults { busy: 0.0, html: 0.0, truncated: 0.0, hang: 0.0, throttle: 0.0, hang_ms: 0 }
+    }
+}
+
+/// How the catalogues misbehave: they change on their own, and some of their data cannot be
+/// reached or read the way the contract promises. Defaults are on; see `GET /_sim/quirks`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Quirks {
+    /// Background churn: changes per minute per shop, made while the simulator serves, as on a
+    /// live platform where sellers edit, restock, list and delist at any hour (updates, silent
+    /// stock and sales touches, SKU-only changes, creates, delistings); 0 turns it off.
+    /// A client that compares its copy with the truth must stop churn first.
+    pub churn_per_min: f64,
+    /// Share of churn delistings that leave `modified_time` where it was: the item just drops
+    /// out of the on-sale lists, and only a full pass notices.
+    pub silent_delist_share: f64,
+    /// Share of items served with wrong but readable JSON types: `moq`, `stock` and `sales` as
+    /// strings (`"12"`), `item_id` as a number. Which items is fixed by their id and the seed.
+    pub wrong_types_share: f64,
+    /// Share of a generated shop's items whose `cid` is not in the seller's category list (at
+    /// least one in shops of 1,000 items or more, some of them on the bulk-import millisecond,
+    /// where only per-category queries reach items: those are unreachable).
+    pub stray_cid_share: f64,
+    /// Generated shops of at least this many items also get a bulk import of more than 2,000
+    /// items on one millisecond all in ONE category, which no query of the contract can reach
+    /// past its first 2,000; 0 never.
+    pub one_category_tie_min_items: usize,
+}
+
+fn default_churn_per_min() -> f64 {
+    6.0
+}
+fn default_silent_delist_share() -> f64 {
+    0.25
+}
+fn default_wrong_types_share() -> f64 {
+    0.03
+}
+fn default_stray_cid_share() -> f64 {
+    0.005
+}
+fn default_one_category_tie_min_items() -> usize {
+    20_000
+}
+
+impl Default for Quirks {
+    fn default() -> Self {
+        Quirks {
+            churn_per_min: default_churn_per_min(),
+            silent_delist_share: default_silent_delist_share(),
+            wrong_types_share: default_wrong_types_share(),
+            stray_cid_share: default_stray_cid_share(),
+            one_category_tie_min_items: default_one_category_tie_min_items(),
+        }
+    }
+}
+
+impl Quirks {
+    /// Every catalogue quirk on, but no background churn: a catalogue that holds still so a
+    /// copy can be compared with the truth.
+    pub fn calm_catalogue() -> Self {
+        Quirks { churn_per_min: 0.0, ..Quirks::default() }
     }
 }
 

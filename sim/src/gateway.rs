@@ -277,7 +277,7 @@ impl Sim {
                 let offset = (page_num - 1) as usize * page_size as usize;
                 shop.page(&q, offset, page_size as usize)
                     .into_iter()
-                    .map(|i| i.view(&fields, account.b2b))
+                    .map(|i| i.view(&fields, account.b2b, self.wrong_types(i.item_id)))
                     .collect()
             };
             (total, stalls, items)
@@ -324,10 +324,11 @@ impl Sim {
         let item = cat.item_shop.get(&item_id).and_then(|&s| cat.shops[s].get(item_id));
         match item {
             Some(item) if item.online => {
-                let mut v = item.full_view(account.b2b);
+                let wrong = self.wrong_types(item_id);
+                let mut v = item.full_view(account.b2b, wrong);
                 if let Some(f) = p.get("fields") {
                     // `fields` narrows the scalar fields; SKUs and images always come inline.
-                    let narrowed = item.view(&FieldSet::parse(f), account.b2b);
+                    let narrowed = item.view(&FieldSet::parse(f), account.b2b, wrong);
                     v = crate::catalogue::ItemView { skus: v.skus, images: v.images, ..narrowed };
                 }
                 ok("alibaba.item.get", &serde_json::json!({ "item": v }))

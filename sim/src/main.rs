@@ -2,7 +2,7 @@
 
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
-use sim1688::{Faults, Limits, Sim, SimSpec};
+use sim1688::{Faults, Limits, Quirks, Sim, SimSpec};
 use std::io::Write;
 use std::net::SocketAddr;
 
@@ -84,6 +84,25 @@ struct Serve {
     /// Probability of an injected 429 per call.
     #[arg(long)]
     throttle: Option<f64>,
+    /// Background changes per minute per shop while serving (updates, silent stock touches,
+    /// SKU-only changes, creates, delistings); 0 for a catalogue that holds still. Default 6.
+    #[arg(long, value_name = "PER_MIN")]
+    churn: Option<f64>,
+    /// Share of churn delistings that leave modified_time alone. Default 0.25.
+    #[arg(long)]
+    silent_delist_share: Option<f64>,
+    /// Share of items served with wrong but readable JSON types ("12" for 12, a numeric
+    /// item_id). Default 0.03.
+    #[arg(long)]
+    wrong_types_share: Option<f64>,
+    /// Share of items whose cid is not in the seller's category list (at least one in shops
+    /// of 1,000 items or more). Default 0.005.
+    #[arg(long)]
+    stray_cid_share: Option<f64>,
+    /// Shops of at least this many items get a bulk import of over 2,000 items on one
+    /// millisecond of ONE category, partly out of any query's reach; 0 never. Default 20000.
+    #[arg(long)]
+    one_category_tie_min_items: Option<usize>,
 }
 
 impl Serve {
@@ -116,6 +135,20 @@ impl Serve {
         set!(faults, busy, html, truncated, hang, hang_ms, throttle);
         SimSpec { seed: self.seed, shops: self.shops, items: self.items, limits, faults }
     }
+
+    /// The catalogue quirks: all on unless a flag says otherwise (`--calm` is about the
+    /// gateway, not the catalogue: churn needs its own `--churn 0`).
+    fn quirks(&self) -> Quirks {
+        let mut q = Quirks::default();
+        if let Some(v) = self.churn {
+            q.churn_per_min = v.max(0.0);
+        }
+        macro_rules! set {
+            ($($f:ident),*) => { $( if let Some(v) = self.$f { q.$f = v; } )* };
+        }
+        set!(silent_delist_share, wrong_types_share, stray_cid_share, one_category_tie_min_items);
+        q
+    }
 }
 
 #[tokio::main]
@@ -129,7 +162,7 @@ async fn main() -> anyhow::Result<()> {
         sim1688::bench::run(items, calls, connections).await?.print();
         return Ok(());
     }
-    let sim = Sim::new(cli.serve.spec());
+    let sim = Sim::with_quirks(cli.serve.spec(), cli.serve.quirks());
     let listener = tokio::net::TcpListener::bind(cli.serve.listen)
         .await
         .with_context(|| format!("cannot listen on {}", cli.serve.listen))?;
@@ -140,7 +173,7 @@ async fn main() -> anyhow::Result<()> {
     writeln!(out, "oauth     http://{addr}{}", sim1688::AUTH_PATH)?;
     writeln!(
         out,
-        "admin     http://{addr}/_sim/shops  /_sim/accounts  /_sim/counters  /_sim/faults  /_sim/limits"
+        "admin     http://{addr}/_sim/shops  /_sim/accounts  /_sim/counters  /_sim/faults  /_sim/limits  /_sim/quirks  /_sim/churn"
     )?;
     for s in sim.shop_infos() {
         writeln!(

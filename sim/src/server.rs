@@ -1,16 +1,16 @@
 //! HTTP routes: the gateway at the contract's path, the OAuth token endpoint, and `/_sim/`.
 
 use crate::admin::{Mutation, NewShop};
-use crate::config::{Account, Faults, Limits};
+use crate::config::{Account, Faults, Limits, Quirks};
 use crate::state::{Sim, SimSpec};
 use axum::body::Bytes;
-use axum::extract::{Path, State};
+use axum::extract::{Path, Query, State};
 use axum::http::{header, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{any, get, post};
 use axum::{Json, Router};
 use serde::de::DeserializeOwned;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -81,6 +81,52 @@ async fn put_faults(State(sim): State<Sim>, body: Bytes) -> Response {
     }
 }
 
+async fn put_quirks(State(sim): State<Sim>, body: Bytes) -> Response {
+    match merge(&sim.quirks(), &body) {
+        Ok(q) => {
+            sim.set_quirks(q);
+            Json(sim.quirks()).into_response()
+        }
+        Err(e) => bad(e),
+    }
+}
+
+/// Query of `GET /_sim/churn`.
+#[derive(Deserialize)]
+struct ChurnQuery {
+    /// Only log entries after this sequence number.
+    #[serde(default)]
+    after: u64,
+}
+
+/// Body of `POST /_sim/churn`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ChurnRate {
+    per_minute: f64,
+    #[serde(default)]
+    silent_delist_share: Option<f64>,
+}
+
+async fn get_churn(State(sim): State<Sim>, Query(q): Query<ChurnQuery>) -> Response {
+    Json(sim.churn_report(q.after)).into_response()
+}
+
+async fn post_churn(State(sim): State<Sim>, body: Bytes) -> Response {
+    let rate = match parse::<ChurnRate>(&body) {
+        Ok(r) if r.per_minute.is_finite() && r.per_minute >= 0.0 => r,
+        Ok(_) => return bad("per_minute must be a number >= 0"),
+        Err(e) => return bad(e),
+    };
+    let mut q: Quirks = sim.quirks();
+    q.churn_per_min = rate.per_minute;
+    if let Some(s) = rate.silent_delist_share {
+        q.silent_delist_share = s.clamp(0.0, 1.0);
+    }
+    sim.set_quirks(q);
+    Json(sim.churn_report(u64::MAX)).into_response()
+}
+
 async fn post_shop(State(sim): State<Sim>, body: Bytes) -> Response {
     match parse::<NewShop>(&body) {
         Ok(spec) => Json(sim.create_shop(&spec)).into_response(),
@@ -101,6 +147,13 @@ async fn mutate(State(sim): State<Sim>, Path(member_id): Path<String>, body: Byt
 
 async fn truth(State(sim): State<Sim>, Path(member_id): Path<String>) -> Response {
     match sim.truth(&member_id) {
+        Some(v) => Json(v).into_response(),
+        None => (StatusCode::NOT_FOUND, "no such shop").into_response(),
+    }
+}
+
+async fn unreachable(State(sim): State<Sim>, Path(member_id): Path<String>) -> Response {
+    match sim.unreachable(&member_id) {
         Some(v) => Json(v).into_response(),
         None => (StatusCode::NOT_FOUND, "no such shop").into_response(),
     }
@@ -128,6 +181,12 @@ impl Sim {
             )
             .route("/_sim/shops/{member_id}/mutate", post(mutate))
             .route("/_sim/shops/{member_id}/truth", get(truth))
+            .route("/_sim/shops/{member_id}/unreachable", get(unreachable))
+            .route("/_sim/churn", get(get_churn).post(post_churn))
+            .route(
+                "/_sim/quirks",
+                get(|State(s): State<Sim>| async move { Json(s.quirks()) }).put(put_quirks),
+            )
             .route(
                 "/_sim/accounts",
                 get(|State(s): State<Sim>| async move { Json(s.accounts()) }).post(post_account),
@@ -165,18 +224,34 @@ impl Sim {
             .with_state(self.clone())
     }
 
-    /// Serves on `listener` until the task is dropped.
+    /// Serves on `listener` until the task is dropped, churning the catalogue meanwhile.
     pub async fn serve(self, listener: tokio::net::TcpListener) -> std::io::Result<()> {
+        // Churn lives exactly as long as the server: the guard stops it when this future
+        // ends or is dropped (a `RunningSim` aborts it).
+        let _churn = AbortOnDrop(tokio::spawn(self.clone().churn()));
         axum::serve(listener, self.router()).await
     }
 
     /// Builds a simulator and serves it on `addr` (port 0 for a free one) in the background.
     pub async fn start(spec: SimSpec, addr: SocketAddr) -> std::io::Result<RunningSim> {
-        let sim = Sim::new(spec);
+        Sim::start_with(spec, Quirks::default(), addr).await
+    }
+
+    /// [`Sim::start`] with these catalogue quirks (e.g. [`Quirks::calm_catalogue`]).
+    pub async fn start_with(spec: SimSpec, quirks: Quirks, addr: SocketAddr) -> std::io::Result<RunningSim> {
+        let sim = Sim::with_quirks(spec, quirks);
         let listener = tokio::net::TcpListener::bind(addr).await?;
         let addr = listener.local_addr()?;
         let task = tokio::spawn(sim.clone().serve(listener));
         Ok(RunningSim { sim, addr, task })
+    }
+}
+
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
     }
 }
 

@@ -2,7 +2,8 @@
 //! book (rate windows, daily quotas, call counters).
 
 use crate::catalogue::{GenSpec, Generator, Shop};
-use crate::config::{default_accounts, Account, Faults, KeyKind, Limits};
+use crate::churn::ChurnBook;
+use crate::config::{default_accounts, Account, Faults, KeyKind, Limits, Quirks};
 use crate::time::{quota_day, wall_ms};
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
@@ -184,10 +185,15 @@ pub struct Token {
 }
 
 pub struct Inner {
+    pub seed: u64,
     pub catalogue: RwLock<Catalogue>,
     pub accounts: RwLock<Vec<Account>>,
     pub limits: RwLock<Limits>,
     pub faults: RwLock<Faults>,
+    pub quirks: RwLock<Quirks>,
+    pub churn: Mutex<ChurnBook>,
+    /// Wakes the churn task when its rate changes.
+    pub churn_wake: tokio::sync::Notify,
     pub traffic: Mutex<Traffic>,
     pub tokens: Mutex<HashMap<String, Token>>,
     pub refresh_tokens: Mutex<HashMap<String, Token>>,
@@ -228,8 +234,22 @@ fn lock<T>(l: &Mutex<T>) -> MutexGuard<'_, T> {
     l.lock().unwrap_or_else(|e| e.into_inner())
 }
 
+/// SplitMix64's finalizer: a well-mixed hash of a number.
+fn splitmix(mut x: u64) -> u64 {
+    x = x.wrapping_add(0x9e37_79b9_7f4a_7c15);
+    x = (x ^ (x >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    x = (x ^ (x >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    x ^ (x >> 31)
+}
+
 impl Sim {
+    /// A simulator with every catalogue quirk at its default (background churn included).
     pub fn new(spec: SimSpec) -> Sim {
+        Sim::with_quirks(spec, Quirks::default())
+    }
+
+    /// A simulator with these catalogue quirks.
+    pub fn with_quirks(spec: SimSpec, quirks: Quirks) -> Sim {
         let mut catalogue = Catalogue {
             shops: Vec::new(),
             by_member: HashMap::new(),
@@ -246,14 +266,20 @@ impl Sim {
                 history_days: 3 * 365,
                 now_ms: now,
                 skus: None,
+                stray_cid_share: quirks.stray_cid_share,
+                one_category_tie_min_items: quirks.one_category_tie_min_items,
             });
         }
         Sim {
             inner: Arc::new(Inner {
+                seed: spec.seed,
                 catalogue: RwLock::new(catalogue),
                 accounts: RwLock::new(default_accounts()),
                 limits: RwLock::new(spec.limits),
                 faults: RwLock::new(spec.faults),
+                quirks: RwLock::new(quirks),
+                churn: Mutex::new(ChurnBook::new(spec.seed)),
+                churn_wake: tokio::sync::Notify::new(),
                 traffic: Mutex::new(Traffic::default()),
                 tokens: Mutex::new(HashMap::new()),
                 refresh_tokens: Mutex::new(HashMap::new()),
@@ -279,6 +305,26 @@ impl Sim {
     }
     pub fn set_faults(&self, f: Faults) {
         *write(&self.inner.faults) = f;
+    }
+    pub fn quirks(&self) -> Quirks {
+        read(&self.inner.quirks).clone()
+    }
+    /// Replaces the catalogue quirks; a new churn rate takes effect at once.
+    pub fn set_quirks(&self, q: Quirks) {
+        // Under the churn book's lock, which a churn change holds while it checks the rate:
+        // once this returns, a stopped churn makes no further change.
+        let _book = self.churn_book();
+        *write(&self.inner.quirks) = q;
+        self.inner.churn_wake.notify_one();
+    }
+    pub fn churn_book(&self) -> MutexGuard<'_, ChurnBook> {
+        lock(&self.inner.churn)
+    }
+    /// Whether an item is served with wrong JSON types: a fixed share of ids, by a hash of
+    /// the id and the seed, so the same items misbehave on every call.
+    pub fn wrong_types(&self, item_id: u64) -> bool {
+        let share = read(&self.inner.quirks).wrong_types_share;
+        share > 0.0 && (splitmix(item_id ^ self.inner.seed) % 1_000_000) < (share * 1_000_000.0) as u64
     }
     pub fn accounts(&self) -> Vec<Account> {
         read(&self.inner.accounts).clone()

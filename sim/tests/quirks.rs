@@ -1,12 +1,13 @@
 //! The contract's quirks, checked on the simulator itself with raw signed requests.
 
 use sim1688::sign::sign;
-use sim1688::{Faults, Limits, RunningSim, Sim, SimSpec};
+use sim1688::{Faults, Limits, Quirks, RunningSim, Sim, SimSpec};
 use std::collections::BTreeMap;
 
 async fn start(items: usize, limits: Limits) -> RunningSim {
     let spec = SimSpec { seed: 9, shops: 1, items, limits, faults: Faults::none() };
-    Sim::start(spec, "127.0.0.1:0".parse().unwrap()).await.unwrap()
+    // No churn: these tests count items across several calls and need them to hold still.
+    Sim::start_with(spec, Quirks::calm_catalogue(), "127.0.0.1:0".parse().unwrap()).await.unwrap()
 }
 
 async fn call(sim: &RunningSim, app_key: &str, extra: &[(&str, &str)]) -> (u16, serde_json::Value) {
@@ -123,5 +124,17 @@ async fn ties_and_category_queries() {
         assert!(t <= 2_000, "category {cid} alone holds {t}");
         sum += t;
     }
-    assert_eq!(sum, n as u64);
+    // The rest are the few items filed under categories the seller does not list: on this
+    // millisecond, only the window's own 50 pages can reach them, and some lie past those.
+    let stray: Vec<&serde_json::Value> = truth["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|i| i["modified_time"] == tie_ms && !cats.iter().any(|c| i["cid"] == c.as_str()))
+        .collect();
+    assert!(!stray.is_empty(), "some stray-category items on the bulk-import millisecond");
+    assert_eq!(sum + stray.len() as u64, n as u64);
+    let unreachable = truth["unreachable"].as_array().unwrap();
+    assert!(!unreachable.is_empty(), "some of them out of reach");
+    assert!(unreachable.iter().all(|id| stray.iter().any(|i| i["item_id"] == *id)), "{unreachable:?}");
 }

@@ -180,6 +180,9 @@ pub fn run(cfg: &BudgetConfig) -> BudgetReport {
         "1000".into(),
         "--hang-ms".into(),
         "1500".into(),
+        // No churn: the two simulators must stay identical for the comparison to be fair.
+        "--churn".into(),
+        "0".into(),
     ];
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let sims = [SimProc::start(&args), SimProc::start(&args)];

@@ -1,13 +1,18 @@
 //! The crash suite: a shop synced by `shopsync run` into a JSONL file and PostgreSQL while the
 //! daemon is killed with SIGKILL at random instants and the catalogue changes between runs.
 //!
+//! The simulator's background churn (a change a second) keeps the catalogue moving while the
+//! daemon runs, on top of the mutations between runs; it is stopped before the last run.
+//!
 //! After every kill: sled opens (`shopsync status`), and no watermark is ahead of the events
 //! (every item the truth has with `modified_time` below the watermark has an event with that
 //! time, delivered or waiting in the outbox). After a last calm run: every event the daemon
 //! numbered reached both sinks, and both hold every item's final state (MD5 of the
 //! normalized truth) and no item the platform no longer sells.
 
-use crate::{free_port, metric_sum, metrics_text, pg_db, plugin_dir, sh, truth_md5s, Rng, Setup, SimProc};
+use crate::{
+    free_port, metric_sum, metrics_text, pg_db, plugin_dir, sh, stop_churn, truth_md5s, Rng, Setup, SimProc,
+};
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::io::{Read, Seek, SeekFrom};
@@ -26,6 +31,8 @@ pub struct CrashOptions {
 pub struct CrashReport {
     pub kills: u32,
     pub mutations: u64,
+    /// Changes the simulator's churn made while the daemon ran.
+    pub churn_changes: u64,
     /// Events the daemon numbered (seq 1 to next_seq - 1).
     pub expected: u64,
     pub jsonl_delivered: u64,
@@ -60,6 +67,7 @@ impl CrashReport {
         vec![
             ("SIGKILLs".into(), r.kills.to_string()),
             ("catalogue mutations between runs".into(), r.mutations.to_string()),
+            ("catalogue changes by churn while it ran".into(), r.churn_changes.to_string()),
             ("events expected (numbered by the daemon)".into(), r.expected.to_string()),
             ("JSONL: delivered (distinct)".into(), r.jsonl_delivered.to_string()),
             ("JSONL: lost".into(), r.jsonl_lost.to_string()),
@@ -134,8 +142,24 @@ pub fn run(opts: &CrashOptions) -> CrashReport {
     let mut rng = Rng(opts.seed.max(1));
     let seed = opts.seed.to_string();
     // Quirks and injected faults on (the defaults); hangs cut to 1.5 s and the rate limit and
-    // quota raised so that the suite runs in minutes.
-    let fast = ["--rate-limit", "400", "--hang-ms", "1500", "--quota-commercial", "100000000"];
+    // quota raised so that the suite runs in minutes; churn at a change a second so that runs
+    // of a few seconds see the catalogue move. No items out of reach (a one-category bulk
+    // import, stray categories) until the engine reads a saturated millisecond's own pages and
+    // its volume sort before splitting it by category: it misses items a client can reach.
+    let fast = [
+        "--rate-limit",
+        "400",
+        "--hang-ms",
+        "1500",
+        "--quota-commercial",
+        "100000000",
+        "--churn",
+        "60",
+        "--one-category-tie-min-items",
+        "0",
+        "--stray-cid-share",
+        "0",
+    ];
     let (sim, member) = SimProc::one_shop(opts.items, &[&["--seed", seed.as_str()][..], &fast].concat());
     let db = pg_db("crash");
     let port = free_port();
@@ -205,6 +229,9 @@ pub fn run(opts: &CrashOptions) -> CrashReport {
         let done = sim.admin_post(&format!("/_sim/shops/{member}/mutate"), op);
         report.mutations += done["item_ids"].as_array().map_or(0, |a| a.len() as u64);
     }
+
+    // The catalogue holds still from here on: the last run's copy is compared with the truth.
+    report.churn_changes = stop_churn(&sim);
 
     // The last run is left alone until a full pass that began after the last change is done
     // and both sinks have caught up. A full pass left open by the last kill began before the

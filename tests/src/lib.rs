@@ -326,16 +326,48 @@ pub fn pg_db(what: &str) -> String {
 
 /// The MD5 shopsync should hold for each item on sale, from the simulator's ground truth
 /// read by the suites' own parser ([`truth::expected_item`]), with its `modified_time`.
-/// Items the truth holds in a shape nobody can read are left out: shopsync quarantines them.
+///
+/// Left out: the items no query of the contract can reach (more than 50 pages of one
+/// category on one millisecond, or a category the seller does not list on a saturated
+/// millisecond; see [`unreachable_ids`]): no client can hold them, so a copy without them is
+/// complete. Also left out: items garbled through the admin API (`"op": "garble"`), which no
+/// client can read, so no copy of them is right or wrong.
 pub fn truth_md5s(sim: &SimProc, member: &str) -> std::collections::BTreeMap<String, (String, i64)> {
     let truth = sim.admin_get(&format!("/_sim/shops/{member}/truth"));
+    let ids = |key: &str| -> std::collections::BTreeSet<String> {
+        truth[key].as_array().map_or_else(Default::default, |a| {
+            a.iter().filter_map(|v| v.as_str().map(String::from)).collect()
+        })
+    };
+    let skip: std::collections::BTreeSet<String> = &ids("unreachable") | &ids("garbled");
     truth["items"]
         .as_array()
         .expect("truth items")
         .iter()
-        .filter_map(|v| truth::expected_item(v).ok())
-        .map(|item| (item.item_id.clone(), (item.md5(), item.modified_ms)))
+        .filter(|v| v["item_id"].as_str().is_none_or(|id| !skip.contains(id)))
+        .map(|v| {
+            let item = truth::expected_item(v).unwrap_or_else(|e| panic!("truth item {v} unreadable: {e}"));
+            (item.item_id.clone(), (item.md5(), item.modified_ms))
+        })
         .collect()
+}
+
+/// The ids of a shop's items on sale that no query of the contract can reach
+/// (`GET /_sim/shops/{member}/unreachable`); [`truth_md5s`] leaves them out.
+pub fn unreachable_ids(sim: &SimProc, member: &str) -> std::collections::BTreeSet<String> {
+    let u = sim.admin_get(&format!("/_sim/shops/{member}/unreachable"));
+    u["item_ids"]
+        .as_array()
+        .expect("unreachable ids")
+        .iter()
+        .filter_map(|v| v.as_str().map(String::from))
+        .collect()
+}
+
+/// Stops the simulator's background churn, so that the catalogue holds still for a final
+/// comparison with the truth; returns how many changes the churn made.
+pub fn stop_churn(sim: &SimProc) -> u64 {
+    sim.admin_post("/_sim/churn", r#"{"per_minute": 0}"#)["changes"].as_u64().unwrap_or(0)
 }
 
 /// The sum of a metric's samples whose line holds every one of `labels`.

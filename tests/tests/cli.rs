@@ -35,8 +35,19 @@ member_id = "{member}"
 #[test]
 fn sync_status_events_export_and_backfill() {
     // Quirks on; the rate limit is scaled up with the client's own cap in the config.
-    let sim =
-        SimProc::start(&["--shops", "1", "--items", "1500", "--rate-limit", "500", "--hang-ms", "3000"]);
+    // No churn: the test counts events and items.
+    let sim = SimProc::start(&[
+        "--shops",
+        "1",
+        "--items",
+        "1500",
+        "--rate-limit",
+        "500",
+        "--hang-ms",
+        "3000",
+        "--churn",
+        "0",
+    ]);
     let shops = sim.admin_get("/_sim/shops");
     let member = shops[0]["member_id"].as_str().unwrap().to_string();
     let setup = Setup::new(&config(&sim, &member));

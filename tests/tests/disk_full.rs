@@ -27,7 +27,9 @@ fn a_full_disk_is_a_clear_error_and_the_next_run_resumes() {
         eprintln!("NOT RUN: mounting a small tmpfs needs root");
         return;
     }
-    let fast = ["--rate-limit", "400", "--hang-ms", "1500", "--quota-commercial", "100000000"];
+    // No churn: the state is compared with the truth.
+    let fast =
+        ["--rate-limit", "400", "--hang-ms", "1500", "--quota-commercial", "100000000", "--churn", "0"];
     let (sim, member) = SimProc::one_shop(8000, &fast);
     let port = free_port();
     let setup = Setup::new(&format!(

@@ -14,7 +14,8 @@ fn ids_in_jsonl(path: &std::path::Path) -> Vec<String> {
 
 #[test]
 fn every_sink_gets_every_event_and_bad_plugins_never_take_shopsync_down() {
-    let sim = SimProc::start(&["--shops", "1", "--items", "600", "--calm"]);
+    // No churn: every sink must get exactly the events of the passes below.
+    let sim = SimProc::start(&["--shops", "1", "--items", "600", "--calm", "--churn", "0"]);
     let member = sim.admin_get("/_sim/shops")[0]["member_id"].as_str().unwrap().to_string();
     let config = format!(
         r#"

@@ -2,8 +2,10 @@
 //!
 //! Real 1688 catalogues have traits that break naive sync clients, and every one of them is
 //! reproduced here: category trees of 5 to 40 nodes, Chinese titles, 0 to 12 SKUs per item,
-//! tiered or single or empty wholesale prices, modified times spread over years, and
-//! bulk-import clusters where thousands of items share one millisecond.
+//! tiered or single or empty wholesale prices, modified times spread over years,
+//! bulk-import clusters where thousands of items share one millisecond (in big shops one of
+//! them in a single category, out of any query's reach), and a few items filed under a
+//! category the seller's list does not have.
 
 use super::item::{Category, Item, PriceForm, Sku, Tier, COLORS, SIZES};
 use super::shop::Shop;
@@ -29,11 +31,29 @@ pub struct GenSpec {
     pub now_ms: i64,
     /// Variants per item, `(min, max)`; 0 to 12 (a quarter without any) when `None`.
     pub skus: Option<(usize, usize)>,
+    /// Share of items with a `cid` outside the seller's category list
+    /// ([`crate::config::Quirks::stray_cid_share`]).
+    pub stray_cid_share: f64,
+    /// Shops this big get a bulk import over 2,000 items in one category
+    /// ([`crate::config::Quirks::one_category_tie_min_items`]; 0 never).
+    pub one_category_tie_min_items: usize,
 }
+
+/// Shops smaller than this get no item with a stray category.
+const STRAY_CID_MIN_ITEMS: usize = 1_000;
+/// Stray categories are numbered from here, above any generated seller category, and each
+/// stray item gets its own: no reachable item gives a stray category away.
+const STRAY_CID_BASE: u64 = 2_900_000;
+/// What one query reaches under the contract's limits: 50 pages of 40.
+const CONTRACT_REACH: usize = 2_000;
 
 /// Makes shops and items; owns the id counter so ids stay unique across all shops.
 pub struct Generator {
     rng: SmallRng,
+    /// Draws for the catalogue quirks (stray categories, the one-category tie), apart from
+    /// `rng` so that a seed gives the same base catalogue with the quirks on or off.
+    quirk_rng: SmallRng,
+    next_stray_cid: u64,
     next_item_id: u64,
     /// The SKU range of the shop being generated (`GenSpec::skus`).
     sku_range: Option<(usize, usize)>,
@@ -92,7 +112,13 @@ const CAT_NAMES: &[&str] = &[
 
 impl Generator {
     pub fn new(seed: u64) -> Self {
-        Generator { rng: SmallRng::seed_from_u64(seed), next_item_id: ITEM_ID_BASE + 1, sku_range: None }
+        Generator {
+            rng: SmallRng::seed_from_u64(seed),
+            quirk_rng: SmallRng::seed_from_u64(seed ^ 0x0dd_ca75),
+            next_stray_cid: STRAY_CID_BASE,
+            next_item_id: ITEM_ID_BASE + 1,
+            sku_range: None,
+        }
     }
 
     fn next_id(&mut self) -> u64 {
@@ -133,12 +159,32 @@ impl Generator {
         let history_ms = i64::from(spec.history_days.max(1)) * DAY_MS;
         let mut shop = Shop::new(member_id, login, name, categories);
         let mut items = Vec::with_capacity(spec.items);
+        let mut tie_times = Vec::new();
+        // Where the first tie lies in `items` when it is a saturated one (over 2,000).
+        let saturated = ties.first().filter(|&&t| t > 2_000).map(|&t| 0..t);
         for tie in ties {
             // Bulk imports stamp whole seconds; spread over every category so that a
             // per-category query can always reach them.
             let at = (spec.now_ms - self.rng.gen_range(DAY_MS..history_ms.max(DAY_MS + 1))) / 1000 * 1000;
+            tie_times.push(at);
             for _ in 0..tie {
                 items.push(self.item(&cids, at));
+            }
+        }
+        if spec.one_category_tie_min_items > 0 && spec.items >= spec.one_category_tie_min_items {
+            // A bulk import into one category: more than 2,000 items on one millisecond of one
+            // cid, which no query of the contract reaches past its 50th page.
+            let size = self.quirk_rng.gen_range(2_001..=3_000).min(spec.items - items.len());
+            let cid = cids.get(self.quirk_rng.gen_range(0..cids.len().max(1))).copied().unwrap_or(1_031_910);
+            let at = loop {
+                let at = (spec.now_ms - self.quirk_rng.gen_range(DAY_MS..history_ms.max(DAY_MS + 1))) / 1000
+                    * 1000;
+                if !tie_times.contains(&at) {
+                    break at;
+                }
+            };
+            for _ in 0..size {
+                items.push(self.item(&[cid], at));
             }
         }
         while items.len() < spec.items {
@@ -148,9 +194,37 @@ impl Generator {
             let at = spec.now_ms - age - self.rng.gen_range(0..1000);
             items.push(self.item(&cids, at));
         }
+        self.stray_cids(&mut items, spec, saturated);
         shop.extend(items);
         self.sku_range = None;
         shop
+    }
+
+    /// Files a share of `items` under categories the seller's list does not have, a quarter of
+    /// them (at least one) on the saturated bulk-import millisecond at `saturated`, where only
+    /// per-category queries reach items: those are lost to every client.
+    fn stray_cids(&mut self, items: &mut [Item], spec: &GenSpec, saturated: Option<std::ops::Range<usize>>) {
+        if spec.stray_cid_share <= 0.0 || items.len() < STRAY_CID_MIN_ITEMS {
+            return;
+        }
+        let n = ((items.len() as f64 * spec.stray_cid_share).round() as usize).clamp(1, items.len());
+        let mut picked = Vec::with_capacity(n);
+        if let Some(tie) = saturated.filter(|r| r.end > CONTRACT_REACH) {
+            // Past the first 2,000 ids of the tie and with next to no sales, so that neither
+            // the tie's own pages nor a sort by volume reach them.
+            for _ in 0..(n / 4).max(1) {
+                let i = self.quirk_rng.gen_range(CONTRACT_REACH..tie.end);
+                items[i].sales = self.quirk_rng.gen_range(0..10);
+                picked.push(i);
+            }
+        }
+        while picked.len() < n {
+            picked.push(self.quirk_rng.gen_range(0..items.len()));
+        }
+        for i in picked {
+            self.next_stray_cid += self.quirk_rng.gen_range(1..=9);
+            items[i].cid = self.next_stray_cid;
+        }
     }
 
     fn tie_sizes(&mut self, spec: &GenSpec) -> Vec<usize> {
@@ -195,6 +269,7 @@ impl Generator {
             skus: Vec::new(),
             modified_ms,
             online: true,
+            garble: None,
         };
         self.retitle(&mut item);
         self.reprice(&mut item);
@@ -282,6 +357,20 @@ impl Generator {
         item.sales += rng.gen_range(1..500);
         for sku in &mut item.skus {
             sku.stock = rng.gen_range(0..5_000);
+        }
+    }
+
+    /// The price or the stock of one SKU moves; nothing the list call shows changes.
+    pub fn change_one_sku(&mut self, item: &mut Item) {
+        let rng = &mut self.rng;
+        let n = item.skus.len();
+        let Some(sku) = item.skus.get_mut(rng.gen_range(0..n.max(1))) else { return };
+        if rng.gen_bool(0.5) {
+            let cents = (sku.cents * rng.gen_range(90..=110) / 100).max(1);
+            sku.cents = if cents == sku.cents { cents + 1 } else { cents };
+        } else {
+            let stock = rng.gen_range(0..5_000);
+            sku.stock = if stock == sku.stock { stock + 1 } else { stock };
         }
     }
 

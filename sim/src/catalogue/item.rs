@@ -53,6 +53,33 @@ pub struct Item {
     pub skus: Vec<Sku>,
     pub modified_ms: i64,
     pub online: bool,
+    /// A field the admin API made unreadable (`"op": "garble"`), until the next update.
+    pub garble: Option<Garble>,
+}
+
+/// How a garbled item is unreadable. Sellers' tools write free text into numeric fields, and
+/// the platform passes it on: a client must set such an item aside, not fail the whole page.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Garble {
+    /// `"moq": "两件"`
+    Moq,
+    /// `"modified_time": "昨天 14:03"` (the platform still sorts by the real time)
+    ModifiedTime,
+    /// `"wholesalePrice": "1-99:十二元;100-:11.80"`
+    Tiers,
+}
+
+impl Garble {
+    pub const ALL: [Garble; 3] = [Garble::Moq, Garble::ModifiedTime, Garble::Tiers];
+}
+
+/// A number as the platform sends it: mostly typed, sometimes as text (`"12"`, or garbage).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(untagged)]
+pub enum Loose<T> {
+    Typed(T),
+    Text(String),
 }
 
 pub const COLORS: &[&str] =
@@ -105,21 +132,39 @@ impl Item {
 
     /// The item as the gateway shows it, restricted to `fields` (the `item_id` always comes).
     /// `b2b` false drops the wholesale fields, as the platform does for keys without the
-    /// B2B data permission.
-    pub fn view(&self, fields: &FieldSet, b2b: bool) -> ItemView {
+    /// B2B data permission. A garbled field comes garbled; `wrong_types` sends the numbers
+    /// as strings and the id as a number (readable, but not what the contract says).
+    pub fn view(&self, fields: &FieldSet, b2b: bool, wrong_types: bool) -> ItemView {
         let want = |f: Field| fields.has(f);
         let b2b_want = |f: Field| b2b && fields.has(f);
+        let num = |n: u32| if wrong_types { Loose::Text(n.to_string()) } else { Loose::Typed(n) };
+        let moq = match self.garble {
+            Some(Garble::Moq) => Loose::Text("两件".into()),
+            _ => num(self.moq),
+        };
+        let modified_time = match self.garble {
+            Some(Garble::ModifiedTime) => Loose::Text("昨天 14:03".into()),
+            _ => Loose::Typed(self.modified_ms),
+        };
+        let wholesale_price = match self.garble {
+            Some(Garble::Tiers) => "1-99:十二元;100-:11.80".to_string(),
+            _ => self.wholesale_price(),
+        };
         ItemView {
-            item_id: self.item_id.to_string(),
+            item_id: if wrong_types {
+                Loose::Typed(self.item_id)
+            } else {
+                Loose::Text(self.item_id.to_string())
+            },
             title: want(Field::Title).then(|| self.title.to_string()),
             cid: want(Field::Cid).then(|| self.cid.to_string()),
-            wholesale_price: b2b_want(Field::WholesalePrice).then(|| self.wholesale_price()),
+            wholesale_price: b2b_want(Field::WholesalePrice).then_some(wholesale_price),
             channel_price: b2b_want(Field::ChannelPrice).then(|| money(self.channel_cents)),
-            moq: b2b_want(Field::Moq).then_some(self.moq),
-            sales: want(Field::Sales).then_some(self.sales),
-            stock: want(Field::Stock).then_some(self.stock),
+            moq: b2b_want(Field::Moq).then_some(moq),
+            sales: want(Field::Sales).then(|| num(self.sales)),
+            stock: want(Field::Stock).then(|| num(self.stock)),
             sku_ids: want(Field::SkuIds).then(|| self.sku_ids()),
-            modified_time: want(Field::ModifiedTime).then_some(self.modified_ms),
+            modified_time: want(Field::ModifiedTime).then_some(modified_time),
             status: want(Field::Status).then(|| if self.online { "online" } else { "offline" }.to_string()),
             pic_url: want(Field::PicUrl)
                 .then(|| format!("https://cbu01.alicdn.com/img/ibank/O1CN{}.jpg", self.item_id)),
@@ -131,8 +176,8 @@ impl Item {
     }
 
     /// The full form that `alibaba.item.get` and the ground-truth dump return.
-    pub fn full_view(&self, b2b: bool) -> ItemView {
-        let mut v = self.view(&FieldSet::ALL, b2b);
+    pub fn full_view(&self, b2b: bool, wrong_types: bool) -> ItemView {
+        let mut v = self.view(&FieldSet::ALL, b2b, wrong_types);
         v.skus = Some(self.skus.iter().map(|s| self.sku_view(s)).collect());
         v.images = Some(vec![
             format!("https://cbu01.alicdn.com/img/ibank/O1CN{}_1.jpg", self.item_id),
@@ -153,7 +198,7 @@ pub struct SkuView {
 
 #[derive(Debug, Clone, Serialize)]
 pub struct ItemView {
-    pub item_id: String,
+    pub item_id: Loose<u64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub title: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -163,15 +208,15 @@ pub struct ItemView {
     #[serde(rename = "channelPrice", skip_serializing_if = "Option::is_none")]
     pub channel_price: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub moq: Option<u32>,
+    pub moq: Option<Loose<u32>>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub sales: Option<u32>,
+    pub sales: Option<Loose<u32>>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub stock: Option<u32>,
+    pub stock: Option<Loose<u32>>,
     #[serde(rename = "skuIds", skip_serializing_if = "Option::is_none")]
     pub sku_ids: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub modified_time: Option<i64>,
+    pub modified_time: Option<Loose<i64>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub status: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]

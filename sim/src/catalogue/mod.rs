@@ -10,7 +10,7 @@ mod item;
 mod shop;
 
 pub use gen::{GenSpec, Generator};
-pub use item::{Category, Field, FieldSet, Item, ItemView, PriceForm, Sku, SkuView, Tier};
+pub use item::{Category, Field, FieldSet, Garble, Item, ItemView, Loose, PriceForm, Sku, SkuView, Tier};
 pub use shop::{ListQuery, Shop, SortType};
 
 /// First item id handed out; ids are 12-digit decimal strings on the wire.

@@ -5,7 +5,7 @@
 //! boundary slips past that client (the "shifting pages" quirk). Nothing here smooths that.
 
 use super::item::{Category, Item};
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 /// Index key: items sort by `modified_time`, ties broken by `item_id` ascending.
 type Key = (i64, u64);
@@ -71,6 +71,8 @@ pub struct Shop {
     items: HashMap<u64, Item>,
     online: Index,
     everything: Index,
+    /// The smallest and largest item id the shop ever held (ids are never reused).
+    ids: (u64, u64),
 }
 
 impl Shop {
@@ -83,7 +85,13 @@ impl Shop {
             items: HashMap::new(),
             online: Index::default(),
             everything: Index::default(),
+            ids: (u64::MAX, 0),
         }
+    }
+
+    /// The smallest and largest id of the shop's items, ever (`lo <= hi` even when empty).
+    pub fn id_range(&self) -> (u64, u64) {
+        (self.ids.0.min(self.ids.1), self.ids.1)
     }
 
     pub fn shop_url(&self) -> String {
@@ -114,6 +122,7 @@ impl Shop {
                 self.online.all.push(key);
                 self.online.by_cat.entry(item.cid).or_default().push(key);
             }
+            self.ids = (self.ids.0.min(item.item_id), self.ids.1.max(item.item_id));
             self.items.insert(item.item_id, item);
         }
         for idx in [&mut self.everything, &mut self.online] {
@@ -130,6 +139,7 @@ impl Shop {
         if item.online {
             self.online.insert(key, item.cid);
         }
+        self.ids = (self.ids.0.min(item.item_id), self.ids.1.max(item.item_id));
         self.items.insert(item.item_id, item);
     }
 
@@ -158,9 +168,48 @@ impl Shop {
         self.online.all.iter().map(|k| k.1)
     }
 
+    /// The id of the `k`-th on-sale item in index order.
+    pub fn online_id_at(&self, k: usize) -> Option<u64> {
+        self.online.all.get(k).map(|key| key.1)
+    }
+
     /// Every on-sale item, in `modified_time` order.
     pub fn online_items(&self) -> impl Iterator<Item = &Item> + '_ {
         self.online.all.iter().filter_map(|k| self.items.get(&k.1))
+    }
+
+    /// Ids of the on-sale items that no query of the contract reaches, where `reach` is the
+    /// depth cap times the largest page (2,000). Only a millisecond holding more than `reach`
+    /// items hides any: a window cannot be narrower, so what its 50 pages miss is reached
+    /// only by per-category queries of that millisecond (for the categories the seller lists)
+    /// and by sorting otherwise (`volume_desc`). Every other order keeps ties by id, and a
+    /// wider window or the offline index only pushes an item further back, so the union of
+    /// those few queries' first `reach` items is all a client can ever see.
+    pub fn unreachable(&self, reach: usize) -> Vec<u64> {
+        let listed: HashSet<u64> = self.category_ids().into_iter().collect();
+        let all = &self.online.all;
+        let mut out = Vec::new();
+        let mut lo = 0;
+        while lo < all.len() {
+            let t = all[lo].0;
+            let hi = lo + all[lo..].partition_point(|k| k.0 == t);
+            if hi - lo > reach {
+                let group: Vec<&Item> = all[lo..hi].iter().filter_map(|k| self.items.get(&k.1)).collect();
+                let mut reached = first_pages(&group, reach);
+                let mut by_cid: HashMap<u64, Vec<&Item>> = HashMap::new();
+                for it in &group {
+                    by_cid.entry(it.cid).or_default().push(it);
+                }
+                for (cid, items) in by_cid {
+                    if listed.contains(&cid) {
+                        reached.extend(first_pages(&items, reach));
+                    }
+                }
+                out.extend(group.iter().map(|i| i.item_id).filter(|id| !reached.contains(id)));
+            }
+            lo = hi;
+        }
+        out
     }
 
     fn index(&self, q: &ListQuery) -> &Index {
@@ -191,6 +240,18 @@ impl Shop {
         };
         ids.iter().filter_map(|id| self.items.get(id)).collect()
     }
+}
+
+/// The items of one millisecond (in id order) that the first `reach` places of a query reach,
+/// by time (ties by id) or by volume (sales descending, ties by id).
+fn first_pages(group: &[&Item], reach: usize) -> HashSet<u64> {
+    let mut out: HashSet<u64> = group.iter().take(reach).map(|i| i.item_id).collect();
+    if group.len() > reach {
+        let mut by_volume: Vec<(u32, u64)> = group.iter().map(|i| (i.sales, i.item_id)).collect();
+        by_volume.sort_unstable_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
+        out.extend(by_volume.into_iter().take(reach).map(|p| p.1));
+    }
+    out
 }
 
 /// A page of `range` sorted by time descending with ties still by id ascending: walk the

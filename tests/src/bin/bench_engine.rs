@@ -46,7 +46,8 @@ async fn bench() {
     let items = args.first().copied().unwrap_or(100_000);
     let changes = args.get(1).copied().unwrap_or(1_000);
     let concurrency = args.get(2).copied().unwrap_or(16);
-    let sim = SimProc::start(&["--shops", "0", "--calm", "--quota-commercial", "1000000000"]);
+    // No churn: the benchmark makes its own changes and counts their events.
+    let sim = SimProc::start(&["--shops", "0", "--calm", "--quota-commercial", "1000000000", "--churn", "0"]);
     let shop = sim.admin_post("/_sim/shops", &format!(r#"{{"items": {items}}}"#));
     let member = shop["member_id"].as_str().expect("member id").to_string();
     let categories = shop["categories"].as_u64().unwrap_or(0);

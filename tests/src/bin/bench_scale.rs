@@ -88,6 +88,9 @@ fn main() {
         "1500",
         "--quota-commercial",
         "1000000000000",
+        // No churn: 6 changes a minute in each of 1,000 shops would be a different benchmark.
+        "--churn",
+        "0",
     ]);
     let members: Vec<String> = sim
         .admin_get("/_sim/shops")
