@@ -278,7 +278,8 @@ async fn read_window(ctx: &Arc<Ctx>, task: &Task) -> Result<Option<Vec<Window>>,
                 for again in page - back..page {
                     bump(&ctx.stats.list_calls, 1);
                     rereads += 1;
-                    let q = e.client.items_list(&ctx.shop, &filter, again, size, SortType::ModifiedAsc).await?;
+                    let q =
+                        e.client.items_list(&ctx.shop, &filter, again, size, SortType::ModifiedAsc).await?;
                     staged.push_back(stage(ctx, q.items, None, None, &mut batcher)?);
                 }
             }
