@@ -78,7 +78,6 @@ impl CrashReport {
     }
 }
 
-
 /// The latest event seen per item, and every seq seen.
 #[derive(Default)]
 struct Seen {

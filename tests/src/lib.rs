@@ -371,6 +371,8 @@ pub fn print_figures(markdown: bool, heading: &str, intro: &str, rows: &[(String
 pub struct Rng(pub u64);
 
 impl Rng {
+    // An endless generator, not an iterator: `Iterator::next`'s Option would only be unwrapped.
+    #[allow(clippy::should_implement_trait)]
     pub fn next(&mut self) -> u64 {
         self.0 ^= self.0 >> 12;
         self.0 ^= self.0 << 25;

@@ -6,7 +6,6 @@
 use shopsync_e2e::{free_port, metrics_text, text, truth_md5s, wait_for, Setup, SimProc};
 use std::time::{Duration, Instant};
 
-
 /// Calls the simulator has answered (every outcome), all keys together.
 fn calls(sim: &SimProc) -> u64 {
     sim.admin_get("/_sim/counters")["total"].as_u64().expect("total")
@@ -290,17 +289,21 @@ fn the_planner_copies_every_shop_and_polls_within_the_quota() {
         std::fs::read_to_string(&events)
             .unwrap_or_default()
             .lines()
-            .filter(|l| l.contains(&format!("\"op\":\"{op}\"")) && l.contains(&format!("\"shop\":\"{shop}\"")))
+            .filter(|l| {
+                l.contains(&format!("\"op\":\"{op}\"")) && l.contains(&format!("\"shop\":\"{shop}\""))
+            })
             .count()
     };
     let before = count("update", &members[1]);
-    let done = sim.admin_post(&format!("/_sim/shops/{}/mutate", members[1]), r#"{"op": "update", "count": 20}"#);
+    let done =
+        sim.admin_post(&format!("/_sim/shops/{}/mutate", members[1]), r#"{"op": "update", "count": 20}"#);
     assert_eq!(done["item_ids"].as_array().map(Vec::len), Some(20));
     wait_for("the planner's polls to pick up 20 updates", 60, || count("update", &members[1]) >= before + 20);
     let m = metrics_text(port);
     for member in &members {
         assert!(
-            m.lines().any(|l| l.starts_with("shopsync_shop_poll_interval_seconds") && l.contains(member.as_str())),
+            m.lines()
+                .any(|l| l.starts_with("shopsync_shop_poll_interval_seconds") && l.contains(member.as_str())),
             "shop {member} has a poll interval"
         );
     }

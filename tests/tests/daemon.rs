@@ -5,7 +5,6 @@ use shopsync_e2e::{bin, sh, text, wait_for, Setup, SimProc};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-
 fn lines(p: &std::path::Path) -> usize {
     std::fs::read_to_string(p).map(|s| s.lines().count()).unwrap_or(0)
 }
