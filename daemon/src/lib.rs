@@ -8,12 +8,14 @@
 //! - [`pacing`]: per-account worker slots, adaptive intervals, the per-second guard and the
 //!   daily quota;
 //! - [`clock`]: millisecond time and the Asia/Shanghai quota day;
-//! - [`secret`]: values that never reach logs, metrics or error messages.
+//! - [`secret`]: values that never reach logs, metrics or error messages;
+//! - [`control`]: the Unix socket through which the CLI asks the running daemon.
 
 pub mod api;
 pub mod cli;
 pub mod clock;
 pub mod config;
+pub mod control;
 pub mod event;
 pub mod memory;
 pub mod metrics;

@@ -3,8 +3,9 @@
 use anyhow::{bail, Context};
 use clap::{Parser, Subcommand};
 use shopsync::api::{AccountSettings, ApiSettings, Client, Hooks, Protocol, SignMethod};
-use shopsync::cli::{self, ExportFormat};
+use shopsync::cli::{self, ExportFormat, Target};
 use shopsync::config::Settings;
+use shopsync::control::{self, Request};
 use shopsync::pacing::PacingSettings;
 use shopsync::secret::Secret;
 use std::path::PathBuf;
@@ -37,7 +38,7 @@ enum Cmd {
         seconds: u64,
     },
     /// One pass of the configured (or named) shops in the foreground, then exit (0 when
-    /// every pass succeeded).
+    /// every pass succeeded). With a daemon running, `--shop` queues the pass in the daemon.
     Sync {
         /// The config file (default: $SHOPSYNC_CONFIG).
         #[arg(long, env = "SHOPSYNC_CONFIG")]
@@ -90,6 +91,12 @@ enum Cmd {
     },
     /// Deliver the outbox to every configured sink once, then exit (0 when all drained).
     Deliver {
+        /// The config file (default: $SHOPSYNC_CONFIG).
+        #[arg(long, env = "SHOPSYNC_CONFIG")]
+        config: PathBuf,
+    },
+    /// Make the running daemon reload its config (the same as SIGHUP), and say how it went.
+    Reload {
         /// The config file (default: $SHOPSYNC_CONFIG).
         #[arg(long, env = "SHOPSYNC_CONFIG")]
         config: PathBuf,
@@ -207,10 +214,26 @@ async fn run(cmd: Cmd) -> anyhow::Result<bool> {
                 ),
                 None => None,
             };
-            let ctx = cli::Context::open(&config)?;
-            cli::sync(&ctx, shop.as_deref(), full, since_ms).await
+            match cli::target(&config)? {
+                Target::Local(ctx) => cli::sync(&ctx, shop.as_deref(), full, since_ms).await,
+                Target::Daemon(c) => match (shop, since_ms) {
+                    (Some(shop), None) => cli::ask(c, &Request::Sync { shop, full }),
+                    (None, _) => bail!(
+                        "a daemon holds the state and syncs on its own schedule; queue one shop's pass in it with --shop"
+                    ),
+                    (Some(_), Some(_)) => {
+                        bail!("--since needs the state to itself; it cannot run while a daemon holds it")
+                    }
+                },
+            }
         }
-        Cmd::Status { config, json } => cli::status(&cli::Context::open(&config)?, json).map(|()| true),
+        Cmd::Status { config, json } => match cli::target(&config)? {
+            Target::Daemon(c) => cli::ask(c, &Request::Status { json }),
+            Target::Local(ctx) => {
+                print!("{}", cli::status(&ctx.status_input(), json)?);
+                Ok(true)
+            }
+        },
         Cmd::CheckConfig { file, config } => {
             let Some(file) = file.or(config) else {
                 anyhow::bail!(
@@ -234,29 +257,50 @@ async fn run(cmd: Cmd) -> anyhow::Result<bool> {
             );
             Ok(true)
         }
-        Cmd::Events { config, shop, after_seq } => {
-            cli::events(&cli::Context::open(&config)?, shop.as_deref(), after_seq).map(|()| true)
-        }
-        Cmd::Export { config, shop, format } => {
-            let ctx = cli::Context::open(&config)?;
-            let member: shopsync::api::MemberId = shop.parse().with_context(|| format!("--shop {shop:?}"))?;
-            let mut out = std::io::BufWriter::new(std::io::stdout().lock());
-            let rows = cli::export(&ctx, member.as_str(), format, &mut out)?;
-            std::io::Write::flush(&mut out)?;
-            eprintln!("{rows} rows");
-            Ok(true)
-        }
-        Cmd::State { cmd: StateCmd::Reset { config, shop } } => {
-            let ctx = cli::Context::open(&config)?;
-            let member: shopsync::api::MemberId = shop.parse().with_context(|| format!("--shop {shop:?}"))?;
-            ctx.store.reset_watermark(member.as_str())?;
-            ctx.store.flush().await?;
-            println!("shop {member}: watermark forgotten; its next pass is full");
-            Ok(true)
-        }
-        Cmd::Deliver { config } => cli::deliver(&cli::Context::open(&config)?).await,
-        Cmd::Dlq { cmd: DlqCmd::Replay { config, sink } } => {
-            cli::dlq_replay(&cli::Context::open(&config)?, &sink).await
+        Cmd::Events { config, shop, after_seq } => match cli::target(&config)? {
+            Target::Daemon(c) => cli::ask(c, &Request::Events { shop, after_seq }),
+            Target::Local(ctx) => {
+                cli::events(&ctx.store, shop.as_deref(), after_seq, &mut std::io::stdout().lock())?;
+                Ok(true)
+            }
+        },
+        Cmd::Export { config, shop, format } => match cli::target(&config)? {
+            Target::Daemon(c) => cli::ask(c, &Request::Export { shop, format }),
+            Target::Local(ctx) => {
+                let member: shopsync::api::MemberId =
+                    shop.parse().with_context(|| format!("--shop {shop:?}"))?;
+                let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+                let rows = cli::export(&ctx.store, member.as_str(), format, &mut out)?;
+                std::io::Write::flush(&mut out)?;
+                eprintln!("{rows} rows");
+                Ok(true)
+            }
+        },
+        Cmd::State { cmd: StateCmd::Reset { config, shop } } => match cli::target(&config)? {
+            Target::Daemon(c) => cli::ask(c, &Request::StateReset { shop }),
+            Target::Local(ctx) => {
+                println!("{}", cli::state_reset(&ctx.store, &shop).await?);
+                Ok(true)
+            }
+        },
+        Cmd::Deliver { config } => match cli::target(&config)? {
+            Target::Daemon(_) => {
+                bail!("a daemon holds the state and delivers the outbox to its sinks itself")
+            }
+            Target::Local(ctx) => cli::deliver(&ctx).await,
+        },
+        Cmd::Dlq { cmd: DlqCmd::Replay { config, sink } } => match cli::target(&config)? {
+            Target::Daemon(c) => cli::ask(c, &Request::DlqReplay { sink }),
+            Target::Local(ctx) => cli::dlq_replay(&ctx, &sink).await,
+        },
+        Cmd::Reload { config } => {
+            let s = Settings::load(&config)?;
+            match control::Client::connect(&s.control_socket)? {
+                Some(c) => cli::ask(c, &Request::Reload),
+                None => {
+                    bail!("no daemon answers on {}; there is nothing to reload", s.control_socket.display())
+                }
+            }
         }
         Cmd::Api(a) => api_call(a).await.map(|()| true),
     }

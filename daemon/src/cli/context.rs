@@ -19,6 +19,11 @@ impl Context {
     pub fn open(config: &Path) -> anyhow::Result<Context> {
         let settings = Settings::load(config)?;
         let store = Store::open(&settings.state_dir, settings.cache_bytes)?;
+        Context::new(settings, store)
+    }
+
+    /// A context over a state opened by the caller.
+    pub fn new(settings: Settings, store: Store) -> anyhow::Result<Context> {
         let hooks = Hooks { quota: Arc::new(store.clone()), tokens: Arc::new(store.clone()), observer: None };
         let clients = settings
             .accounts
@@ -26,6 +31,16 @@ impl Context {
             .map(|a| Client::new(settings.api.clone(), a.clone(), hooks.clone()))
             .collect::<Result<Vec<_>, _>>()?;
         Ok(Context { settings, store, clients })
+    }
+
+    /// What `status` reads, without sink health (that needs the daemon).
+    pub fn status_input(&self) -> super::StatusInput<'_> {
+        super::StatusInput {
+            settings: &self.settings,
+            store: &self.store,
+            clients: &self.clients,
+            health: None,
+        }
     }
 
     /// The client of `account`, or the first account's.

@@ -47,6 +47,7 @@ pub async fn deliver(ctx: &Context) -> anyhow::Result<bool> {
     Ok(ok)
 }
 
+/// `shopsync dlq replay` without a daemon: loads the sink's plugin itself.
 pub async fn dlq_replay(ctx: &Context, sink: &str) -> anyhow::Result<bool> {
     let s = ctx
         .settings
@@ -55,8 +56,18 @@ pub async fn dlq_replay(ctx: &Context, sink: &str) -> anyhow::Result<bool> {
         .find(|s| s.name == sink)
         .ok_or_else(|| anyhow!("no sink named {sink:?}"))?;
     let r = SinkRunner::new(s, &ctx.settings.plugin_dir, ctx.store.clone(), s.delivery.clone())?;
-    let (resent, failed) = r.replay_dead_letters().await?;
-    ctx.store.flush().await?;
-    println!("sink {sink}: {resent} dead-lettered events re-sent, {failed} still refused");
-    Ok(failed == 0)
+    let (ok, line) = replay_with(&r, &ctx.store).await?;
+    println!("{line}");
+    Ok(ok)
+}
+
+/// Re-sends the dead letters of `runner`'s sink (the daemon passes its running sink's);
+/// returns whether all were accepted, and the line to print.
+pub async fn replay_with(runner: &SinkRunner, store: &crate::state::Store) -> anyhow::Result<(bool, String)> {
+    let (resent, failed) = runner.replay_dead_letters().await?;
+    store.flush().await?;
+    Ok((
+        failed == 0,
+        format!("sink {}: {resent} dead-lettered events re-sent, {failed} still refused", runner.name),
+    ))
 }

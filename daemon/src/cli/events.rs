@@ -1,11 +1,12 @@
 //! `shopsync events`: outbox events as JSONL.
 
-use super::context::Context;
+use crate::state::Store;
 use std::io::Write;
 
-pub fn events(ctx: &Context, shop: Option<&str>, after_seq: u64) -> anyhow::Result<()> {
-    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
-    for e in ctx.store.events_after(0) {
+/// Writes the outbox events of `shop` (or every shop) with `seq` above `after_seq` to `out`.
+pub fn events(store: &Store, shop: Option<&str>, after_seq: u64, out: &mut dyn Write) -> anyhow::Result<()> {
+    let mut out = std::io::BufWriter::new(out);
+    for e in store.events_after(0) {
         let (_, ev) = e?;
         if shop.is_some_and(|s| s != ev.shop) || ev.seq <= after_seq {
             continue;

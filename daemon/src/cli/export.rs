@@ -1,10 +1,11 @@
 //! `shopsync export`: a shop's current catalogue, streamed, as JSONL (one item a line) or CSV
 //! (one row per SKU with the item's tiers and MOQ; an item without SKUs gets one row).
 
-use super::context::Context;
+use crate::state::Store;
 use std::io::Write;
 
-#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum ExportFormat {
     Csv,
     Jsonl,
@@ -22,11 +23,12 @@ fn tiers(item: &crate::event::Item) -> String {
     parts.join(";")
 }
 
-pub fn export(ctx: &Context, shop: &str, format: ExportFormat, out: &mut dyn Write) -> anyhow::Result<u64> {
+/// Writes the catalogue of `shop` to `out`; returns the rows written.
+pub fn export(store: &Store, shop: &str, format: ExportFormat, out: &mut dyn Write) -> anyhow::Result<u64> {
     let mut rows = 0;
     match format {
         ExportFormat::Jsonl => {
-            for s in ctx.store.items(shop) {
+            for s in store.items(shop) {
                 serde_json::to_writer(&mut *out, &s?.item)?;
                 out.write_all(b"\n")?;
                 rows += 1;
@@ -51,7 +53,7 @@ pub fn export(ctx: &Context, shop: &str, format: ExportFormat, out: &mut dyn Wri
                 "sku_stock",
                 "detail_url",
             ])?;
-            for s in ctx.store.items(shop) {
+            for s in store.items(shop) {
                 let i = s?.item;
                 let base = [
                     i.item_id.clone(),

@@ -76,6 +76,14 @@ pub struct RawDaemon {
     /// an account with quota left.
     #[serde(default = "default_plan_every")]
     pub plan_every: Dur,
+    /// The control socket the CLI talks to the running daemon through (status, events,
+    /// export, state reset, queued passes, DLQ replay, reload). Default:
+    /// `$RUNTIME_DIRECTORY/control.sock` when systemd sets RUNTIME_DIRECTORY (the unit's
+    /// `RuntimeDirectory=shopsync`, i.e. `/run/shopsync/control.sock`), else
+    /// `<state_dir>/control.sock`. A CLI started outside the unit does not see
+    /// RUNTIME_DIRECTORY, so under systemd write the path here for both to agree.
+    #[serde(default)]
+    pub control_socket: Option<PathBuf>,
 }
 
 fn default_timezone() -> String {
@@ -118,6 +126,7 @@ impl Default for RawDaemon {
             max_passes: default_max_passes(),
             timezone: default_timezone(),
             plan_every: default_plan_every(),
+            control_socket: None,
         }
     }
 }

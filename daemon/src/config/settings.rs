@@ -117,6 +117,8 @@ pub struct Settings {
     pub state_dir: PathBuf,
     pub plugin_dir: PathBuf,
     pub metrics_listen: SocketAddr,
+    /// Where the control socket is (`daemon.control_socket`, resolved).
+    pub control_socket: PathBuf,
     pub cache_bytes: u64,
     pub sink_retention: Duration,
     pub max_passes: usize,
@@ -404,8 +406,18 @@ impl Settings {
         if (!shops.is_empty() || !watches.is_empty()) && accounts.is_empty() {
             return Err("shops are configured but no [[accounts]]".into());
         }
+        let control_socket = match (raw.daemon.control_socket, std::env::var_os("RUNTIME_DIRECTORY")) {
+            (Some(p), _) => p,
+            // systemd may list several runtime directories, separated by colons; ours is first.
+            (None, Some(run)) if !run.is_empty() => {
+                let first = run.to_string_lossy().split(':').next().unwrap_or_default().to_string();
+                PathBuf::from(first).join("control.sock")
+            }
+            (None, _) => raw.daemon.state_dir.join("control.sock"),
+        };
         Ok(Settings {
             path: path.to_path_buf(),
+            control_socket,
             state_dir: raw.daemon.state_dir,
             plugin_dir: raw.daemon.plugin_dir,
             metrics_listen,

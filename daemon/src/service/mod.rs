@@ -6,11 +6,13 @@
 //!   start, and resuming full passes left open (quota, shutdown, crash);
 //! - `jobs.rs`: the cron jobs of a config;
 //! - `planning.rs`: the budget planner's tick (snapshot, plan, start);
+//! - `control.rs`: the answers to the CLI's requests on the control socket;
 //! - `reload.rs`: debounce → validate → diff → apply a changed config, or keep the old one;
 //! - `gauges.rs`: the metrics read from the state at scrape time;
 //! - `shared.rs`: what every job shares (store, clients, settings, per-shop locks);
 //! - `systemd.rs`: sd_notify.
 
+mod control;
 mod gauges;
 mod jobs;
 mod passes;

@@ -38,11 +38,14 @@ pub(super) struct Live {
     pub sinks: Arc<Mutex<SinkManager>>,
     pub hooks: Hooks,
     pub ready: Arc<Readiness>,
+    /// Where the control socket reads the current shared state.
+    pub published: tokio::sync::watch::Sender<Arc<Shared>>,
 }
 
 impl Live {
     /// Debounced, validated, diffed, applied, or the old config keeps running: never half.
-    pub async fn reload(&mut self, config: &Path) {
+    /// Returns a line saying what runs now, or why the new config was refused.
+    pub async fn reload(&mut self, config: &Path) -> Result<String, String> {
         systemd::notify_reloading();
         let m = self.shared.metrics.clone();
         let outcome = async {
@@ -94,6 +97,7 @@ impl Live {
                 }
             }
             self.shared = next;
+            self.published.send_replace(self.shared.clone());
             Ok::<(), (&str, anyhow::Error)>(())
         }
         .await;
@@ -106,11 +110,19 @@ impl Live {
                     "config reloaded"
                 );
                 systemd::notify_ready("config reloaded");
+                Ok(format!(
+                    "config reloaded: {} shops, {} watch lists, {} sinks, {} accounts",
+                    self.shared.settings.shops.len(),
+                    self.shared.settings.watches.len(),
+                    self.shared.settings.sinks.len(),
+                    self.shared.settings.accounts.len()
+                ))
             }
             Err((result, e)) => {
                 m.reloads.with_label_values(&[result]).inc();
                 tracing::error!(error = %format!("{e:#}"), "new config refused; the old one keeps running");
                 systemd::notify_ready("config reload refused; the old config keeps running");
+                Err(format!("{e:#}"))
             }
         }
     }

@@ -3,6 +3,7 @@
 //! open full passes as quota allows, and on SIGTERM stops starting passes, lets the passes in
 //! hand commit their page, flushes the sinks and exits.
 
+use super::control::{Control, ReloadAsk};
 use super::gauges::refresher;
 use super::jobs::{add_jobs, build_jobs};
 use super::passes::{resume_open, start_due};
@@ -12,6 +13,7 @@ use super::systemd;
 use crate::api::{CallRecord, Hooks};
 use crate::clock::now_ms;
 use crate::config::Settings;
+use crate::control::Server;
 use crate::metrics::{serve, Metrics, Readiness};
 use crate::sinks::SinkManager;
 use crate::state::Store;
@@ -73,6 +75,12 @@ pub async fn run(config: &Path, stop: impl std::future::Future<Output = ()>) -> 
     tracing::info!(%addr, "metrics on http://{addr}/metrics");
     tokio::spawn(serve(listener, metrics.clone(), ready.clone(), refresher(shared.clone(), sinks.clone())));
 
+    // The CLI's way in: the state is locked to this process from here on.
+    let (published, shared_rx) = tokio::sync::watch::channel(shared.clone());
+    let (reload_tx, mut reload_asks) = tokio::sync::mpsc::channel::<ReloadAsk>(4);
+    let control = Arc::new(Control { shared: shared_rx, sinks: sinks.clone(), reload: reload_tx });
+    let control = Server::start(&shared.settings.control_socket, control)?;
+
     let sched = JobScheduler::new().await?;
     let jobs = add_jobs(&sched, build_jobs(&shared)?).await?;
     // A heartbeat job proves the scheduler loop really ticks; the watchdog pings on it.
@@ -108,7 +116,7 @@ pub async fn run(config: &Path, stop: impl std::future::Future<Output = ()>) -> 
     let mut last_plan = now_ms();
     let (_watcher, mut changes) = watch_config(config)?;
     let replan = shared.replan.clone();
-    let mut live = Live { sched, jobs, shared, sinks, hooks, ready: ready.clone() };
+    let mut live = Live { sched, jobs, shared, sinks, hooks, ready: ready.clone(), published };
     // File events come in bursts (write, rename, chmod); reload once they settle.
     let mut reload_at: Option<tokio::time::Instant> = None;
     let mut last_watchdog = 0i64;
@@ -120,7 +128,12 @@ pub async fn run(config: &Path, stop: impl std::future::Future<Output = ()>) -> 
             _ = term.recv() => break,
             _ = tokio::signal::ctrl_c() => break,
             _ = hup.recv() => {
-                live.reload(config).await;
+                let _ = live.reload(config).await;
+                super::planning::tick(&live.shared);
+            }
+            Some(ask) = reload_asks.recv() => {
+                tracing::info!("reload asked for on the control socket");
+                let _ = ask.send(live.reload(config).await);
                 super::planning::tick(&live.shared);
             }
             // A pass ended: its slot and what it taught are used at once.
@@ -132,7 +145,7 @@ pub async fn run(config: &Path, stop: impl std::future::Future<Output = ()>) -> 
                 if reload_at.is_some_and(|t| t <= tokio::time::Instant::now()) {
                     reload_at = None;
                     tracing::info!("config file changed");
-                    live.reload(config).await;
+                    let _ = live.reload(config).await;
                     super::planning::tick(&live.shared);
                 }
                 let now = now_ms();
@@ -163,6 +176,8 @@ pub async fn run(config: &Path, stop: impl std::future::Future<Output = ()>) -> 
     }
     let Live { mut sched, shared, sinks, .. } = live;
     systemd::notify_stopping();
+    // No more requests: a CLI started from here on waits for the state to be free.
+    drop(control);
     tracing::info!("stopping: no new passes; waiting for the passes in hand");
     let _ = sched.shutdown().await;
     if let Ok(active) = shared.active.lock() {

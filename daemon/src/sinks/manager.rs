@@ -116,6 +116,11 @@ impl SinkManager {
         self.running.iter().map(|(n, r)| (n.clone(), r.runner.health.clone())).collect()
     }
 
+    /// The running sink `name` (its plugin instance is shared with delivery).
+    pub fn runner(&self, name: &str) -> Option<Arc<SinkRunner>> {
+        self.running.get(name).map(|r| r.runner.clone())
+    }
+
     /// Removes outbox events every sink still owed them has seen (see [`collect_outbox`]).
     pub fn collect_outbox(&self) -> Result<usize, StateError> {
         collect_outbox(&self.store, &self.configured, self.retention)

@@ -45,6 +45,11 @@ impl StateError {
             StateError::Corrupt { .. } => "corrupt",
         }
     }
+
+    /// The state could not be opened because another process holds its lock.
+    pub fn is_locked(&self) -> bool {
+        matches!(self, StateError::Open { source, .. } if held_lock(source))
+    }
 }
 
 /// One change to an item within a page's transaction.
@@ -75,6 +80,15 @@ pub struct Store {
     pub(super) quarantine: sled::Tree,
 }
 
+/// sled reports a held file lock as an `Other` I/O error whose text carries the WouldBlock
+/// (the kind itself is lost); anything else (a full disk, permissions) must not be blamed on
+/// another process.
+fn held_lock(e: &sled::Error) -> bool {
+    matches!(e, sled::Error::Io(e)
+        if e.kind() == std::io::ErrorKind::WouldBlock
+            || e.to_string().starts_with("could not acquire lock on"))
+}
+
 pub(super) fn item_key(shop: &str, item_id: &str) -> Vec<u8> {
     format!("{shop}/{item_id}").into_bytes()
 }
@@ -99,10 +113,7 @@ impl Store {
     pub fn open(dir: &Path, cache_bytes: u64) -> Result<Store, StateError> {
         let shown = dir.display().to_string();
         let db = sled::Config::new().path(dir).cache_capacity(cache_bytes).open().map_err(|source| {
-            // sled reports a held file lock as WouldBlock; anything else (a full disk,
-            // permissions) must not be blamed on another process.
-            let locked = matches!(&source, sled::Error::Io(e) if e.kind() == std::io::ErrorKind::WouldBlock);
-            let hint = if locked { " (another shopsync is using it)" } else { "" };
+            let hint = if held_lock(&source) { " (another shopsync is using it)" } else { "" };
             StateError::Open { dir: shown.clone(), source, hint }
         })?;
         let meta = db.open_tree("meta")?;
@@ -507,5 +518,16 @@ mod tests {
         }
         let e = Store::open(dir.path(), 1 << 20).err().unwrap();
         assert!(e.to_string().contains("newer shopsync"), "{e}");
+    }
+
+    #[test]
+    fn a_state_held_by_another_opener_is_told_apart() {
+        let dir = tempfile::tempdir().unwrap();
+        let _held = Store::open(dir.path(), 1 << 20).unwrap();
+        // sled's lock is a flock on a file description: a second open in this process is
+        // refused just as another process's would be.
+        let e = Store::open(dir.path(), 1 << 20).err().unwrap();
+        assert!(e.is_locked(), "{e}");
+        assert!(e.to_string().contains("another shopsync"), "{e}");
     }
 }
