@@ -25,15 +25,21 @@ struct Rig {
 }
 
 async fn rig(faults: Faults) -> Rig {
+    // No churn: each test makes its own changes and expects exactly their events. No items
+    // out of reach either (a one-category bulk import, stray categories): these tests count
+    // every item; `items_no_query_reaches_are_reported_and_do_not_hold_the_watermark_twice`
+    // has them.
+    rig_with(
+        faults,
+        Quirks { stray_cid_share: 0.0, one_category_tie_min_items: 0, ..Quirks::calm_catalogue() },
+    )
+    .await
+}
+
+async fn rig_with(faults: Faults, quirks: Quirks) -> Rig {
     let limits =
         Limits { rate_per_sec: 1_000, stall_ms: 500, quota_commercial: 10_000_000, ..Limits::default() };
     let spec = SimSpec { seed: 21, shops: 0, items: 0, limits, faults };
-    // No churn: each test makes its own changes and expects exactly their events. No items
-    // out of reach either (a one-category bulk import, stray categories): these tests count
-    // every item and want complete passes, until the engine reads a saturated millisecond's
-    // own pages and its volume sort before splitting it by category, and tells provably
-    // unreachable items apart from missing ones.
-    let quirks = Quirks { stray_cid_share: 0.0, one_category_tie_min_items: 0, ..Quirks::calm_catalogue() };
     let sim = Sim::start_with(spec, quirks, "127.0.0.1:0".parse().unwrap()).await.unwrap();
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(dir.path(), 16 << 20).unwrap();
@@ -303,4 +309,53 @@ async fn watched_items_emit_changes_and_one_delete() {
     let before = r.store.events_after(0).count() as u64;
     r.engine.watch_pass("rivals", &watched, &PassStats::default()).await.unwrap();
     assert_eq!(r.store.events_after(before).count(), 0, "the delete is emitted once");
+}
+
+/// The simulator hides items no query of the contract reaches: a bulk import of more than
+/// 2,000 items on one millisecond in one category, and items on a saturated millisecond whose
+/// category the seller does not list. The full pass reads everything else, reports exactly
+/// those as unreachable (its report, the shop's known gaps) and does not loop on them; the
+/// first time the gap holds the watermark, the next pass finds the same gap and moves on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn items_no_query_reaches_are_reported_and_do_not_hold_the_watermark_twice() {
+    let quirks =
+        Quirks { stray_cid_share: 0.01, one_category_tie_min_items: 12_000, ..Quirks::calm_catalogue() };
+    let r = rig_with(Faults::none(), quirks).await;
+    let shop = r.shop(NewShop {
+        items: 12_000,
+        categories: Some(12),
+        tie: None,
+        history_days: 365,
+        skus: Some([0, 2]),
+    });
+    let hidden = r.sim.sim.unreachable(shop.as_str()).unwrap();
+    let hidden: BTreeSet<String> =
+        hidden["item_ids"].as_array().unwrap().iter().map(|v| v.as_str().unwrap().to_string()).collect();
+    assert!(hidden.len() > 2, "the simulator hides some items: {}", hidden.len());
+
+    let (report, _) = r.pass(&shop, true).await;
+    assert!(report.ok, "{:?}", report.error);
+    assert_eq!(report.unreachable, hidden.len() as u64, "exactly the hidden items are reported");
+    let truth = r.sim.sim.truth(shop.as_str()).unwrap();
+    let reachable: BTreeSet<String> = truth["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["item_id"].as_str().map(String::from).unwrap_or_else(|| i["item_id"].to_string()))
+        .filter(|id| !hidden.contains(id))
+        .collect();
+    let stored: BTreeSet<String> = r.store.items(shop.as_str()).map(|s| s.unwrap().item.item_id).collect();
+    assert_eq!(stored, reachable, "every reachable item, nothing else");
+    let state = r.store.shop(shop.as_str()).unwrap();
+    assert_eq!(state.unreachable_items(), hidden.len() as u64);
+    let first_mark = state.watermark_ms.unwrap();
+    let gap_at = *state.unreachable.keys().next().unwrap();
+    assert!(first_mark <= gap_at, "a new gap holds the watermark before it");
+
+    // An incremental pass from there meets the same gap, known now: the watermark moves on.
+    let (report, _) = r.pass(&shop, false).await;
+    assert!(report.ok, "{:?}", report.error);
+    let state = r.store.shop(shop.as_str()).unwrap();
+    assert!(state.watermark_ms.unwrap() > gap_at, "a known gap does not hold it again");
+    assert_eq!(state.unreachable_items(), hidden.len() as u64);
 }

@@ -14,7 +14,7 @@ mod store;
 
 pub use quarantine::Quarantined;
 pub use records::{
-    ChangeRate, Completeness, FullProgress, PageMark, PassKind, PassRecord, ShopState, StoredItem,
+    ChangeRate, Completeness, FullProgress, Gap, PageMark, PassKind, PassRecord, ShopState, StoredItem,
     WindowState,
 };
 pub use sinks::DeadLetter;

@@ -220,13 +220,24 @@ pub struct ShopState {
     /// watermark back (holding it cannot fetch the items, and would re-read everything
     /// since on every poll); a new or different gap does.
     #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
-    pub unreachable: std::collections::BTreeMap<i64, u64>,
+    pub unreachable: std::collections::BTreeMap<i64, Gap>,
+}
+
+/// A millisecond whose category queries do not add up to its count.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Gap {
+    /// What the category queries fell short by (their counts against the millisecond's,
+    /// plus what lies past the depth cap of one category): the same figure again means the
+    /// same known gap.
+    pub found: u64,
+    /// What no query reached, after the millisecond's own pages and its sales order were read.
+    pub items: u64,
 }
 
 impl ShopState {
     /// Items in the known gaps, all together.
     pub fn unreachable_items(&self) -> u64 {
-        self.unreachable.values().sum()
+        self.unreachable.values().map(|g| g.items).sum()
     }
 }
 

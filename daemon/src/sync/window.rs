@@ -21,7 +21,7 @@ use super::normalize::{listing, with_skus, NormalizedListing};
 use super::plan::{split_category, split_time, Window, DEPTH_CAP};
 use super::stats::{bump, PassStats};
 use crate::api::{ApiError, BadItem, ItemFilter, MemberId, RawItem, SortType};
-use crate::state::{PageMark, StoredItem, WindowState, Write};
+use crate::state::{Gap, PageMark, StoredItem, WindowState, Write};
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::sync::Arc;
@@ -126,45 +126,45 @@ impl Ctx {
         }
     }
 
-    /// A category part was read to its end. When it was the group's last, checks that the
-    /// parts add up to the window (see [`check_group`]).
-    fn part_done(&self, w: &Window) -> Result<(), SyncError> {
-        let done = {
-            let mut groups = self.groups();
-            match groups.get_mut(&(w.start, w.end)) {
-                // A part resumed in a later session: its group's figures were in the memory
-                // of the session that split it. Hold the watermark there; the next pass
-                // splits that millisecond again and checks it whole.
-                None => {
-                    self.hold(w.start);
-                    return Ok(());
-                }
-                Some(g) => {
-                    g.parts_left = g.parts_left.saturating_sub(1);
-                    if g.parts_left > 0 {
-                        return Ok(());
-                    }
-                    groups.remove(&(w.start, w.end))
-                }
+    /// A category part was read to its end: the group, when it was its last part (to be
+    /// checked with [`check_group`]).
+    fn part_done(&self, w: &Window) -> Option<Group> {
+        let mut groups = self.groups();
+        match groups.get_mut(&(w.start, w.end)) {
+            // A part resumed in a later session: its group's figures were in the memory of
+            // the session that split it. Hold the watermark there; the next pass splits that
+            // millisecond again and checks it whole.
+            None => {
+                self.hold(w.start);
+                None
             }
-        };
-        match done {
-            Some(g) => check_group(self, w.start, &g),
-            None => Ok(()),
+            Some(g) => {
+                g.parts_left = g.parts_left.saturating_sub(1);
+                if g.parts_left > 0 {
+                    return None;
+                }
+                groups.remove(&(w.start, w.end))
+            }
         }
     }
 }
 
-/// The rule for a millisecond split by category: its parts must add up to it. Items the
-/// parts do not reach (a category not in the seller's list, one category past the depth
-/// cap) are reported (the pass's `unreachable`, the shop's known gaps in `status` and
-/// metrics). A gap not seen before, or of another size, holds the watermark before that
-/// millisecond; the same gap found again is known and does not (see `ShopState::unreachable`).
-fn check_group(ctx: &Ctx, at: i64, g: &Group) -> Result<(), SyncError> {
-    let short = g.expected.saturating_sub(g.counted);
-    let gap = short + g.capped;
-    let known = ctx.engine.store.shop(ctx.shop())?.unreachable.get(&at).copied();
-    if gap == 0 {
+/// The rule for a millisecond split by category: its parts must add up to it.
+///
+/// When they do not (items whose category the seller does not list, one category past the
+/// depth cap, a seller without categories), the millisecond's own first 50 pages and its
+/// first 50 by sales volume are read too (`extra`: those not read already): those orders
+/// reach some of the items the category queries cannot, and nothing else does. What is still
+/// missing then is a gap: reported (the pass's `unreachable`, the shop's known gaps in
+/// `status` and metrics) and, when it was not known before, holding the watermark before that
+/// millisecond. A gap found again, the same size, is known: an incremental pass neither reads
+/// the extra orders again nor holds the watermark for it (no query can fetch those items, and
+/// holding would re-read everything since on every poll). Full passes always read them, so
+/// they see those items.
+async fn check_group(ctx: &Arc<Ctx>, at: i64, g: &Group, extra: &[SortType]) -> Result<(), SyncError> {
+    let found = g.expected.saturating_sub(g.counted) + g.capped;
+    let known = ctx.engine.store.shop(ctx.shop())?.unreachable.get(&at).cloned();
+    if found == 0 {
         if known.is_some() {
             ctx.engine.store.update_shop(ctx.shop(), |st| {
                 st.unreachable.remove(&at);
@@ -172,16 +172,63 @@ fn check_group(ctx: &Ctx, at: i64, g: &Group) -> Result<(), SyncError> {
         }
         return Ok(());
     }
-    bump(&ctx.stats.unreachable, gap);
-    if known != Some(gap) {
-        tracing::warn!(
-            shop = %ctx.shop, at_ms = at, expected = g.expected, counted = g.counted, short, past_cap = g.capped,
-            "a millisecond's category parts do not reach all its items; the watermark stays before it this time"
-        );
-        ctx.hold(at);
+    if let Some(k) = known.as_ref().filter(|k| k.found == found && ctx.incremental) {
+        bump(&ctx.stats.unreachable, k.items);
+        return Ok(());
+    }
+    for &sort in extra {
+        read_millisecond(ctx, at, sort).await?;
+    }
+    // What the store holds on that millisecond now (stamped by this full pass, if one is open).
+    let mut held = 0u64;
+    for s in ctx.engine.store.items(ctx.shop()) {
+        let s = s?;
+        if s.item.modified_ms == at && (ctx.mark.is_none() || s.seen == ctx.mark) {
+            held += 1;
+        }
+    }
+    let items = g.expected.saturating_sub(held);
+    bump(&ctx.stats.unreachable, items);
+    let gap = Gap { found, items };
+    if known.as_ref() != Some(&gap) {
+        if items > 0 {
+            tracing::warn!(
+                shop = %ctx.shop, at_ms = at, expected = g.expected, counted = g.counted, past_cap = g.capped,
+                unreachable = items, "a millisecond's items are not all reachable; the watermark stays before it this time"
+            );
+            ctx.hold(at);
+        }
         ctx.engine.store.update_shop(ctx.shop(), |st| {
-            st.unreachable.insert(at, gap);
+            st.unreachable.insert(at, gap.clone());
         })?;
+    }
+    Ok(())
+}
+
+/// Reads the first 50 pages of one millisecond, all categories, in `sort` order.
+async fn read_millisecond(ctx: &Arc<Ctx>, at: i64, sort: SortType) -> Result<(), SyncError> {
+    let e = &ctx.engine;
+    let size = e.sync.page_size;
+    let w = Window { page_marks: false, mark_on_done: None, ..Window::time(at, at + 1) };
+    let filter = ItemFilter { offline: false, cid: None, start_ms: Some(at), end_ms: Some(at + 1) };
+    let mut batcher = SkuBatcher::default();
+    let mut staged: VecDeque<StagedPage> = VecDeque::new();
+    for page in 1..=DEPTH_CAP as u32 {
+        bump(&ctx.stats.list_calls, 1);
+        let p = e.client.items_list(&ctx.shop, &filter, page, size, sort).await?;
+        let last = p.items.is_empty() || u64::from(page) * u64::from(size) >= p.total_results;
+        staged.push_back(stage(ctx, &w, p.items, p.bad, None, None, &mut batcher)?);
+        while batcher.due(last) {
+            batcher.fetch_one(&e.client, &ctx.stats).await?;
+            commit_ready(ctx, &mut staged, &mut batcher)?;
+        }
+        commit_ready(ctx, &mut staged, &mut batcher)?;
+        if last {
+            break;
+        }
+        if ctx.stats.stopping() {
+            return Err(SyncError::Stopped);
+        }
     }
     Ok(())
 }
@@ -353,6 +400,8 @@ async fn read_window(ctx: &Arc<Ctx>, task: &Task) -> Result<Option<Vec<Window>>,
         if resuming { (task.resume.next_page, task.resume.first_total) } else { (1u32, None) };
     let mut shifted = false;
     let mut rereads = 0u32;
+    // A saturated millisecond of a seller without categories: checked once read.
+    let mut no_categories: Option<Group> = None;
     loop {
         bump(&ctx.stats.list_calls, 1);
         let p = e.client.items_list(&ctx.shop, &filter, page, size, SortType::ModifiedAsc).await?;
@@ -372,7 +421,7 @@ async fn read_window(ctx: &Arc<Ctx>, task: &Task) -> Result<Option<Vec<Window>>,
                                 capped,
                                 parts_left: 0,
                             };
-                            check_group(ctx, w.start, &g)?;
+                            no_categories = Some(g);
                         }
                     }
                 }
@@ -441,7 +490,12 @@ async fn read_window(ctx: &Arc<Ctx>, task: &Task) -> Result<Option<Vec<Window>>,
         tracing::warn!(shop = %ctx.shop, start = w.start, end = w.end, "items entered a window while it was read; the watermark stays before it");
     }
     if w.cid.is_some() && !w.page_marks {
-        ctx.part_done(w)?;
+        if let Some(g) = ctx.part_done(w) {
+            check_group(ctx, w.start, &g, &[SortType::ModifiedAsc, SortType::VolumeDesc]).await?;
+        }
+    }
+    if let Some(g) = no_categories {
+        check_group(ctx, w.start, &g, &[SortType::VolumeDesc]).await?;
     }
     if let Some(mark) = done_watermark(ctx, w, shifted) {
         apply(&e.store, ctx.shop(), &ctx.stats, &[], Some(mark), None)?;
