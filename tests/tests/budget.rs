@@ -119,15 +119,9 @@ fn a_shop_bigger_than_a_quota_day_completes_across_days() {
         &format!("{day}s"),
         "--hang-ms",
         "1500",
-        // No churn: the copy is compared with the truth. No items out of reach (a one-category
-        // bulk import, stray categories) until the engine reads a saturated millisecond's own
-        // pages and its volume sort before splitting it by category: it misses items a client
-        // can reach.
+        // No churn: the copy is compared with the truth. The one-category bulk import and the
+        // stray categories stay on: the copy must hold every item a client can reach.
         "--churn",
-        "0",
-        "--one-category-tie-min-items",
-        "0",
-        "--stray-cid-share",
         "0",
     ]);
     let created = sim.admin_post("/_sim/shops", r#"{"items": 40000, "skus": [2, 4]}"#);

@@ -108,6 +108,11 @@ impl Ctx {
         Some(self.held_at.load(Ordering::Relaxed)).filter(|&t| t != i64::MAX)
     }
 
+    /// Whether the shop already knows a gap on this millisecond.
+    fn known_gap(&self, at: i64) -> Result<bool, SyncError> {
+        Ok(self.engine.store.shop(self.shop())?.unreachable.contains_key(&at))
+    }
+
     fn groups(&self) -> std::sync::MutexGuard<'_, std::collections::HashMap<(i64, i64), Group>> {
         self.groups.lock().unwrap_or_else(|e| e.into_inner())
     }
@@ -177,7 +182,7 @@ async fn check_group(ctx: &Arc<Ctx>, at: i64, g: &Group, extra: &[SortType]) -> 
         return Ok(());
     }
     for &sort in extra {
-        read_millisecond(ctx, at, sort).await?;
+        read_millisecond(ctx, at, None, sort).await?;
     }
     // What the store holds on that millisecond now (stamped by this full pass, if one is open).
     let mut held = 0u64;
@@ -205,18 +210,25 @@ async fn check_group(ctx: &Arc<Ctx>, at: i64, g: &Group, extra: &[SortType]) -> 
     Ok(())
 }
 
-/// Reads the first 50 pages of one millisecond, all categories, in `sort` order.
-async fn read_millisecond(ctx: &Arc<Ctx>, at: i64, sort: SortType) -> Result<(), SyncError> {
+/// Reads the first 50 pages of one millisecond (of one category, or all) in `sort` order.
+async fn read_millisecond(
+    ctx: &Arc<Ctx>,
+    at: i64,
+    cid: Option<String>,
+    sort: SortType,
+) -> Result<(), SyncError> {
     let e = &ctx.engine;
     let size = e.sync.page_size;
-    let w = Window { page_marks: false, mark_on_done: None, ..Window::time(at, at + 1) };
-    let filter = ItemFilter { offline: false, cid: None, start_ms: Some(at), end_ms: Some(at + 1) };
+    let w = Window { page_marks: false, mark_on_done: None, cid: cid.clone(), ..Window::time(at, at + 1) };
+    let filter = ItemFilter { offline: false, cid, start_ms: Some(at), end_ms: Some(at + 1) };
     let mut batcher = SkuBatcher::default();
     let mut staged: VecDeque<StagedPage> = VecDeque::new();
     for page in 1..=DEPTH_CAP as u32 {
         bump(&ctx.stats.list_calls, 1);
         let p = e.client.items_list(&ctx.shop, &filter, page, size, sort).await?;
-        let last = p.items.is_empty() || u64::from(page) * u64::from(size) >= p.total_results;
+        let last = p.items.is_empty()
+            || u64::from(page) * u64::from(size) >= p.total_results
+            || u64::from(page) == DEPTH_CAP;
         staged.push_back(stage(ctx, &w, p.items, p.bad, None, None, &mut batcher)?);
         while batcher.due(last) {
             batcher.fetch_one(&e.client, &ctx.stats).await?;
@@ -402,6 +414,8 @@ async fn read_window(ctx: &Arc<Ctx>, task: &Task) -> Result<Option<Vec<Window>>,
     let mut rereads = 0u32;
     // A saturated millisecond of a seller without categories: checked once read.
     let mut no_categories: Option<Group> = None;
+    // A category part of a millisecond holding more than the cap reaches.
+    let mut capped = false;
     loop {
         bump(&ctx.stats.list_calls, 1);
         let p = e.client.items_list(&ctx.shop, &filter, page, size, SortType::ModifiedAsc).await?;
@@ -426,6 +440,7 @@ async fn read_window(ctx: &Arc<Ctx>, task: &Task) -> Result<Option<Vec<Window>>,
                     }
                 }
                 if w.cid.is_some() && !w.page_marks {
+                    capped = p.total_results > reach;
                     ctx.count_part(w, p.total_results, p.total_results.saturating_sub(reach));
                 }
                 if p.total_results > reach {
@@ -490,6 +505,10 @@ async fn read_window(ctx: &Arc<Ctx>, task: &Task) -> Result<Option<Vec<Window>>,
         tracing::warn!(shop = %ctx.shop, start = w.start, end = w.end, "items entered a window while it was read; the watermark stays before it");
     }
     if w.cid.is_some() && !w.page_marks {
+        if capped && !(ctx.incremental && ctx.known_gap(w.start)?) {
+            // One category past the cap on one millisecond: its sales order reaches others.
+            read_millisecond(ctx, w.start, w.cid.clone(), SortType::VolumeDesc).await?;
+        }
         if let Some(g) = ctx.part_done(w) {
             check_group(ctx, w.start, &g, &[SortType::ModifiedAsc, SortType::VolumeDesc]).await?;
         }
