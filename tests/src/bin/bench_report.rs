@@ -1,8 +1,10 @@
 //! Writes `BENCHMARKS.md` at the workspace root from fresh runs of every benchmark and suite:
-//! the simulator, the sync engine, the sinks, the scale run, the crash suite and the storm
-//! suite, with the machine they ran on. Nothing in the file is typed by hand.
+//! the simulator, the sync engine, the sinks, the scale run, the crash suite, the storm suite
+//! and the daily budget (planner against fixed crons), with the machine they ran on. Nothing
+//! in the file is typed by hand.
 //!
-//! `cargo run --release -p shopsync-e2e --bin bench-report` (about 8 minutes on 2 cores)
+//! `cargo run --release -p shopsync-e2e --bin bench-report` (about 20 minutes on 2 cores, 12 of
+//! them the budget's scaled quota days)
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -87,6 +89,7 @@ fn main() {
     section("", "", run(&dir, "bench-scale", &["1000", "1000", "--markdown"]), false);
     section("", "", run(&dir, "crash-suite", &["20000", "50", "7", "--markdown"]), false);
     section("", "", run(&dir, "storm-suite", &["4000", "1000", "--markdown"]), false);
+    section("", "", run(&dir, "bench-budget", &["--markdown"]), false);
 
     let git = first_line("git rev-parse --short HEAD");
     let dirty = !first_line("git status --porcelain --untracked-files=no").is_empty();
