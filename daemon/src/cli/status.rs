@@ -169,9 +169,14 @@ pub fn status(input: &StatusInput<'_>, as_json: bool) -> anyhow::Result<String> 
             rows.push(vec![
                 "completeness".into(),
                 format!(
-                    "{} of {} official, SKU details {:.1}%, priced {:.1}%: {}",
+                    "{} of {} official{}, SKU details {:.1}%, priced {:.1}%: {}",
                     c.fetched,
                     c.official,
+                    if c.unreachable > 0 {
+                        format!(" ({} unreachable)", c.unreachable)
+                    } else {
+                        String::new()
+                    },
                     c.sku_share * 100.0,
                     c.price_share * 100.0,
                     if c.complete { "complete" } else { "INCOMPLETE" }

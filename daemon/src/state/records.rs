@@ -176,6 +176,10 @@ pub struct PassRecord {
 pub struct Completeness {
     pub fetched: u64,
     pub official: u64,
+    /// Items of the official count that no query reaches (the shop's known gaps): a copy
+    /// without them is as complete as the platform allows, and says so here.
+    #[serde(default)]
+    pub unreachable: u64,
     /// Of the items that list SKU ids, the share whose SKU details were fetched.
     pub sku_share: f64,
     /// The share of items with a price (tiers or the channel-price fallback).
@@ -185,15 +189,19 @@ pub struct Completeness {
 }
 
 impl Completeness {
+    /// Complete: the fetched and unreachable items together within 5 of the official count,
+    /// and at least 97% of the items with SKU details and with a price.
     pub fn judge(
         fetched: u64,
         official: u64,
+        unreachable: u64,
         sku_share: f64,
         price_share: f64,
         checked_ms: i64,
     ) -> Completeness {
-        let complete = fetched.abs_diff(official) <= 5 && sku_share >= 0.97 && price_share >= 0.97;
-        Completeness { fetched, official, sku_share, price_share, complete, checked_ms }
+        let complete =
+            (fetched + unreachable).abs_diff(official) <= 5 && sku_share >= 0.97 && price_share >= 0.97;
+        Completeness { fetched, official, unreachable, sku_share, price_share, complete, checked_ms }
     }
 }
 

@@ -105,9 +105,11 @@ pub(super) fn completeness(ctx: &Ctx, pass_id: u64, official: u64) -> Result<Com
         }
     }
     let share = |n: u64, of: u64| if of == 0 { 1.0 } else { n as f64 / of as f64 };
+    let unreachable = ctx.engine.store.shop(ctx.shop())?.unreachable_items();
     Ok(Completeness::judge(
         seen,
         official,
+        unreachable,
         share(with_skus, listing_skus),
         share(with_price, items),
         now_ms(),
