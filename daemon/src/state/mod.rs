@@ -14,8 +14,8 @@ mod store;
 
 pub use quarantine::Quarantined;
 pub use records::{
-    ChangeRate, Completeness, FullProgress, Gap, PageMark, PassKind, PassRecord, ShopState, StoredItem,
-    WindowState,
+    ChangeRate, Completeness, FullProgress, Gap, PageMark, PassKind, PassRecord, ShopState, SplitMs,
+    StoredItem, WindowState,
 };
 pub use sinks::DeadLetter;
 pub use store::{StateError, Store, Write, SCHEMA_VERSION};

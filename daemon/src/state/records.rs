@@ -126,6 +126,24 @@ pub struct FullProgress {
     /// there (an item may have slipped between two of its pages).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub held_ms: Option<i64>,
+    /// Milliseconds split by category whose parts are still being read.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub splits: Vec<SplitMs>,
+}
+
+/// A millisecond of a full pass split by category (thousands of items on one millisecond),
+/// while its parts are read: whether they add up is checked once all are done.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SplitMs {
+    pub at: i64,
+    /// What the platform counts on that millisecond, all categories together.
+    pub expected: u64,
+    /// How many category parts it was split into.
+    pub parts: usize,
+    /// Per category read so far: its count, and how much of it lies past the depth cap.
+    pub counts: std::collections::BTreeMap<String, (u64, u64)>,
+    /// Categories read to their end.
+    pub done: std::collections::BTreeSet<String>,
 }
 
 impl FullProgress {
@@ -143,6 +161,7 @@ impl FullProgress {
             sessions: 0,
             verifying: false,
             held_ms: None,
+            splits: Vec::new(),
         }
     }
 

@@ -60,6 +60,7 @@ pub(super) async fn run(ctx: &Arc<Ctx>, progress: FullProgress) -> Result<(Compl
                 items_seen = progress.items_seen, official, "full pass resumes where it stopped"
             );
         }
+        ctx.resume_splits(&progress.splits);
         let tasks: Vec<Task> = progress.windows.iter().cloned().map(Task::resumed).collect();
         let concurrency = e.client.pacer().settings().concurrency.max(1);
         run_windows(ctx, tasks, concurrency).await?;
@@ -79,7 +80,7 @@ pub(super) async fn run(ctx: &Arc<Ctx>, progress: FullProgress) -> Result<(Compl
         );
     }
     let open = e.store.shop(shop)?.full;
-    let held = open.as_ref().and_then(|f| f.held_ms).or(ctx.held_at());
+    let held = [open.as_ref().and_then(|f| f.held_ms), ctx.held_at()].into_iter().flatten().min();
     let total_calls = open.as_ref().map_or(0, |f| f.calls) + ctx.unaccounted().0;
     let mark = held.map_or(progress.t_end, |h| h.min(progress.t_end));
     e.store.finish_full(shop, progress.pass_id, mark)?;

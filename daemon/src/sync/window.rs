@@ -21,7 +21,7 @@ use super::normalize::{listing, with_skus, NormalizedListing};
 use super::plan::{split_category, split_time, Window, DEPTH_CAP};
 use super::stats::{bump, PassStats};
 use crate::api::{ApiError, BadItem, ItemFilter, MemberId, RawItem, SortType};
-use crate::state::{Gap, PageMark, StoredItem, WindowState, Write};
+use crate::state::{Gap, PageMark, SplitMs, StoredItem, WindowState, Write};
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::sync::Arc;
@@ -48,19 +48,17 @@ pub(super) struct Ctx {
     pub held_at: AtomicI64,
     /// Calls and time already added to the open full pass's progress.
     accounted: std::sync::Mutex<(u64, i64)>,
-    /// Millisecond windows split by category, by (start, end): the window's total and what
-    /// its parts reported, to check that they add up.
-    groups: std::sync::Mutex<std::collections::HashMap<(i64, i64), Group>>,
+    /// Milliseconds split by category, while their parts are read, by the millisecond. A full
+    /// pass keeps them in its progress too, so a split read across sessions is still checked.
+    groups: std::sync::Mutex<std::collections::HashMap<i64, SplitMs>>,
 }
 
-/// A millisecond window split by category, while its parts are read.
+/// A millisecond split by category, read to its end: does it add up?
 #[derive(Debug, Default)]
 struct Group {
     /// What the platform counts on that millisecond, all categories together.
     expected: u64,
-    /// Parts not read to their end yet.
-    parts_left: usize,
-    /// What the parts read so far counted (their honest totals, past the depth cap too).
+    /// What its parts counted (their honest totals, past the depth cap too).
     counted: u64,
     /// Items of parts past the depth cap of a single category.
     capped: u64,
@@ -113,44 +111,67 @@ impl Ctx {
         Ok(self.engine.store.shop(self.shop())?.unreachable.contains_key(&at))
     }
 
-    fn groups(&self) -> std::sync::MutexGuard<'_, std::collections::HashMap<(i64, i64), Group>> {
+    fn groups(&self) -> std::sync::MutexGuard<'_, std::collections::HashMap<i64, SplitMs>> {
         self.groups.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// A millisecond window was split into `parts` category windows; it counts `total`.
-    fn open_group(&self, w: &Window, total: u64, parts: usize) {
-        self.groups()
-            .insert((w.start, w.end), Group { expected: total, parts_left: parts, ..Group::default() });
+    /// The splits an open full pass left in its progress (a resumed session goes on with them).
+    pub fn resume_splits(&self, splits: &[SplitMs]) {
+        self.groups().extend(splits.iter().map(|g| (g.at, g.clone())));
+    }
+
+    /// Keeps the splits in the open full pass's progress. Each part's figures are keyed by
+    /// its category, so a part read again after a kill overwrites rather than adds.
+    fn persist_splits(&self, groups: &std::collections::HashMap<i64, SplitMs>) -> Result<(), SyncError> {
+        if !self.persist_windows {
+            return Ok(());
+        }
+        let mut splits: Vec<SplitMs> = groups.values().cloned().collect();
+        splits.sort_by_key(|g| g.at);
+        self.engine.store.update_shop(self.shop(), |st| {
+            if let Some(f) = st.full.as_mut() {
+                f.splits = splits.clone();
+            }
+        })?;
+        Ok(())
+    }
+
+    /// A millisecond was split into `parts` category windows; it counts `total`.
+    fn open_group(&self, w: &Window, total: u64, parts: usize) -> Result<(), SyncError> {
+        let mut groups = self.groups();
+        groups.insert(w.start, SplitMs { at: w.start, expected: total, parts, ..SplitMs::default() });
+        self.persist_splits(&groups)
     }
 
     /// A category part's first page: what it counts, and how much of that lies past the cap.
-    fn count_part(&self, w: &Window, total: u64, capped: u64) {
-        if let Some(g) = self.groups().get_mut(&(w.start, w.end)) {
-            g.counted += total;
-            g.capped += capped;
-        }
+    fn count_part(&self, w: &Window, total: u64, capped: u64) -> Result<(), SyncError> {
+        let mut groups = self.groups();
+        let Some(g) = groups.get_mut(&w.start) else { return Ok(()) };
+        g.counts.insert(w.cid.clone().unwrap_or_default(), (total, capped));
+        self.persist_splits(&groups)
     }
 
     /// A category part was read to its end: the group, when it was its last part (to be
     /// checked with [`check_group`]).
-    fn part_done(&self, w: &Window) -> Option<Group> {
+    fn part_done(&self, w: &Window) -> Result<Option<Group>, SyncError> {
         let mut groups = self.groups();
-        match groups.get_mut(&(w.start, w.end)) {
-            // A part resumed in a later session: its group's figures were in the memory of
-            // the session that split it. Hold the watermark there; the next pass splits that
-            // millisecond again and checks it whole.
-            None => {
-                self.hold(w.start);
-                None
-            }
-            Some(g) => {
-                g.parts_left = g.parts_left.saturating_sub(1);
-                if g.parts_left > 0 {
-                    return None;
-                }
-                groups.remove(&(w.start, w.end))
-            }
+        let Some(g) = groups.get_mut(&w.start) else {
+            // Split by a session whose figures are lost (an incremental pass does not keep
+            // them): hold the watermark there; the next pass splits it again, whole.
+            self.hold(w.start);
+            return Ok(None);
+        };
+        g.done.insert(w.cid.clone().unwrap_or_default());
+        if g.done.len() < g.parts {
+            return self.persist_splits(&groups).map(|()| None);
         }
+        let g = groups.remove(&w.start).unwrap_or_default();
+        self.persist_splits(&groups)?;
+        Ok(Some(Group {
+            expected: g.expected,
+            counted: g.counts.values().map(|c| c.0).sum(),
+            capped: g.counts.values().map(|c| c.1).sum(),
+        }))
     }
 }
 
@@ -429,19 +450,14 @@ async fn read_window(ctx: &Arc<Ctx>, task: &Task) -> Result<Option<Vec<Window>>,
                         // report the rest.
                         None => {
                             let capped = p.total_results - reach;
-                            let g = Group {
-                                expected: p.total_results,
-                                counted: p.total_results,
-                                capped,
-                                parts_left: 0,
-                            };
+                            let g = Group { expected: p.total_results, counted: p.total_results, capped };
                             no_categories = Some(g);
                         }
                     }
                 }
                 if w.cid.is_some() && !w.page_marks {
                     capped = p.total_results > reach;
-                    ctx.count_part(w, p.total_results, p.total_results.saturating_sub(reach));
+                    ctx.count_part(w, p.total_results, p.total_results.saturating_sub(reach))?;
                 }
                 if p.total_results > reach {
                     // One category, one millisecond, past the cap: nothing reaches the
@@ -509,7 +525,7 @@ async fn read_window(ctx: &Arc<Ctx>, task: &Task) -> Result<Option<Vec<Window>>,
             // One category past the cap on one millisecond: its sales order reaches others.
             read_millisecond(ctx, w.start, w.cid.clone(), SortType::VolumeDesc).await?;
         }
-        if let Some(g) = ctx.part_done(w) {
+        if let Some(g) = ctx.part_done(w)? {
             check_group(ctx, w.start, &g, &[SortType::ModifiedAsc, SortType::VolumeDesc]).await?;
         }
     }
@@ -544,7 +560,7 @@ async fn split_saturated(ctx: &Arc<Ctx>, w: &Window, total: u64) -> Result<Optio
             return Ok(None);
         }
         let parts = split_category(w, cats);
-        ctx.open_group(w, total, parts.len());
+        ctx.open_group(w, total, parts.len())?;
         return Ok(Some(parts));
     }
     Ok(Some(split_time(w, total, reach)))
