@@ -300,6 +300,12 @@ impl Task {
 
     pub fn resumed(resume: WindowState) -> Task {
         let mut window = Window::time(resume.start, resume.end);
+        if resume.cid.is_some() {
+            // A category part of a split millisecond, as `split_category` made it: its pages
+            // are not in time order and it is checked with its group.
+            window.page_marks = false;
+            window.mark_on_done = None;
+        }
         window.cid = resume.cid.clone();
         Task { window, resume }
     }
