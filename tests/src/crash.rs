@@ -1,5 +1,6 @@
 //! The crash suite: a shop synced by `shopsync run` into a JSONL file and PostgreSQL while the
-//! daemon is killed with SIGKILL at random instants and the catalogue changes between runs.
+//! daemon is killed with SIGKILL (every third stop: SIGTERM) at random instants and the catalogue
+//! changes between runs.
 //!
 //! The simulator's background churn (a change a second) keeps the catalogue moving while the
 //! daemon runs, on top of the mutations between runs; it is stopped before the last run.
@@ -30,6 +31,8 @@ pub struct CrashOptions {
 #[derive(Debug, Default)]
 pub struct CrashReport {
     pub kills: u32,
+    /// Stops by SIGTERM at random instants (every third stop).
+    pub sigterms: u32,
     pub mutations: u64,
     /// Changes the simulator's churn made while the daemon ran.
     pub churn_changes: u64,
@@ -66,6 +69,7 @@ impl CrashReport {
         let r = self;
         vec![
             ("SIGKILLs".into(), r.kills.to_string()),
+            ("SIGTERMs at random instants".into(), r.sigterms.to_string()),
             ("catalogue mutations between runs".into(), r.mutations.to_string()),
             ("catalogue changes by churn while it ran".into(), r.churn_changes.to_string()),
             ("events expected (numbered by the daemon)".into(), r.expected.to_string()),
@@ -189,11 +193,22 @@ pub fn run(opts: &CrashOptions) -> CrashReport {
         r#"{"op": "remove", "count": 2}"#,
     ];
     for k in 0..opts.kills {
-        let daemon = setup.spawn_daemon();
+        let mut daemon = setup.spawn_daemon();
         let max_ms = opts.max_run.as_millis().max(300) as u64;
         std::thread::sleep(Duration::from_millis(100 + rng.below(max_ms - 100)));
-        drop(daemon); // SIGKILL, then reaped
-        report.kills += 1;
+        if k % 3 == 2 {
+            // Every third stop is a SIGTERM at a random instant: the page in hand is finished,
+            // sinks are flushed, the process exits (within 30 s, or it is killed below).
+            sh(&format!("kill -TERM {}", daemon.0.id()));
+            let t0 = Instant::now();
+            while t0.elapsed() < Duration::from_secs(30) && !matches!(daemon.0.try_wait(), Ok(Some(_))) {
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            report.sigterms += 1;
+        } else {
+            report.kills += 1;
+        }
+        drop(daemon); // SIGKILL (if still running), then reaped
         if std::env::var_os("CRASH_VERBOSE").is_some() {
             eprintln!("{:?}: kill {k}", started.elapsed());
         }
