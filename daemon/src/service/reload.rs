@@ -211,3 +211,52 @@ pub(super) fn watch_config(
     watcher.watch(dir, notify::RecursiveMode::NonRecursive)?;
     Ok((watcher, rx))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::api::{AccountSettings, ApiSettings};
+
+    fn account(name: &str, key: &str) -> AccountSettings {
+        AccountSettings {
+            name: name.into(),
+            app_key: key.into(),
+            app_secret: crate::secret::Secret::new("s"),
+            daily_quota: 1000,
+            oauth: false,
+            proxy: None,
+            pacing: Default::default(),
+        }
+    }
+
+    #[test]
+    fn an_api_change_rebuilds_every_client_and_the_quota_count_carries_on() {
+        let hooks = Hooks::default();
+        let api = ApiSettings::default();
+        let accounts = [account("main", "1"), account("other", "2")];
+        let old = clients_for(&accounts, &[], &api, &hooks).unwrap();
+        assert!(old[0].quota().spend(0).is_ok());
+
+        // Nothing changed: the very same clients.
+        let same = clients_for(&accounts, &old, &api, &hooks).unwrap();
+        assert!(same.iter().zip(&old).all(|(a, b)| std::ptr::eq(a.quota(), b.quota()) && a.api() == b.api()));
+
+        // Another gateway: every account gets a client for it, on the same quota and pacer.
+        let moved = ApiSettings { base_url: "http://127.0.0.1:9/".into(), ..api.clone() };
+        let new = clients_for(&accounts, &old, &moved, &hooks).unwrap();
+        for (n, o) in new.iter().zip(&old) {
+            assert_eq!(n.api().base_url, "http://127.0.0.1:9/");
+            assert!(
+                std::ptr::eq(n.quota(), o.quota()),
+                "a pass still on the old client spends on the same count"
+            );
+            assert!(std::ptr::eq(n.pacer(), o.pacer()));
+        }
+        assert_eq!(new[0].quota().used(0), 1);
+
+        // A new app key under the old name: nothing of the old account carries over.
+        let rekeyed = clients_for(&[account("main", "3")], &old, &api, &hooks).unwrap();
+        assert!(!std::ptr::eq(rekeyed[0].quota(), old[0].quota()));
+        assert_eq!(rekeyed[0].quota().used(0), 0);
+    }
+}
