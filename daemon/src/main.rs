@@ -241,6 +241,9 @@ async fn run(cmd: Cmd) -> anyhow::Result<bool> {
                 )
             };
             let s = Settings::load(&file)?;
+            // The jobs the daemon would schedule, built as it builds them: a cron the
+            // config's own check lets through must not pass here and then fail the start.
+            shopsync::service::check_jobs(&s).await.with_context(|| format!("{}", file.display()))?;
             let demand = shopsync::schedule::demand::total_cron_demand(&s, shopsync::clock::now_ms(), |_| {
                 Default::default()
             });
@@ -325,7 +328,14 @@ fn init_logging() {
 fn main() -> ExitCode {
     shopsync::memory::limit_malloc_arenas(2);
     match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
-        Ok(rt) => rt.block_on(async_main()),
+        Ok(rt) => {
+            let code = rt.block_on(async_main());
+            // Dropping a runtime waits for every blocking task, and a sink plugin stuck in a
+            // call never ends its own: wait briefly, then exit past it (the sinks were
+            // stopped and the state flushed already).
+            rt.shutdown_timeout(std::time::Duration::from_secs(2));
+            code
+        }
         Err(e) => {
             eprintln!("shopsync: cannot start the async runtime: {e}");
             ExitCode::FAILURE

@@ -16,7 +16,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// Gateway settings shared by all accounts (validated config).
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct ApiSettings {
     /// The gateway URL (contract section 1).
     pub base_url: String,
@@ -97,8 +97,10 @@ struct Inner {
     http: reqwest::Client,
     api: ApiSettings,
     account: AccountSettings,
-    pacer: Pacer,
-    quota: Quota,
+    /// Shared with the client a reload builds in this one's place, while its pacing is
+    /// unchanged (see [`Client::rebuilt`]).
+    pacer: Arc<Pacer>,
+    quota: Arc<Quota>,
     oauth: Option<OAuth>,
     observer: Option<Observer>,
 }
@@ -111,6 +113,41 @@ pub struct Client {
 
 impl Client {
     pub fn new(api: ApiSettings, account: AccountSettings, hooks: Hooks) -> Result<Client, ApiError> {
+        Client::build(api, account, hooks, None, None)
+    }
+
+    /// A client for changed settings (a config reload) that carries on this one's state
+    /// where it still applies: the pacer while the account's pacing is the same, the quota
+    /// count while the app key, daily quota and quota day are. The quota must be the same
+    /// object, not a reload of the count from the store: a pass still running on the old
+    /// client spends on it too, and two counts of one key would overwrite each other.
+    pub fn rebuilt(
+        &self,
+        api: ApiSettings,
+        account: AccountSettings,
+        hooks: Hooks,
+    ) -> Result<Client, ApiError> {
+        let old = &self.inner.account;
+        let pacer = (old.pacing == account.pacing).then(|| self.inner.pacer.clone());
+        let quota = (old.app_key == account.app_key
+            && old.daily_quota == account.daily_quota
+            && old.pacing.quota_day == account.pacing.quota_day)
+            .then(|| self.inner.quota.clone());
+        Client::build(api, account, hooks, pacer, quota)
+    }
+
+    /// The gateway settings this client was built with.
+    pub fn api(&self) -> &ApiSettings {
+        &self.inner.api
+    }
+
+    fn build(
+        api: ApiSettings,
+        account: AccountSettings,
+        hooks: Hooks,
+        pacer: Option<Arc<Pacer>>,
+        quota: Option<Arc<Quota>>,
+    ) -> Result<Client, ApiError> {
         let mut builder = reqwest::Client::builder()
             .connect_timeout(api.connect_timeout)
             .timeout(api.read_timeout)
@@ -138,13 +175,15 @@ impl Client {
         });
         Ok(Client {
             inner: Arc::new(Inner {
-                quota: Quota::new(
-                    account.app_key.clone(),
-                    account.daily_quota,
-                    account.pacing.quota_day,
-                    hooks.quota,
-                ),
-                pacer: Pacer::new(account.pacing.clone()),
+                quota: quota.unwrap_or_else(|| {
+                    Arc::new(Quota::new(
+                        account.app_key.clone(),
+                        account.daily_quota,
+                        account.pacing.quota_day,
+                        hooks.quota,
+                    ))
+                }),
+                pacer: pacer.unwrap_or_else(|| Arc::new(Pacer::new(account.pacing.clone()))),
                 http,
                 api,
                 account,

@@ -7,10 +7,12 @@ mod server;
 
 pub use server::{serve, Readiness};
 
+use prometheus::core::{Collector, MetricVec, MetricVecBuilder};
 use prometheus::{
     Encoder, GaugeVec, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry,
     TextEncoder,
 };
+use std::collections::HashMap;
 
 pub struct Metrics {
     pub registry: Registry,
@@ -222,6 +224,41 @@ impl Metrics {
         self
     }
 
+    /// Drops every series of the shop `shop` (a member id, or the label a shop had before its
+    /// URL was resolved): a shop removed from the config must not keep its last watermark,
+    /// which would make the staleness alert fire for ever. Every per-shop vec is listed here,
+    /// so a new one is forgotten too by adding it once.
+    pub fn forget_shop(&self, shop: &str) {
+        forget(&self.passes, "shop", shop);
+        forget(&self.passes_skipped, "shop", shop);
+        forget(&self.watermark, "shop", shop);
+        forget(&self.items, "shop", shop);
+        forget(&self.items_quarantined, "shop", shop);
+        forget(&self.items_unreachable, "shop", shop);
+        forget(&self.completeness, "shop", shop);
+        forget(&self.full_pass_windows, "shop", shop);
+        forget(&self.full_pass_items, "shop", shop);
+        forget(&self.full_pass_eta, "shop", shop);
+        forget(&self.poll_interval, "shop", shop);
+    }
+
+    /// Drops every series of the sink `sink` (removed from the config).
+    pub fn forget_sink(&self, sink: &str) {
+        forget(&self.sink_delivered, "sink", sink);
+        forget(&self.sink_errors, "sink", sink);
+        forget(&self.sink_dead_letters, "sink", sink);
+        forget(&self.sink_lag, "sink", sink);
+        forget(&self.sink_healthy, "sink", sink);
+    }
+
+    /// Drops every series of the account `account` (removed from the config).
+    pub fn forget_account(&self, account: &str) {
+        forget(&self.api_calls, "account", account);
+        forget(&self.pacing_interval, "account", account);
+        forget(&self.quota_used, "account", account);
+        forget(&self.quota_remaining, "account", account);
+    }
+
     /// The Prometheus text format.
     pub fn render(&self) -> String {
         let mut buf = Vec::new();
@@ -230,8 +267,45 @@ impl Metrics {
     }
 }
 
+/// Removes every series of `vec` whose label `name` is `value`, whatever its other labels
+/// (the crate only removes exact label sets, and outcomes or kinds are open-ended).
+fn forget<T: MetricVecBuilder>(vec: &MetricVec<T>, name: &str, value: &str) {
+    for family in vec.collect() {
+        for metric in family.get_metric() {
+            let labels: HashMap<&str, &str> =
+                metric.get_label().iter().map(|l| (l.name(), l.value())).collect();
+            if labels.get(name) == Some(&value) {
+                let _ = vec.remove(&labels);
+            }
+        }
+    }
+}
+
 impl Default for Metrics {
     fn default() -> Self {
         Metrics::new()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn forgetting_a_shop_drops_all_its_series_and_no_other() {
+        let m = Metrics::new();
+        for shop in ["111", "222"] {
+            m.watermark.with_label_values(&[shop]).set(1.0);
+            m.passes.with_label_values(&[shop, "full", "ok"]).inc();
+            m.passes.with_label_values(&[shop, "incremental", "error"]).inc();
+            m.completeness.with_label_values(&[shop, "sku"]).set(1.0);
+        }
+        m.sink_lag.with_label_values(&["events"]).set(3);
+        m.forget_shop("111");
+        m.forget_sink("events");
+        let text = m.render();
+        assert!(!text.contains("\"111\""), "{text}");
+        assert!(!text.contains("sink=\"events\""), "{text}");
+        assert_eq!(text.matches("shop=\"222\"").count(), 4, "{text}");
     }
 }

@@ -53,8 +53,14 @@ where
         + Sync
         + 'static,
 {
-    tokio_cron_scheduler::Job::new_async_tz(expr, tz, run)
-        .map_err(|e| format!("cron {expr:?} is not valid: {e}"))
+    let mut job = tokio_cron_scheduler::Job::new_async_tz(expr, tz, run)
+        .map_err(|e| format!("cron {expr:?} is not valid: {e}"))?;
+    // The scheduler takes a cron that never fires ("0 0 0 30 2 *", a past year) without a
+    // word, and the shop is then never synced: refuse it like an unreadable one.
+    match job.job_data() {
+        Ok(d) if d.next_tick != 0 => Ok(job),
+        _ => Err(format!("cron {expr:?} never fires")),
+    }
 }
 
 /// Checks that `expr` builds as a schedule.
@@ -65,6 +71,15 @@ pub fn check(expr: &str, tz: chrono_tz::Tz) -> Result<(), String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_cron_that_never_fires_is_refused() {
+        let tz = chrono_tz::Asia::Shanghai;
+        assert!(check("0 0 0 29 2 *", tz).is_ok(), "once in four years is still a schedule");
+        for never in ["0 0 0 30 2 *", "0 0 0 31 4 *", "0 0 0 * * * 1999"] {
+            assert_eq!(check(never, tz), Err(format!("cron {never:?} never fires")));
+        }
+    }
 
     #[test]
     fn defaults_are_spread_and_custom_crons_kept() {

@@ -4,20 +4,31 @@
 use super::shared::Shared;
 use crate::clock::now_ms;
 use crate::schedule::estimate;
-use crate::sinks::SinkManager;
-use std::collections::HashMap;
+use crate::sinks::{Health, SinkManager};
+use std::collections::{HashMap, HashSet};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use tokio::sync::Mutex;
+use tokio::sync::{watch, Mutex};
 
-/// Per sink: delivered, errors and dead-lettered counts at the previous scrape.
-type SinkCounts = Arc<std::sync::Mutex<HashMap<String, (u64, u64, u64)>>>;
+/// Per sink: its runner's health (a restarted sink has a new one, counting from 0) and the
+/// delivered, errors and dead-lettered counts at the previous scrape.
+type SinkCounts = Arc<std::sync::Mutex<HashMap<String, (Arc<Health>, (u64, u64, u64))>>>;
 
-/// Updates the gauges that are read from state, at scrape time.
-pub(super) fn refresher(shared: Arc<Shared>, sinks: Arc<Mutex<SinkManager>>) -> Arc<dyn Fn() + Send + Sync> {
+/// Updates the gauges that are read from state, at scrape time, from the shared state in
+/// force now (`current` follows reloads: a reload's new accounts show at the next scrape).
+pub(super) fn refresher(
+    current: watch::Receiver<Arc<Shared>>,
+    sinks: Arc<Mutex<SinkManager>>,
+) -> Arc<dyn Fn() + Send + Sync> {
     let last: SinkCounts = Default::default();
     Arc::new(move || {
+        let shared = current.borrow().clone();
         let m = &shared.metrics;
+        // The store keeps the state of shops removed from the config (re-adding one resumes
+        // it); their series stay out of the metrics, or the staleness alert would fire on
+        // a shop nobody syncs any more.
+        let configured: HashSet<String> =
+            shared.settings.shops.iter().filter_map(|s| shared.known_member(s)).collect();
         let now = now_ms();
         for c in &shared.clients {
             m.quota_used.with_label_values(&[c.account()]).set(c.quota().used(now) as i64);
@@ -32,7 +43,7 @@ pub(super) fn refresher(shared: Arc<Shared>, sinks: Arc<Mutex<SinkManager>>) -> 
             }
         }
         if let Ok(shops) = shared.store.shops() {
-            for (id, s) in shops {
+            for (id, s) in shops.into_iter().filter(|(id, _)| configured.contains(id)) {
                 if let Some(w) = s.watermark_ms {
                     m.watermark.with_label_values(&[&id]).set(w as f64 / 1000.0);
                 }
@@ -87,7 +98,10 @@ pub(super) fn refresher(shared: Arc<Shared>, sinks: Arc<Mutex<SinkManager>>) -> 
                     h.errors.load(Ordering::Relaxed),
                     h.dead_lettered.load(Ordering::Relaxed),
                 );
-                let before = seen.insert(name.clone(), now).unwrap_or((0, 0, 0));
+                let before = match seen.insert(name.clone(), (h.clone(), now)) {
+                    Some((was, counts)) if Arc::ptr_eq(&was, &h) => counts,
+                    _ => (0, 0, 0),
+                };
                 m.sink_delivered.with_label_values(&[&name]).inc_by(now.0.saturating_sub(before.0));
                 m.sink_errors.with_label_values(&[&name]).inc_by(now.1.saturating_sub(before.1));
                 m.sink_dead_letters.with_label_values(&[&name]).inc_by(now.2.saturating_sub(before.2));

@@ -22,4 +22,5 @@ mod run;
 mod shared;
 mod systemd;
 
+pub use jobs::check_jobs;
 pub use run::run;

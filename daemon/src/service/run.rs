@@ -73,16 +73,22 @@ pub async fn run(config: &Path, stop: impl std::future::Future<Output = ()>) -> 
         .with_context(|| format!("cannot listen on {}", shared.settings.metrics_listen))?;
     let addr = listener.local_addr()?;
     tracing::info!(%addr, "metrics on http://{addr}/metrics");
-    tokio::spawn(serve(listener, metrics.clone(), ready.clone(), refresher(shared.clone(), sinks.clone())));
+    // What the metrics and the control socket read: the shared state a reload replaced last.
+    let (published, shared_rx) = tokio::sync::watch::channel(shared.clone());
+    tokio::spawn(serve(
+        listener,
+        metrics.clone(),
+        ready.clone(),
+        refresher(shared_rx.clone(), sinks.clone()),
+    ));
 
     // The CLI's way in: the state is locked to this process from here on.
-    let (published, shared_rx) = tokio::sync::watch::channel(shared.clone());
     let (reload_tx, mut reload_asks) = tokio::sync::mpsc::channel::<ReloadAsk>(4);
     let control = Arc::new(Control { shared: shared_rx, sinks: sinks.clone(), reload: reload_tx });
     let control = Server::start(&shared.settings.control_socket, control)?;
 
     let sched = JobScheduler::new().await?;
-    let jobs = add_jobs(&sched, build_jobs(&shared)?).await?;
+    let jobs = add_jobs(&sched, build_jobs(&shared)?).await.map_err(|(_, e)| e)?;
     // A heartbeat job proves the scheduler loop really ticks; the watchdog pings on it.
     let tick = Arc::new(AtomicI64::new(now_ms()));
     let (t2, m3) = (tick.clone(), metrics.clone());

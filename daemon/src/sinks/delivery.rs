@@ -419,8 +419,21 @@ impl SinkRunner {
                 _ = stop.changed() => {}
             }
         }
+        self.flush_unless_stuck().await;
+    }
+
+    /// Flushes the plugin on the way out, unless a call is still in hand: a stuck `deliver`
+    /// holds the instance, and a flush would wait behind it for ever.
+    async fn flush_unless_stuck(&self) {
+        if self.in_flight.load(Ordering::Acquire) {
+            tracing::warn!(sink = %self.name, "sink stops without a flush: its plugin is still in a call");
+            return;
+        }
         if let Some(inst) = self.current() {
-            let _ = tokio::task::spawn_blocking(move || inst.flush()).await;
+            let flush = tokio::task::spawn_blocking(move || inst.flush());
+            if tokio::time::timeout(self.opts.timeout, flush).await.is_err() {
+                tracing::error!(sink = %self.name, timeout = ?self.opts.timeout, "sink plugin is stuck in flush");
+            }
         }
     }
 

@@ -22,6 +22,11 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::watch;
 
+/// How long stopping sinks may take, all together: each finishes its call in hand and
+/// flushes, or is left behind. Well inside the watchdog's 30 s (a reload runs in the loop
+/// that pings it) and the unit's 60 s stop timeout.
+const STOP_GRACE: Duration = Duration::from_secs(5);
+
 struct Running {
     settings: SinkSettings,
     runner: Arc<SinkRunner>,
@@ -56,10 +61,24 @@ impl SinkManager {
         self.store.unmark_sink_removed(&s.name)
     }
 
-    async fn stop(&mut self, name: &str) {
-        if let Some(r) = self.running.remove(name) {
+    /// Stops the sinks `names` together and waits for them at most [`STOP_GRACE`] in all.
+    /// A sink stuck inside a plugin call (a `deliver` that never returns) cannot be
+    /// interrupted: the call's thread is left behind, its task aborted and the sink counted
+    /// as stopped, so that a reload or a shutdown never waits on a plugin. Its cursor did
+    /// not move past the call in hand, so a restarted sink delivers that batch again
+    /// (at-least-once).
+    async fn stop(&mut self, names: &[String]) {
+        let stopping: Vec<(String, Running)> =
+            names.iter().filter_map(|n| self.running.remove(n).map(|r| (n.clone(), r))).collect();
+        for (_, r) in &stopping {
             let _ = r.stop.send(true);
-            let _ = r.task.await;
+        }
+        let deadline = tokio::time::Instant::now() + STOP_GRACE;
+        for (name, mut r) in stopping {
+            if tokio::time::timeout_at(deadline, &mut r.task).await.is_err() {
+                r.task.abort();
+                tracing::error!(sink = %name, grace = ?STOP_GRACE, "sink did not stop: its plugin is stuck in a call; left behind");
+            }
         }
     }
 
@@ -69,8 +88,8 @@ impl SinkManager {
     pub async fn apply(&mut self, sinks: &[SinkSettings]) -> Result<Vec<(String, HostError)>, StateError> {
         let removed: Vec<String> =
             self.running.keys().filter(|n| !sinks.iter().any(|s| &s.name == *n)).cloned().collect();
+        self.stop(&removed).await;
         for name in removed {
-            self.stop(&name).await;
             self.store.mark_sink_removed(&name, now_ms())?;
             tracing::info!(sink = %name, "sink removed; its cursor is kept for re-adding");
         }
@@ -85,7 +104,7 @@ impl SinkManager {
             if self.running.get(&s.name).is_some_and(|r| r.settings == *s) {
                 continue;
             }
-            self.stop(&s.name).await;
+            self.stop(std::slice::from_ref(&s.name)).await;
             let (runner, error) =
                 SinkRunner::start(s, &self.plugin_dir, self.store.clone(), s.delivery.clone());
             let runner = Arc::new(runner);
@@ -129,9 +148,7 @@ impl SinkManager {
     /// Stops every sink (each finishes its call in hand and flushes its plugin).
     pub async fn shutdown(&mut self) {
         let names: Vec<String> = self.running.keys().cloned().collect();
-        for n in names {
-            self.stop(&n).await;
-        }
+        self.stop(&names).await;
     }
 }
 
