@@ -167,8 +167,12 @@ pub fn run(opts: &CrashOptions) -> CrashReport {
     let (sim, member) = SimProc::one_shop(opts.items, &[&["--seed", seed.as_str()][..], &fast].concat());
     let db = pg_db("crash");
     let port = free_port();
+    // Full passes refresh every item's SKU details: the churn makes SKU-only changes (a
+    // variant's price or stock, the listing untouched), which nothing else reveals, and the
+    // final copy is compared with the truth right after the last full pass.
     let config = format!(
         "[daemon]\nstate_dir = \"@DIR@/state\"\nplugin_dir = \"@DIR@/plugins\"\nmetrics_listen = \"127.0.0.1:{port}\"\n\
+         [sync]\nfull_pass_skus = \"all\"\n\
          [api]\nbase_url = \"{gw}\"\nread_timeout = \"1s\"\nmax_attempts = 30\n\
          [pacing]\nconcurrency = 8\nsuccess_interval = \"0ms\"\nfailure_interval = \"20ms\"\nthrottled_interval = \"200ms\"\nmax_calls_per_sec = 300\n\
          [[accounts]]\nname = \"main\"\napp_key = \"10000001\"\napp_secret_file = \"@DIR@/secret\"\ndaily_quota = 100000000\n\
