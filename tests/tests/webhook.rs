@@ -161,12 +161,14 @@ config = {{ url = "{slow_url}", secret_file = "@DIR@/hook-key", timeout_ms = 300
         "Retry-After was honoured: {:?}",
         t.at.windows(2).map(|w| w[1] - w[0]).collect::<Vec<_>>()
     );
-    let status = setup.shopsync(&["status", "--config", "@CONFIG@"]);
-    let status = text(&status.stdout);
+    let status = setup.status_json().expect("status --json");
+    let strict = status["sinks"].as_array().and_then(|a| a.iter().find(|s| s["name"] == "strict")).cloned();
     // A receiver that refuses everything refuses each event: the host splits the batches
     // down to single events, each its own dead letter.
-    assert!(
-        status.contains("dead letters: 300 events in 300 batches"),
-        "status shows the dead letters: {status}"
+    let strict = strict.expect("the strict sink in status");
+    assert_eq!(
+        (strict["dead_letter_events"].as_u64(), strict["dead_letter_batches"].as_u64()),
+        (Some(300), Some(300)),
+        "status shows the dead letters: {strict}"
     );
 }
