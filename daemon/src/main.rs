@@ -314,15 +314,29 @@ fn init_logging() {
     // say nothing an operator needs.
     let filter = tracing_subscriber::EnvFilter::try_from_env("SHOPSYNC_LOG")
         .unwrap_or_else(|_| "info,tokio_cron_scheduler=warn".into());
+    // Under systemd (stderr connected to the journal), events go to journald natively, with
+    // their fields as journal fields (`journalctl -u shopsync SHOP=…` style queries, priority
+    // from the level). If the journal socket cannot be opened, plain lines without a second
+    // timestamp (the journal stamps every line).
+    if std::env::var_os("JOURNAL_STREAM").is_some() {
+        use tracing_subscriber::prelude::*;
+        match tracing_journald::layer() {
+            Ok(journal) => {
+                let journal = journal.with_syslog_identifier("shopsync".into()).with_field_prefix(None);
+                tracing_subscriber::registry().with(filter).with(journal).init();
+            }
+            Err(_) => tracing_subscriber::fmt()
+                .with_env_filter(filter)
+                .with_writer(std::io::stderr)
+                .without_time()
+                .with_ansi(false)
+                .init(),
+        }
+        return;
+    }
     // Colour codes only for a terminal: a log redirected to a file stays plain text.
     let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
-    let fmt = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_ansi(ansi);
-    // Under systemd the journal stamps every line; a second timestamp is noise.
-    if std::env::var_os("JOURNAL_STREAM").is_some() {
-        fmt.without_time().with_ansi(false).init();
-    } else {
-        fmt.init();
-    }
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_ansi(ansi).init();
 }
 
 fn main() -> ExitCode {
