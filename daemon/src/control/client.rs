@@ -55,7 +55,13 @@ impl Client {
         let mut line = serde_json::to_vec(req)
             .map_err(|e| ClientError::Protocol { path: path.clone(), detail: e.to_string() })?;
         line.push(b'\n');
-        stream.write_all(&line).map_err(io)?;
+        if let Err(e) = stream.write_all(&line) {
+            // The daemon may answer before it reads the request (it refuses another user at
+            // once) and close: the answer is still there to read, and says more than EPIPE.
+            if e.kind() != std::io::ErrorKind::BrokenPipe {
+                return Err(io(e));
+            }
+        }
         for l in BufReader::new(stream).lines() {
             let l = l.map_err(io)?;
             let reply: Reply = serde_json::from_str(&l)
