@@ -251,11 +251,7 @@ async fn read_millisecond(
             || u64::from(page) * u64::from(size) >= p.total_results
             || u64::from(page) == DEPTH_CAP;
         staged.push_back(stage(ctx, &w, p.items, p.bad, None, None, &mut batcher)?);
-        while batcher.due(last) {
-            batcher.fetch_one(&e.client, &ctx.stats).await?;
-            commit_ready(ctx, &mut staged, &mut batcher)?;
-        }
-        commit_ready(ctx, &mut staged, &mut batcher)?;
+        fetch_due(ctx, &mut staged, &mut batcher, last).await?;
         if last {
             break;
         }
@@ -500,11 +496,7 @@ async fn read_window(ctx: &Arc<Ctx>, task: &Task) -> Result<Option<Vec<Window>>,
             active_ms: 0,
         });
         staged.push_back(stage(ctx, w, p.items, p.bad, watermark, mark, &mut batcher)?);
-        while batcher.due(last) {
-            batcher.fetch_one(&e.client, &ctx.stats).await?;
-            commit_ready(ctx, &mut staged, &mut batcher)?;
-        }
-        commit_ready(ctx, &mut staged, &mut batcher)?;
+        fetch_due(ctx, &mut staged, &mut batcher, last).await?;
         if last {
             break;
         }
@@ -515,11 +507,7 @@ async fn read_window(ctx: &Arc<Ctx>, task: &Task) -> Result<Option<Vec<Window>>,
         }
         page += 1;
     }
-    while batcher.due(true) {
-        batcher.fetch_one(&e.client, &ctx.stats).await?;
-        commit_ready(ctx, &mut staged, &mut batcher)?;
-    }
-    commit_ready(ctx, &mut staged, &mut batcher)?;
+    fetch_due(ctx, &mut staged, &mut batcher, true).await?;
     if rereads > 0 {
         tracing::debug!(shop = %ctx.shop, start = w.start, end = w.end, rereads, "window shifted while read; the pages behind were read again");
     }
@@ -643,6 +631,21 @@ fn quarantine(
     }
     ctx.hold(at);
     Ok(at)
+}
+
+/// Fetches the SKU batches that are due (with `all`, the partial rest too), committing what
+/// each one completes, then whatever else is ready.
+async fn fetch_due(
+    ctx: &Ctx,
+    staged: &mut VecDeque<StagedPage>,
+    batcher: &mut SkuBatcher,
+    all: bool,
+) -> Result<(), SyncError> {
+    while batcher.due(all) {
+        batcher.fetch_one(&ctx.engine.client, &ctx.stats).await?;
+        commit_ready(ctx, staged, batcher)?;
+    }
+    commit_ready(ctx, staged, batcher)
 }
 
 /// Commits every staged item whose SKU details are in, and every page (in order) that has
