@@ -149,8 +149,11 @@ impl Traffic {
     /// Records a list page answered whole.
     pub fn list_page_served(&mut self, p: &BTreeMap<String, String>) {
         let get = |k: &str| p.get(k).map(String::as_str).unwrap_or("");
+        // The order is part of the page: the same filter sorted by sales volume is another
+        // page, read on purpose (a millisecond's items past the depth cap).
         let key = format!(
-            "{}|{}|{}|{}|{}|{}|{}",
+            "{}|{}|{}|{}|{}|{}|{}|{}",
+            get("sortType"),
             get("member_id"),
             get("start_time"),
             get("end_time"),

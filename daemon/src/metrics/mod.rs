@@ -34,6 +34,7 @@ pub struct Metrics {
     pub full_pass_eta: GaugeVec,
     pub poll_interval: GaugeVec,
     pub events: IntCounterVec,
+    pub list_pages_reread: IntCounterVec,
     pub sink_delivered: IntCounterVec,
     pub sink_errors: IntCounterVec,
     pub sink_dead_letters: IntCounterVec,
@@ -180,6 +181,12 @@ impl Metrics {
                 &["shop"],
             ),
             events: counter(&r, "shopsync_events_total", "Change events emitted, by operation.", &["op"]),
+            list_pages_reread: counter(
+                &r,
+                "shopsync_sync_list_pages_reread_total",
+                "List pages read a second time because items left the window while it was read.",
+                &[],
+            ),
             sink_delivered: counter(
                 &r,
                 "shopsync_sink_delivered_events_total",
@@ -221,6 +228,7 @@ impl Metrics {
         for op in ["create", "update", "delete"] {
             self.events.with_label_values(&[op]);
         }
+        self.list_pages_reread.with_label_values::<&str>(&[]);
         self
     }
 

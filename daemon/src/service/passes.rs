@@ -112,6 +112,11 @@ async fn run(shared: Arc<Shared>, shop: ShopSettings, index: usize, full: bool, 
             a.push((member.to_string(), Arc::downgrade(&stats)));
         }
         let r = engine.pass(&member, full, None, stats.clone()).await;
+        shared
+            .metrics
+            .list_pages_reread
+            .with_label_values::<&str>(&[])
+            .inc_by(PassStats::get(&stats.rereads));
         learn(&shared, client, member.as_str(), r.as_ref().ok(), stats.calls(), plan);
         if r.is_err() && stats.over_budget() {
             tracing::info!(shop = %member, account = client.account(), calls = stats.calls(), "full pass paused: the session's share of today's budget is spent; it resumes at its next session");

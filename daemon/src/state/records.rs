@@ -144,6 +144,15 @@ pub struct SplitMs {
     pub counts: std::collections::BTreeMap<String, (u64, u64)>,
     /// Categories read to their end.
     pub done: std::collections::BTreeSet<String>,
+    /// The millisecond's extra reads (its own orders, a capped category by sales volume), by
+    /// name: the next page to read, [`SplitMs::READ_DONE`] once read to its end. A check cut
+    /// off by the quota or a kill goes on from there instead of reading those pages again.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub reads: std::collections::BTreeMap<String, u32>,
+}
+
+impl SplitMs {
+    pub const READ_DONE: u32 = u32::MAX;
 }
 
 impl FullProgress {

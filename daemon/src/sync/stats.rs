@@ -14,6 +14,9 @@ pub struct PassStats {
     pub windows_done: AtomicU64,
     pub windows_left: AtomicU64,
     pub splits: AtomicU64,
+    /// List pages read again because items left the window while it was read (the pages
+    /// behind shifted; see `window::read_window`).
+    pub rereads: AtomicU64,
     /// Items no query reaches: past the depth cap of one category on one millisecond, or
     /// counted on a millisecond but in no category the seller lists.
     pub unreachable: AtomicU64,

@@ -152,7 +152,8 @@ impl Ctx {
     }
 
     /// A category part was read to its end: the group, when it was its last part (to be
-    /// checked with [`check_group`]).
+    /// checked with [`check_group`], which closes it). The group stays in the pass's progress
+    /// until its check is done, so a check cut off is resumed with the part that found it.
     fn part_done(&self, w: &Window) -> Result<Option<Group>, SyncError> {
         let mut groups = self.groups();
         let Some(g) = groups.get_mut(&w.start) else {
@@ -165,13 +166,42 @@ impl Ctx {
         if g.done.len() < g.parts {
             return self.persist_splits(&groups).map(|()| None);
         }
-        let g = groups.remove(&w.start).unwrap_or_default();
-        self.persist_splits(&groups)?;
-        Ok(Some(Group {
+        let group = Group {
             expected: g.expected,
             counted: g.counts.values().map(|c| c.0).sum(),
             capped: g.counts.values().map(|c| c.1).sum(),
-        }))
+        };
+        self.persist_splits(&groups)?;
+        Ok(Some(group))
+    }
+
+    /// The millisecond's check is done: it leaves the pass's progress.
+    fn close_group(&self, at: i64) -> Result<(), SyncError> {
+        let mut groups = self.groups();
+        if groups.remove(&at).is_some() {
+            self.persist_splits(&groups)?;
+        }
+        Ok(())
+    }
+
+    /// Whether this category part of a split millisecond counted more than 50 pages reach.
+    fn part_capped(&self, w: &Window) -> bool {
+        let groups = self.groups();
+        let cid = w.cid.clone().unwrap_or_default();
+        groups.get(&w.start).and_then(|g| g.counts.get(&cid)).is_some_and(|c| c.1 > 0)
+    }
+
+    /// The next page of an extra read of a split millisecond ([`SplitMs::READ_DONE`]: none).
+    fn read_from(&self, at: i64, read: &str) -> u32 {
+        self.groups().get(&at).and_then(|g| g.reads.get(read).copied()).unwrap_or(1)
+    }
+
+    /// An extra read's page is committed: the read goes on from `next` after a cut.
+    fn read_committed(&self, at: i64, read: &str, next: u32) -> Result<(), SyncError> {
+        let mut groups = self.groups();
+        let Some(g) = groups.get_mut(&at) else { return Ok(()) };
+        g.reads.insert(read.to_string(), next);
+        self.persist_splits(&groups)
     }
 }
 
@@ -196,11 +226,11 @@ async fn check_group(ctx: &Arc<Ctx>, at: i64, g: &Group, extra: &[SortType]) -> 
                 st.unreachable.remove(&at);
             })?;
         }
-        return Ok(());
+        return ctx.close_group(at);
     }
     if let Some(k) = known.as_ref().filter(|k| k.found == found && ctx.incremental) {
         bump(&ctx.stats.unreachable, k.items);
-        return Ok(());
+        return ctx.close_group(at);
     }
     for &sort in extra {
         read_millisecond(ctx, at, None, sort).await?;
@@ -228,10 +258,11 @@ async fn check_group(ctx: &Arc<Ctx>, at: i64, g: &Group, extra: &[SortType]) -> 
             st.unreachable.insert(at, gap.clone());
         })?;
     }
-    Ok(())
+    ctx.close_group(at)
 }
 
-/// Reads the first 50 pages of one millisecond (of one category, or all) in `sort` order.
+/// Reads the first 50 pages of one millisecond (of one category, or all) in `sort` order,
+/// from where a cut-off session left that read (kept with the millisecond's split).
 async fn read_millisecond(
     ctx: &Arc<Ctx>,
     at: i64,
@@ -240,22 +271,31 @@ async fn read_millisecond(
 ) -> Result<(), SyncError> {
     let e = &ctx.engine;
     let size = e.sync.page_size;
+    let read = format!("{sort:?}{}", cid.as_deref().map(|c| format!(" cid {c}")).unwrap_or_default());
+    let first = ctx.read_from(at, &read);
+    if first == SplitMs::READ_DONE {
+        return Ok(());
+    }
     let w = Window { page_marks: false, mark_on_done: None, cid: cid.clone(), ..Window::time(at, at + 1) };
     let filter = ItemFilter { offline: false, cid, start_ms: Some(at), end_ms: Some(at + 1) };
     let mut batcher = SkuBatcher::default();
     let mut staged: VecDeque<StagedPage> = VecDeque::new();
-    for page in 1..=DEPTH_CAP as u32 {
+    for page in first..=DEPTH_CAP as u32 {
         bump(&ctx.stats.list_calls, 1);
         let p = e.client.items_list(&ctx.shop, &filter, page, size, sort).await?;
         let last = p.items.is_empty()
             || u64::from(page) * u64::from(size) >= p.total_results
             || u64::from(page) == DEPTH_CAP;
-        staged.push_back(stage(ctx, &w, p.items, p.bad, None, None, &mut batcher)?);
+        let mut s = stage(ctx, &w, p.items, p.bad, None, None, &mut batcher)?;
+        s.read = Some((at, read.clone(), if last { SplitMs::READ_DONE } else { page + 1 }));
+        staged.push_back(s);
         fetch_due(ctx, &mut staged, &mut batcher, last).await?;
         if last {
             break;
         }
         if ctx.stats.stopping() {
+            // As in `read_window`: the pages read are paid for, commit them first.
+            fetch_due(ctx, &mut staged, &mut batcher, true).await?;
             return Err(SyncError::Stopped);
         }
     }
@@ -387,6 +427,8 @@ struct StagedPage {
     gone: Vec<String>,
     watermark: Option<i64>,
     mark: Option<PageMark>,
+    /// A page of a millisecond's extra read: where that read goes on once this is committed.
+    read: Option<(i64, String, u32)>,
 }
 
 /// Reads one window to the end (from where a previous session left it), or returns the
@@ -439,73 +481,84 @@ async fn read_window(ctx: &Arc<Ctx>, task: &Task) -> Result<Option<Vec<Window>>,
     let mut no_categories: Option<Group> = None;
     // A category part of a millisecond holding more than the cap reaches.
     let mut capped = false;
-    loop {
-        bump(&ctx.stats.list_calls, 1);
-        let p = e.client.items_list(&ctx.shop, &filter, page, size, SortType::ModifiedAsc).await?;
-        let total = p.total_results.min(reach);
-        match known_total {
-            None => {
-                if p.total_results > reach && (w.width() > 1 || w.cid.is_none()) {
-                    match split_saturated(ctx, w, p.total_results).await? {
-                        Some(parts) => return Ok(Some(parts)),
-                        // No categories to split by: read the 50 pages there are and
-                        // report the rest.
-                        None => {
-                            let capped = p.total_results - reach;
-                            let g = Group { expected: p.total_results, counted: p.total_results, capped };
-                            no_categories = Some(g);
+    // Its last page was committed before a cut that came before the window was marked done
+    // (its group's check, say): there is nothing left to list.
+    let read_to_end =
+        resuming && task.resume.first_total.is_some_and(|t| u64::from(page - 1) * u64::from(size) >= t);
+    if !read_to_end {
+        loop {
+            bump(&ctx.stats.list_calls, 1);
+            let p = e.client.items_list(&ctx.shop, &filter, page, size, SortType::ModifiedAsc).await?;
+            let total = p.total_results.min(reach);
+            match known_total {
+                None => {
+                    if p.total_results > reach && (w.width() > 1 || w.cid.is_none()) {
+                        match split_saturated(ctx, w, p.total_results).await? {
+                            Some(parts) => return Ok(Some(parts)),
+                            // No categories to split by: read the 50 pages there are and
+                            // report the rest.
+                            None => {
+                                let capped = p.total_results - reach;
+                                let g = Group { expected: p.total_results, counted: p.total_results, capped };
+                                no_categories = Some(g);
+                            }
                         }
                     }
+                    if w.cid.is_some() && !w.page_marks {
+                        capped = p.total_results > reach;
+                        ctx.count_part(w, p.total_results, p.total_results.saturating_sub(reach))?;
+                    }
+                    if p.total_results > reach {
+                        // One category, one millisecond, past the cap: nothing reaches the
+                        // rest. Read the 50 pages there are; the group's check reports the gap.
+                        tracing::warn!(shop = %ctx.shop, cid = ?w.cid, at_ms = w.start, lost = p.total_results - reach, "more items on one millisecond of one category than 50 pages reach");
+                    }
                 }
-                if w.cid.is_some() && !w.page_marks {
-                    capped = p.total_results > reach;
-                    ctx.count_part(w, p.total_results, p.total_results.saturating_sub(reach))?;
+                Some(t) if total < t && page > 1 => {
+                    // Read again the pages the left items' followers slipped back onto.
+                    let back = (t - total).div_ceil(u64::from(size)).min(u64::from(page - 1)) as u32;
+                    for again in page - back..page {
+                        bump(&ctx.stats.list_calls, 1);
+                        rereads += 1;
+                        bump(&ctx.stats.rereads, 1);
+                        let q = e
+                            .client
+                            .items_list(&ctx.shop, &filter, again, size, SortType::ModifiedAsc)
+                            .await?;
+                        staged.push_back(stage(ctx, w, q.items, q.bad, None, None, &mut batcher)?);
+                    }
                 }
-                if p.total_results > reach {
-                    // One category, one millisecond, past the cap: nothing reaches the
-                    // rest. Read the 50 pages there are; the group's check reports the gap.
-                    tracing::warn!(shop = %ctx.shop, cid = ?w.cid, at_ms = w.start, lost = p.total_results - reach, "more items on one millisecond of one category than 50 pages reach");
-                }
+                Some(t) if total > t => shifted = true,
+                Some(_) => {}
             }
-            Some(t) if total < t && page > 1 => {
-                // Read again the pages the left items' followers slipped back onto.
-                let back = (t - total).div_ceil(u64::from(size)).min(u64::from(page - 1)) as u32;
-                for again in page - back..page {
-                    bump(&ctx.stats.list_calls, 1);
-                    rereads += 1;
-                    let q =
-                        e.client.items_list(&ctx.shop, &filter, again, size, SortType::ModifiedAsc).await?;
-                    staged.push_back(stage(ctx, w, q.items, q.bad, None, None, &mut batcher)?);
-                }
+            known_total = Some(total);
+            let last = page as u64 * u64::from(size) >= total || p.items.is_empty();
+            let watermark = page_watermark(ctx, w, &p.items, shifted);
+            let mark = ctx.persist_windows.then(|| PageMark {
+                window: WindowState {
+                    start: w.start,
+                    end: w.end,
+                    cid: w.cid.clone(),
+                    next_page: page + 1,
+                    first_total: known_total,
+                },
+                calls: 0,
+                active_ms: 0,
+            });
+            staged.push_back(stage(ctx, w, p.items, p.bad, watermark, mark, &mut batcher)?);
+            fetch_due(ctx, &mut staged, &mut batcher, last).await?;
+            if last {
+                break;
             }
-            Some(t) if total > t => shifted = true,
-            Some(_) => {}
+            if ctx.stats.stopping() {
+                // The pages read are paid for: fetch the partial SKU batch they wait for (one
+                // call at most) and commit them, rather than list them again, and fetch their
+                // SKUs again, next session.
+                fetch_due(ctx, &mut staged, &mut batcher, true).await?;
+                return Err(SyncError::Stopped);
+            }
+            page += 1;
         }
-        known_total = Some(total);
-        let last = page as u64 * u64::from(size) >= total || p.items.is_empty();
-        let watermark = page_watermark(ctx, w, &p.items, shifted);
-        let mark = ctx.persist_windows.then(|| PageMark {
-            window: WindowState {
-                start: w.start,
-                end: w.end,
-                cid: w.cid.clone(),
-                next_page: page + 1,
-                first_total: known_total,
-            },
-            calls: 0,
-            active_ms: 0,
-        });
-        staged.push_back(stage(ctx, w, p.items, p.bad, watermark, mark, &mut batcher)?);
-        fetch_due(ctx, &mut staged, &mut batcher, last).await?;
-        if last {
-            break;
-        }
-        if ctx.stats.stopping() {
-            // Items waiting for their SKUs are not committed, nor is their page's place in
-            // the window: the next session reads that page again.
-            return Err(SyncError::Stopped);
-        }
-        page += 1;
     }
     fetch_due(ctx, &mut staged, &mut batcher, true).await?;
     if rereads > 0 {
@@ -515,7 +568,7 @@ async fn read_window(ctx: &Arc<Ctx>, task: &Task) -> Result<Option<Vec<Window>>,
         tracing::warn!(shop = %ctx.shop, start = w.start, end = w.end, "items entered a window while it was read; the watermark stays before it");
     }
     if w.cid.is_some() && !w.page_marks {
-        if capped && !(ctx.incremental && ctx.known_gap(w.start)?) {
+        if (capped || ctx.part_capped(w)) && !(ctx.incremental && ctx.known_gap(w.start)?) {
             // One category past the cap on one millisecond: its sales order reaches others.
             read_millisecond(ctx, w.start, w.cid.clone(), SortType::VolumeDesc).await?;
         }
@@ -604,7 +657,7 @@ fn stage(
     if let Some(&t) = unreadable.iter().min() {
         watermark = watermark.map(|m| m.min(t));
     }
-    Ok(StagedPage { items, gone, watermark, mark })
+    Ok(StagedPage { items, gone, watermark, mark, read: None })
 }
 
 /// Sets an unreadable item aside: logged with its id, counted, kept in the quarantine (shown
@@ -664,7 +717,11 @@ fn commit_ready(
             std::mem::take(&mut page.items).into_iter().partition(|i| ready(batcher, i));
         page.items = later;
         if !now.is_empty() {
-            commit(ctx, StagedPage { items: now, gone: Vec::new(), watermark: None, mark: None }, batcher)?;
+            commit(
+                ctx,
+                StagedPage { items: now, gone: Vec::new(), watermark: None, mark: None, read: None },
+                batcher,
+            )?;
         }
     }
     while let Some(front) = staged.front_mut() {
@@ -678,7 +735,11 @@ fn commit_ready(
             std::mem::take(&mut front.items).into_iter().partition(|i| ready(batcher, i));
         front.items = later;
         if !now.is_empty() {
-            commit(ctx, StagedPage { items: now, gone: Vec::new(), watermark: None, mark: None }, batcher)?;
+            commit(
+                ctx,
+                StagedPage { items: now, gone: Vec::new(), watermark: None, mark: None, read: None },
+                batcher,
+            )?;
         }
         break;
     }
@@ -717,6 +778,10 @@ fn commit(ctx: &Ctx, page: StagedPage, batcher: &mut SkuBatcher) -> Result<(), S
         }
     }
     apply(&ctx.engine.store, ctx.shop(), &ctx.stats, &writes, page.watermark, mark.as_ref())?;
+    if let Some((at, read, next)) = &page.read {
+        // After the page's items: a kill in between reads the page again, losing nothing.
+        ctx.read_committed(*at, read, *next)?;
+    }
     // Items read cleanly leave the quarantine.
     let ids: Vec<&str> = ids.iter().map(String::as_str).collect();
     let released = ctx.engine.store.release(ctx.shop(), &ids)?;
