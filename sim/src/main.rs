@@ -173,13 +173,20 @@ async fn main() -> anyhow::Result<()> {
     writeln!(out, "oauth     http://{addr}{}", sim1688::AUTH_PATH)?;
     writeln!(
         out,
-        "admin     http://{addr}/_sim/shops  /_sim/accounts  /_sim/counters  /_sim/faults  /_sim/limits  /_sim/quirks  /_sim/churn"
+        "param2    http://{addr}{}<namespace>/<api>/<appKey>  token http://{addr}{}<appKey>  authorize http://{addr}{}",
+        sim1688::PARAM2_PREFIX,
+        sim1688::TOKEN_PREFIX,
+        sim1688::AUTHORIZE_PATH
+    )?;
+    writeln!(
+        out,
+        "admin     http://{addr}/_sim/shops  /_sim/accounts  /_sim/counters  /_sim/faults  /_sim/limits  /_sim/quirks  /_sim/churn  /_sim/param2"
     )?;
     for s in sim.shop_infos() {
         writeln!(
             out,
-            "shop      member_id={} url={} items={} categories={}",
-            s.member_id, s.shop_url, s.items, s.categories
+            "shop      member_id={} url={} items={} categories={} seller_open_id={}",
+            s.member_id, s.shop_url, s.items, s.categories, s.seller_open_id
         )?;
     }
     for a in sim.accounts() {
