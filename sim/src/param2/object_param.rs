@@ -26,12 +26,16 @@ pub fn string(m: &Map<String, Value>, key: &str) -> Option<String> {
     }
 }
 
-/// An integer member, `12` or `"12"`; `Err` when present but not one.
-pub fn integer(m: &Map<String, Value>, key: &str) -> Result<Option<u64>, ()> {
+/// A member that is there but is not a whole number.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NotAnInteger;
+
+/// An integer member, `12` or `"12"`.
+pub fn integer(m: &Map<String, Value>, key: &str) -> Result<Option<u64>, NotAnInteger> {
     match m.get(key) {
         None | Some(Value::Null) => Ok(None),
-        Some(Value::Number(n)) => n.as_u64().map(Some).ok_or(()),
-        Some(Value::String(s)) => s.trim().parse::<u64>().map(Some).map_err(|_| ()),
-        Some(_) => Err(()),
+        Some(Value::Number(n)) => n.as_u64().map(Some).ok_or(NotAnInteger),
+        Some(Value::String(s)) => s.trim().parse::<u64>().map(Some).map_err(|_| NotAnInteger),
+        Some(_) => Err(NotAnInteger),
     }
 }

@@ -6,7 +6,7 @@
 //! `{"result": {"success": false, "code", "message"}}`.
 
 use super::gateway::Params;
-use super::object_param::{integer, object, string};
+use super::object_param::{integer, object, string, NotAnInteger};
 use super::reply::Reply;
 use super::views::offer_detail;
 use crate::state::Sim;
@@ -24,7 +24,7 @@ impl Sim {
         let offer_id = match integer(&m, "offerId") {
             Ok(Some(id)) => id,
             Ok(None) => return Reply::flat_failure("ParamMissing", "offerDetailParam.offerId is required"),
-            Err(()) => {
+            Err(NotAnInteger) => {
                 return Reply::flat_failure("InvalidParameter", "offerDetailParam.offerId must be a number")
             }
         };

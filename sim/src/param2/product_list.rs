@@ -135,7 +135,10 @@ fn all_matches<'a>(shop: &'a Shop, q: &Query, lq: &ListQuery) -> Vec<&'a Item> {
         .page(lq, 0, n)
         .into_iter()
         .filter(|i| (i.online && q.statuses.published) || (!i.online && q.statuses.expired))
-        .filter(|i| q.ids.as_ref().map_or(true, |ids| ids.contains(&i.item_id)))
+        .filter(|i| match &q.ids {
+            Some(ids) => ids.contains(&i.item_id),
+            None => true,
+        })
         .collect();
     match q.order {
         Order::IdAsc => items.sort_unstable_by_key(|i| i.item_id),
