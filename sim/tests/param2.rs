@@ -258,6 +258,9 @@ async fn product_list_pages_every_item_once_when_calm() {
     let unique: BTreeSet<String> = ids.iter().cloned().collect();
     assert_eq!(ids.len(), unique.len(), "no product twice");
     assert_eq!(unique, truth_ids(&sim, &member), "every on-sale product once");
+    let counters = sim.sim.counters();
+    assert!(counters.list_pages_distinct > 150, "param2 pages are booked like seed pages");
+    assert_eq!(counters.list_pages_repeated, 0);
     for p in &products {
         assert_eq!(p["status"], "published");
         let t = p["lastUpdateTime"].as_str().unwrap();
@@ -713,4 +716,36 @@ async fn a_member_without_a_shop_lists_nothing() {
     let (token, _) = member_token(&sim, "10000001").await;
     let (_, v) = call(&sim, PRODUCT, "10000001", Some(&token), &[]).await;
     assert_eq!(v["result"]["pageResult"]["totalRecords"], 30, "a shop created later");
+}
+
+#[tokio::test]
+async fn the_binary_prints_the_param2_face_and_takes_who_authorizes() {
+    use std::io::{BufRead, BufReader};
+    use std::process::{Command, Stdio};
+    struct Kill(std::process::Child);
+    impl Drop for Kill {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let child = Command::new(env!("CARGO_BIN_EXE_sim1688"))
+        .args(["--listen", "127.0.0.1:0", "--shops", "1", "--items", "50", "--churn", "0"])
+        .args(["--authorize-member", "10000002=6000000000000042"])
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("sim1688 starts");
+    let mut child = Kill(child);
+    let lines: Vec<String> = BufReader::new(child.0.stdout.take().expect("stdout"))
+        .lines()
+        .take(6)
+        .map_while(Result::ok)
+        .collect();
+    let base = lines[0].strip_prefix("listening ").expect("the address").to_string();
+    assert!(lines.iter().any(|l| l.starts_with("param2 ") && l.contains("/openapi/param2/1/")), "{lines:?}");
+    assert!(lines.iter().any(|l| l.starts_with("shop ") && l.contains("seller_open_id=BBB")), "{lines:?}");
+    let settings: Value =
+        http().get(format!("{base}/_sim/param2")).send().await.unwrap().json().await.unwrap();
+    assert_eq!(settings["authorize_member"]["10000002"], "6000000000000042");
+    assert_eq!(settings["product_list_max_page_size"], 20);
 }

@@ -94,14 +94,17 @@ impl Sim {
         let request_id = format!("{:x}", crate::time::wall_ms());
         let mut wire = reply.render(&request_id);
         let truncate = wire.status == 200 && self.roll(self.faults().truncated);
+        let listed_member = (served_ok && !truncate && api == Some(Api::ProductList))
+            .then(|| call.params.get("access_token").and_then(|t| self.tokens().get(t)?.member_id.clone()))
+            .flatten();
         {
             let mut t = self.traffic();
             t.outcome(&label, &outcome);
             if truncate {
                 t.outcome(&label, "truncated");
             }
-            if served_ok && !truncate && api == Some(Api::ProductList) {
-                t.list_page_served(&super::product_list::page_key(&call.params));
+            if let Some(member) = listed_member {
+                t.list_page_served(&super::product_list::page_key(&member, &call.params));
             }
         }
         if truncate && wire.body.len() > 2 {

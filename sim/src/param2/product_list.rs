@@ -148,11 +148,12 @@ fn all_matches<'a>(shop: &'a Shop, q: &Query, lq: &ListQuery) -> Vec<&'a Item> {
     items
 }
 
-/// The query as the counters key a list page (`list_pages_distinct` / `_repeated`).
-pub fn page_key(p: &Params) -> BTreeMap<String, String> {
+/// The query as the counters key a list page (`list_pages_distinct` / `_repeated`), under
+/// the member whose shop it lists.
+pub fn page_key(member_id: &str, p: &Params) -> BTreeMap<String, String> {
     let get = |k: &str| p.get(k).cloned().unwrap_or_default();
     BTreeMap::from([
-        ("member_id".to_string(), format!("param2:{}", get("access_token"))),
+        ("member_id".to_string(), format!("param2:{member_id}")),
         ("start_time".to_string(), get("startModifyTime")),
         ("end_time".to_string(), get("endModifyTime")),
         ("cid".to_string(), get("categoryId")),
