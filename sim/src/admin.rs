@@ -16,6 +16,8 @@ pub struct ShopInfo {
     pub shop_name: String,
     pub items: usize,
     pub categories: usize,
+    /// The id the param2 face's cross-border APIs know the seller by.
+    pub seller_open_id: String,
 }
 
 /// Body of `POST /_sim/shops`.
@@ -93,6 +95,7 @@ impl Sim {
                 shop_name: s.name.clone(),
                 items: s.online_count(),
                 categories: s.categories.len(),
+                seller_open_id: crate::param2::seller_open_id(&s.member_id),
             })
             .collect()
     }
@@ -118,6 +121,7 @@ impl Sim {
             shop_name: s.name.clone(),
             items: s.online_count(),
             categories: s.categories.len(),
+            seller_open_id: crate::param2::seller_open_id(&s.member_id),
         }
     }
 

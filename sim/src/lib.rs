@@ -14,6 +14,9 @@
 //! - [`gateway`]: the platform methods and error codes; [`sign`]: signature checks;
 //! - [`oauth`]: the token endpoint; [`admin`]: the `/_sim/` API for tests and scripts;
 //! - [`state`]: shared state and the traffic book; [`server`]: the HTTP routes;
+//! - [`param2`]: the production platform's protocol (`/openapi/param2/1/<namespace>/<api>/
+//!   <appKey>`, `_aop_signature`, `gw.*` errors, authorization codes) over the same
+//!   catalogues, accounts, tokens, quotas and faults;
 //! - [`churn`]: the background changes and their log;
 //! - [`config`]: limits, fault rates, catalogue quirks and accounts; [`bench`]: the throughput
 //!   benchmark.
@@ -25,11 +28,12 @@ pub mod churn;
 pub mod config;
 pub mod gateway;
 pub mod oauth;
+pub mod param2;
 pub mod server;
 pub mod sign;
 pub mod state;
 pub mod time;
 
 pub use config::{Account, Faults, KeyKind, Limits, Quirks};
-pub use server::{RunningSim, AUTH_PATH, GATEWAY_PATH};
+pub use server::{RunningSim, AUTHORIZE_PATH, AUTH_PATH, GATEWAY_PATH, PARAM2_PREFIX, TOKEN_PREFIX};
 pub use state::{Sim, SimSpec};

@@ -103,6 +103,11 @@ struct Serve {
     /// millisecond of ONE category, partly out of any query's reach; 0 never. Default 20000.
     #[arg(long)]
     one_category_tie_min_items: Option<usize>,
+    /// Who clicks "allow" at the param2 authorize page (`/oauth/authorize`) for an app key,
+    /// as APP_KEY=MEMBER_ID; repeatable. Other keys are authorized by the first shop's member.
+    /// Also `PUT /_sim/param2 {"authorize_member": {...}}`.
+    #[arg(long, value_name = "APP_KEY=MEMBER_ID")]
+    authorize_member: Vec<String>,
 }
 
 impl Serve {
@@ -163,6 +168,12 @@ async fn main() -> anyhow::Result<()> {
         return Ok(());
     }
     let sim = Sim::with_quirks(cli.serve.spec(), cli.serve.quirks());
+    for pair in &cli.serve.authorize_member {
+        let (app_key, member_id) = pair
+            .split_once('=')
+            .with_context(|| format!("--authorize-member {pair:?}: expected APP_KEY=MEMBER_ID"))?;
+        sim.param2_state().settings.authorize_member.insert(app_key.to_string(), member_id.to_string());
+    }
     let listener = tokio::net::TcpListener::bind(cli.serve.listen)
         .await
         .with_context(|| format!("cannot listen on {}", cli.serve.listen))?;
@@ -173,13 +184,20 @@ async fn main() -> anyhow::Result<()> {
     writeln!(out, "oauth     http://{addr}{}", sim1688::AUTH_PATH)?;
     writeln!(
         out,
-        "admin     http://{addr}/_sim/shops  /_sim/accounts  /_sim/counters  /_sim/faults  /_sim/limits  /_sim/quirks  /_sim/churn"
+        "param2    http://{addr}{}<namespace>/<api>/<appKey>  token http://{addr}{}<appKey>  authorize http://{addr}{}",
+        sim1688::PARAM2_PREFIX,
+        sim1688::TOKEN_PREFIX,
+        sim1688::AUTHORIZE_PATH
+    )?;
+    writeln!(
+        out,
+        "admin     http://{addr}/_sim/shops  /_sim/accounts  /_sim/counters  /_sim/faults  /_sim/limits  /_sim/quirks  /_sim/churn  /_sim/param2"
     )?;
     for s in sim.shop_infos() {
         writeln!(
             out,
-            "shop      member_id={} url={} items={} categories={}",
-            s.member_id, s.shop_url, s.items, s.categories
+            "shop      member_id={} url={} items={} categories={} seller_open_id={}",
+            s.member_id, s.shop_url, s.items, s.categories, s.seller_open_id
         )?;
     }
     for a in sim.accounts() {

@@ -37,11 +37,15 @@ pub fn token(sim: &Sim, p: &BTreeMap<String, String>) -> (u16, serde_json::Value
     let (access, refresh) = (fresh(), fresh());
     sim.tokens().insert(
         access.clone(),
-        Token { app_key: account.app_key.clone(), expires_ms: now + ttl_s as i64 * 1000 },
+        Token { app_key: account.app_key.clone(), expires_ms: now + ttl_s as i64 * 1000, member_id: None },
     );
     sim.refresh_tokens().insert(
         refresh.clone(),
-        Token { app_key: account.app_key.clone(), expires_ms: now + refresh_ttl_s as i64 * 1000 },
+        Token {
+            app_key: account.app_key.clone(),
+            expires_ms: now + refresh_ttl_s as i64 * 1000,
+            member_id: None,
+        },
     );
     (
         200,

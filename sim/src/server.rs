@@ -1,4 +1,5 @@
-//! HTTP routes: the gateway at the contract's path, the OAuth token endpoint, and `/_sim/`.
+//! HTTP routes: the seed gateway at the contract's path and its OAuth token endpoint, the
+//! param2 face (its gateway, token endpoint and authorize page), and `/_sim/`.
 
 use crate::admin::{Mutation, NewShop};
 use crate::config::{Account, Faults, Limits, Quirks};
@@ -18,9 +19,15 @@ use std::net::SocketAddr;
 /// The gateway path of contract section 1.
 pub const GATEWAY_PATH: &str = "/openapi/param2/2/portals.open/api/";
 pub const AUTH_PATH: &str = "/auth/token";
+/// The param2 gateway: `<PARAM2_PREFIX><namespace>/<api>/<appKey>` (contract section 8.1).
+pub const PARAM2_PREFIX: &str = "/openapi/param2/1/";
+/// The param2 token endpoint: `<TOKEN_PREFIX><appKey>` (contract section 8.2).
+pub const TOKEN_PREFIX: &str = "/openapi/http/1/system.oauth2/getToken/";
+/// The page where a user authorizes an app (contract section 8.2).
+pub const AUTHORIZE_PATH: &str = "/oauth/authorize";
 
 /// Query string and form body together, as the gateway reads them (the body wins).
-fn params(uri: &Uri, body: &[u8]) -> BTreeMap<String, String> {
+pub(crate) fn params(uri: &Uri, body: &[u8]) -> BTreeMap<String, String> {
     let mut p: BTreeMap<String, String> = BTreeMap::new();
     let query = uri.query().unwrap_or("").as_bytes();
     for src in [query, body] {
@@ -40,6 +47,57 @@ async fn gateway(State(sim): State<Sim>, uri: Uri, body: Bytes) -> Response {
 async fn auth(State(sim): State<Sim>, uri: Uri, body: Bytes) -> Response {
     let (status, v) = crate::oauth::token(&sim, &params(&uri, &body));
     (StatusCode::from_u16(status).unwrap_or(StatusCode::OK), Json(v)).into_response()
+}
+
+async fn param2(
+    State(sim): State<Sim>,
+    Path((version, namespace, api, app_key)): Path<(String, String, String, String)>,
+    uri: Uri,
+    body: Bytes,
+) -> Response {
+    // The client signs the path as it sent it, from `param2/` on.
+    let url_path = uri.path().strip_prefix("/openapi/").unwrap_or(uri.path());
+    let call = crate::param2::Call {
+        url_path,
+        version: &version,
+        namespace: &namespace,
+        api: &api,
+        app_key: &app_key,
+        params: params(&uri, &body),
+    };
+    let wire = sim.param2(call).await;
+    let status = StatusCode::from_u16(wire.status).unwrap_or(StatusCode::OK);
+    (status, [(header::CONTENT_TYPE, wire.content_type)], wire.body).into_response()
+}
+
+async fn param2_token(
+    State(sim): State<Sim>,
+    Path(app_key): Path<String>,
+    uri: Uri,
+    body: Bytes,
+) -> Response {
+    let (status, v) = sim.param2_get_token(&app_key, &params(&uri, &body));
+    (StatusCode::from_u16(status).unwrap_or(StatusCode::OK), Json(v)).into_response()
+}
+
+async fn param2_authorize(State(sim): State<Sim>, uri: Uri) -> Response {
+    match sim.param2_authorize(&params(&uri, b"")) {
+        crate::param2::Authorize::Redirect(to) => {
+            (StatusCode::FOUND, [(header::LOCATION, to)]).into_response()
+        }
+        crate::param2::Authorize::Refused(why) => (StatusCode::BAD_REQUEST, why).into_response(),
+    }
+}
+
+async fn put_param2(State(sim): State<Sim>, body: Bytes) -> Response {
+    let current = sim.param2_state().settings.clone();
+    match merge(&current, &body) {
+        Ok(s) => {
+            sim.param2_state().settings = s;
+            Json(sim.param2_state().settings.clone()).into_response()
+        }
+        Err(e) => bad(e),
+    }
 }
 
 fn bad(msg: impl ToString) -> Response {
@@ -175,6 +233,14 @@ impl Sim {
             .route(GATEWAY_PATH, any(gateway))
             .route(GATEWAY_PATH.trim_end_matches('/'), any(gateway))
             .route(AUTH_PATH, any(auth))
+            .route("/openapi/param2/{version}/{namespace}/{api}/{app_key}", any(param2))
+            .route(&format!("{TOKEN_PREFIX}{{app_key}}"), any(param2_token))
+            .route(AUTHORIZE_PATH, get(param2_authorize))
+            .route(
+                "/_sim/param2",
+                get(|State(s): State<Sim>| async move { Json(s.param2_state().settings.clone()) })
+                    .put(put_param2),
+            )
             .route(
                 "/_sim/shops",
                 get(|State(s): State<Sim>| async move { Json(s.shop_infos()) }).post(post_shop),
@@ -271,6 +337,17 @@ impl RunningSim {
     }
     pub fn auth_url(&self) -> String {
         format!("http://{}{}", self.addr, AUTH_PATH)
+    }
+    /// The param2 URL of `namespace:api` for `app_key`.
+    pub fn param2_url(&self, namespace: &str, api: &str, app_key: &str) -> String {
+        format!("http://{}{PARAM2_PREFIX}{namespace}/{api}/{app_key}", self.addr)
+    }
+    /// The param2 token endpoint of `app_key`.
+    pub fn token_url(&self, app_key: &str) -> String {
+        format!("http://{}{TOKEN_PREFIX}{app_key}", self.addr)
+    }
+    pub fn authorize_url(&self) -> String {
+        format!("http://{}{AUTHORIZE_PATH}", self.addr)
     }
     /// A calm platform, said out loud: no faults and no rate limit.
     pub fn calm(&self) {

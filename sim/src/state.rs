@@ -185,6 +185,9 @@ impl Traffic {
 pub struct Token {
     pub app_key: String,
     pub expires_ms: i64,
+    /// The member who authorized the app (param2's authorization-code grant); `None` for the
+    /// seed face's client-credentials tokens, which speak for the app alone.
+    pub member_id: Option<String>,
 }
 
 pub struct Inner {
@@ -200,6 +203,8 @@ pub struct Inner {
     pub traffic: Mutex<Traffic>,
     pub tokens: Mutex<HashMap<String, Token>>,
     pub refresh_tokens: Mutex<HashMap<String, Token>>,
+    /// The param2 face's own settings and pending authorization codes.
+    pub param2: Mutex<crate::param2::Param2State>,
     pub dice: Mutex<SmallRng>,
 }
 
@@ -238,7 +243,7 @@ fn lock<T>(l: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 /// SplitMix64's finalizer: a well-mixed hash of a number.
-fn splitmix(mut x: u64) -> u64 {
+pub(crate) fn splitmix(mut x: u64) -> u64 {
     x = x.wrapping_add(0x9e37_79b9_7f4a_7c15);
     x = (x ^ (x >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
     x = (x ^ (x >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
@@ -286,6 +291,7 @@ impl Sim {
                 traffic: Mutex::new(Traffic::default()),
                 tokens: Mutex::new(HashMap::new()),
                 refresh_tokens: Mutex::new(HashMap::new()),
+                param2: Mutex::new(crate::param2::Param2State::default()),
                 dice: Mutex::new(SmallRng::seed_from_u64(spec.seed ^ 0x5eed_fa17)),
             }),
         }
@@ -348,6 +354,9 @@ impl Sim {
     }
     pub fn refresh_tokens(&self) -> MutexGuard<'_, HashMap<String, Token>> {
         lock(&self.inner.refresh_tokens)
+    }
+    pub fn param2_state(&self) -> MutexGuard<'_, crate::param2::Param2State> {
+        lock(&self.inner.param2)
     }
 
     /// The simulator's "now": wall time plus the configured offset.

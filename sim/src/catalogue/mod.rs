@@ -10,7 +10,10 @@ mod item;
 mod shop;
 
 pub use gen::{GenSpec, Generator};
-pub use item::{Category, Field, FieldSet, Garble, Item, ItemView, Loose, PriceForm, Sku, SkuView, Tier};
+pub use item::{
+    money, Category, Field, FieldSet, Garble, Item, ItemView, Loose, PriceForm, Sku, SkuView, Tier, COLORS,
+    SIZES,
+};
 pub use shop::{ListQuery, Shop, SortType};
 
 /// First item id handed out; ids are 12-digit decimal strings on the wire.
