@@ -68,6 +68,9 @@ pub struct OAuth {
     pub(crate) app_key: String,
     pub(crate) secret: Secret,
     pub(crate) refresh_margin: Duration,
+    /// param2 has no `client_credentials` grant: a first token comes only from a seller's
+    /// authorization (not implemented yet), and only a stored refresh token renews it.
+    pub(crate) refresh_only: bool,
     pub(crate) store: Arc<dyn TokenStore>,
     pub(crate) current: tokio::sync::Mutex<Option<Token>>,
 }
@@ -98,6 +101,12 @@ impl OAuth {
         }
         let token = match fresh {
             Some(t) => t,
+            None if self.refresh_only => {
+                return Err(ApiError::Auth(format!(
+                    "account {}: no usable refresh token; param2 issues tokens only after the shop owner authorizes the app",
+                    self.account
+                )))
+            }
             None => self.grant(http, None).await?,
         };
         tracing::info!(account = %self.account, expires_in_s = (token.expires_at_ms - now) / 1000, "OAuth token obtained");
