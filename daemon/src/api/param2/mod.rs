@@ -8,7 +8,8 @@
 //! `startQuantity` thresholds into the seed model's tiers; `products.rs` maps product answers
 //! into `RawItem`/`RawSku`/`ListPage`; `calls.rs` shapes the typed calls the sync engine
 //! uses; `skus.rs` answers SKU asks from what the list delivered. `fixtures.rs` holds the
-//! recorded answers the tests read, each with its source.
+//! recorded answers the tests read, each with its source; `tests.rs` drives the client over
+//! loopback.
 
 mod calls;
 mod errors;
@@ -17,6 +18,8 @@ mod fixtures;
 mod products;
 mod read;
 mod skus;
+#[cfg(test)]
+mod tests;
 mod tiers;
 mod time;
 mod wire;
