@@ -32,7 +32,7 @@ pub enum ApiError {
     #[error("signature rejected (code 10002 / gw.SignatureInvalid): check the account's app key, secret and sign method")]
     BadSignature,
     /// Seed code 27, or HTTP 401 on param2 (`sub_code` then holds what the body said).
-    #[error("access token rejected ({sub_code})")]
+    #[error("access token rejected (code 27 / HTTP 401, {sub_code})")]
     Token { sub_code: String },
     #[error("no permission for this method (code 11, {sub_code})")]
     Permission { sub_code: String },

@@ -52,6 +52,9 @@ struct Grant {
     refresh_token_expires_in: Option<serde_json::Value>,
     error: Option<String>,
     error_description: Option<String>,
+    /// The param2 gateway's own refusal (`gw.*`), which its token endpoint can answer too.
+    error_code: Option<String>,
+    error_message: Option<String>,
 }
 
 fn seconds(v: &Option<serde_json::Value>) -> Option<i64> {
@@ -91,23 +94,27 @@ impl OAuth {
             t.refresh_token.clone().filter(|_| t.refresh_expires_at_ms.is_none_or(|e| e > now))
         });
         let mut fresh = None;
+        let mut refused = None;
         if let Some(rt) = refresh {
             match self.grant(http, Some(&rt)).await {
                 Ok(t) => fresh = Some(t),
+                // param2 has nothing to fall back to: the refusal is the answer.
+                Err(e) if self.refresh_only => refused = Some(e),
                 Err(e) => {
                     tracing::warn!(account = %self.account, error = %e, "OAuth refresh failed; authorizing anew")
                 }
             }
         }
-        let token = match fresh {
-            Some(t) => t,
-            None if self.refresh_only => {
+        let token = match (fresh, refused) {
+            (Some(t), _) => t,
+            (None, Some(e)) => return Err(e),
+            (None, None) if self.refresh_only => {
                 return Err(ApiError::Auth(format!(
                     "account {}: no usable refresh token; param2 issues tokens only after the shop owner authorizes the app",
                     self.account
                 )))
             }
-            None => self.grant(http, None).await?,
+            (None, None) => self.grant(http, None).await?,
         };
         tracing::info!(account = %self.account, expires_in_s = (token.expires_at_ms - now) / 1000, "OAuth token obtained");
         self.store.save(&self.account, &token);
@@ -143,10 +150,10 @@ impl OAuth {
             len: body.len(),
             detail: format!("token endpoint: {e}"),
         })?;
-        if let Some(err) = g.error {
+        if let Some(err) = g.error.or(g.error_code) {
             return Err(ApiError::Auth(format!(
                 "{err} (HTTP {status}): {}",
-                g.error_description.unwrap_or_default()
+                g.error_description.or(g.error_message).unwrap_or_default()
             )));
         }
         let now = now_ms();

@@ -25,13 +25,19 @@ fn p(k: &str, v: impl ToString) -> (String, String) {
     (k.to_string(), v.to_string())
 }
 
-/// The business parameters of one `alibaba.product.list.get` page.
+/// Whether `startModifyTime` and `endModifyTime` both include their bound, as the
+/// platform's Java services usually compare (`>= start`, `<= end`). No source states it; this
+/// is the one place to change if production shows otherwise.
 ///
-/// The time bounds: whether the platform's `startModifyTime`/`endModifyTime` are inclusive is
-/// not documented, and the engine needs `start <= t < end` exactly. So the request asks for
-/// one millisecond more on the left and the answer is cut to the window ([`in_window`]):
-/// correct whichever way the platform counts, at the price of a count that may include an
-/// item or two on the edges.
+/// Why not ask for a wider range and cut the answer to the window instead: bulk imports put
+/// thousands of items on one millisecond, so one extra millisecond at either edge can
+/// multiply a window's `totalRecords` (the engine would split or give up on a window that is
+/// not full), and a page made only of such edge items would come back empty after the cut,
+/// which the engine reads as the end of the window.
+const BOUNDS_INCLUSIVE: bool = true;
+
+/// The business parameters of one `alibaba.product.list.get` page. The engine's window is
+/// `start <= t < end`; with inclusive bounds that is `start ..= end - 1 ms`.
 pub fn list_params(
     filter: &ItemFilter,
     page: u32,
@@ -47,10 +53,12 @@ pub fn list_params(
         out.push(p("categoryId", c));
     }
     if let Some(s) = filter.start_ms {
-        out.push(p("startModifyTime", time::format_compact(s.saturating_sub(1))));
+        let first = if BOUNDS_INCLUSIVE { s } else { s.saturating_sub(1) };
+        out.push(p("startModifyTime", time::format_compact(first)));
     }
     if let Some(e) = filter.end_ms {
-        out.push(p("endModifyTime", time::format_compact(e)));
+        let last = if BOUNDS_INCLUSIVE { e.saturating_sub(1) } else { e };
+        out.push(p("endModifyTime", time::format_compact(last)));
     }
     let (by, order) = match sort {
         SortType::ModifiedAsc => ("MODIFY_DATE", "ASC"),
@@ -65,7 +73,9 @@ pub fn list_params(
 }
 
 /// Whether an item's time lies in the filter's half-open window (an unknown time is kept:
-/// the normalizer sets such an item aside with its reason).
+/// the normalizer sets such an item aside with its reason). With the bounds right this
+/// removes nothing; it keeps a wrong guess about them from putting items into the wrong
+/// window.
 pub fn in_window(filter: &ItemFilter, item: &RawItem) -> bool {
     match item.modified_time {
         None => true,
@@ -210,8 +220,8 @@ mod tests {
         assert_eq!(get(&params, "pageSize"), Some("20"));
         assert_eq!(get(&params, "statusList"), Some(r#"["published"]"#));
         assert_eq!(get(&params, "categoryId"), Some("1031910"));
-        assert_eq!(get(&params, "startModifyTime"), Some("20231115061319999+0800"));
-        assert_eq!(get(&params, "endModifyTime"), Some("20231116061320000+0800"));
+        assert_eq!(get(&params, "startModifyTime"), Some("20231115061320000+0800"));
+        assert_eq!(get(&params, "endModifyTime"), Some("20231116061319999+0800"));
         assert_eq!(get(&params, "orderByCondition"), Some("MODIFY_DATE"));
         assert_eq!(get(&params, "orderByType"), Some("ASC"));
         assert_eq!(get(&params, "needDetail"), Some("true"));

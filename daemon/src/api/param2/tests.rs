@@ -25,6 +25,8 @@ struct Script {
     answers: VecDeque<(u16, String)>,
     /// Every request: path and form.
     seen: Vec<(String, Vec<(String, String)>)>,
+    /// The token endpoint's answer, when not a fresh token.
+    token_answer: Option<(u16, String)>,
 }
 
 type Shared = Arc<Mutex<Script>>;
@@ -38,6 +40,9 @@ async fn gateway(
     let Ok(mut s) = s.lock() else { return (StatusCode::INTERNAL_SERVER_ERROR, String::new()) };
     s.seen.push((path.clone(), form));
     if path.contains("/system.oauth2/getToken/") {
+        if let Some((status, body)) = s.token_answer.clone() {
+            return (StatusCode::from_u16(status).unwrap_or(StatusCode::OK), body);
+        }
         return (
             StatusCode::OK,
             r#"{"access_token":"tok-new","expires_in":"36000","refresh_token":"ref-2"}"#.into(),
@@ -53,7 +58,7 @@ async fn gateway(
 async fn start(answers: Vec<(u16, &str)>) -> (String, Shared) {
     let script: Shared = Arc::new(Mutex::new(Script {
         answers: answers.into_iter().map(|(s, b)| (s, b.to_string())).collect(),
-        seen: Vec::new(),
+        ..Script::default()
     }));
     let app = axum::Router::new().fallback(gateway).with_state(script.clone());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind loopback");
@@ -205,4 +210,29 @@ async fn no_token_and_no_refresh_token_is_a_clear_refusal() {
     assert_eq!(e.kind(), "auth");
     assert!(e.to_string().contains("authorizes the app"), "{e}");
     assert!(seen(&script).is_empty());
+}
+
+#[tokio::test]
+async fn a_refusal_of_the_token_endpoint_is_an_auth_error() {
+    let (root, script) = start(vec![]).await;
+    if let Ok(mut s) = script.lock() {
+        s.token_answer =
+            Some((400, r#"{"error_code":"gw.AppKeyNotFound","error_message":"appKey not found"}"#.into()));
+    }
+    let tokens = Arc::new(MemoryTokenStore::default());
+    tokens.save(
+        "p2",
+        &Token {
+            access_token: Secret::new("tok-old"),
+            expires_at_ms: 0,
+            refresh_token: Some(Secret::new("ref-secret-1")),
+            refresh_expires_at_ms: None,
+        },
+    );
+    let c = client(&root, true, Hooks { tokens, ..Hooks::default() });
+    let e = c.item_get("1").await.expect_err("refused");
+    assert_eq!(e.kind(), "auth");
+    let text = e.to_string();
+    assert!(text.contains("gw.AppKeyNotFound"), "{text}");
+    assert!(!text.contains("ref-secret-1") && !text.contains(SECRET), "{text}");
 }
