@@ -7,6 +7,7 @@
 
 use super::error::{ApiError, Retry};
 use super::oauth::{MemoryTokenStore, OAuth, TokenStore};
+use super::param2;
 use super::sign::{Credentials, Protocol, SignMethod};
 use crate::clock::now_ms;
 use crate::pacing::{MemoryQuotaStore, Outcome, Pacer, PacingSettings, Quota, QuotaStore};
@@ -18,9 +19,11 @@ use std::time::{Duration, Instant};
 /// Gateway settings shared by all accounts (validated config).
 #[derive(Debug, Clone, PartialEq)]
 pub struct ApiSettings {
-    /// The gateway URL (contract section 1).
+    /// The seed gateway's URL (contract section 1); with [`Protocol::Param2`], the gateway
+    /// root that `param2/...` paths continue (`https://gw.open.1688.com/openapi/`).
     pub base_url: String,
-    /// The OAuth token endpoint (contract section 6).
+    /// The OAuth token endpoint (contract section 6). param2 derives its own from the root
+    /// and the app key (`param2::token_url`) and ignores this.
     pub auth_url: String,
     pub protocol: Protocol,
     pub connect_timeout: Duration,
@@ -103,6 +106,8 @@ struct Inner {
     quota: Arc<Quota>,
     oauth: Option<OAuth>,
     observer: Option<Observer>,
+    /// param2 delivers SKU details with the list; `sku_get` answers from here.
+    param2_skus: param2::SkuCache,
 }
 
 /// A client for one account. Cheap to clone; clones share pacing and quota.
@@ -164,8 +169,14 @@ impl Client {
         }
         let http =
             builder.build().map_err(|e| ApiError::Argument(format!("HTTP client: {}", e.without_url())))?;
+        let param2 = api.protocol == Protocol::Param2;
         let oauth = account.oauth.then(|| OAuth {
-            auth_url: api.auth_url.clone(),
+            auth_url: if param2 {
+                param2::token_url(&api.base_url, &account.app_key)
+            } else {
+                api.auth_url.clone()
+            },
+            refresh_only: param2,
             account: account.name.clone(),
             app_key: account.app_key.clone(),
             secret: account.app_secret.clone(),
@@ -189,6 +200,7 @@ impl Client {
                 account,
                 oauth,
                 observer: hooks.observer,
+                param2_skus: param2::SkuCache::default(),
             }),
         })
     }
@@ -211,10 +223,36 @@ impl Client {
         &self.inner.quota
     }
 
+    /// Whether this client speaks the production platform's `param2`.
+    pub fn is_param2(&self) -> bool {
+        self.inner.api.protocol == Protocol::Param2
+    }
+
+    /// The largest `page_size` [`Client::items_list`] accepts under this client's protocol:
+    /// 40 on the seed gateway, 20 on param2 (where the platform silently cuts larger pages to
+    /// 20, so the client refuses them rather than lose items).
+    pub fn max_page_size(&self) -> u32 {
+        if self.is_param2() {
+            param2::MAX_PAGE_SIZE
+        } else {
+            super::methods::MAX_PAGE_SIZE
+        }
+    }
+
+    pub(crate) fn param2_skus(&self) -> &param2::SkuCache {
+        &self.inner.param2_skus
+    }
+
     /// Calls `method` and returns the inside of its `<name>_response`, retrying what is
     /// transient.
     pub async fn call(&self, method: &str, params: &[(String, String)]) -> Result<Value, ApiError> {
         let inner = &*self.inner;
+        if !inner.api.protocol.supports(method) {
+            return Err(ApiError::Unsupported {
+                call: method.to_string(),
+                protocol: inner.api.protocol.name(),
+            });
+        }
         let mut refreshed_token = false;
         let mut attempt = 0;
         loop {
@@ -268,7 +306,13 @@ impl Client {
             secret: &inner.account.app_secret,
             access_token: token.as_ref(),
         };
-        let prep = inner.api.protocol.prepare(&inner.api.base_url, method, params, &creds, now_ms());
+        let prep = match inner.api.protocol.prepare(&inner.api.base_url, method, params, &creds, now_ms()) {
+            Ok(p) => p,
+            Err(e) => {
+                permit.done(Outcome::Success);
+                return Err(e);
+            }
+        };
         let result = match inner.http.post(&prep.url).form(&prep.form).send().await {
             Ok(res) => {
                 let status = res.status().as_u16();
@@ -278,7 +322,10 @@ impl Client {
                     .and_then(|v| v.to_str().ok())
                     .is_some_and(|v| v.contains("html"));
                 match res.bytes().await {
-                    Ok(body) => classify(method, status, html, &body),
+                    Ok(body) => match inner.api.protocol {
+                        Protocol::Top(_) => classify(method, status, html, &body),
+                        Protocol::Param2 => param2::classify(method, status, html, &body),
+                    },
                     Err(e) => Err(ApiError::from_transport(e)),
                 }
             }

@@ -24,13 +24,15 @@ pub enum ApiError {
     InvalidParam { sub_code: String, msg: String },
     #[error("platform busy (code 5002)")]
     Busy,
-    #[error("throttled (code 7, HTTP 429)")]
+    /// Seed code 7 (HTTP 429) or param2 `gw.QosAppFrequencyLimit`.
+    #[error("throttled (code 7 / gw.QosAppFrequencyLimit)")]
     Throttled,
     #[error("daily call quota of account {account} exhausted; usable again at {until_ms} ms (00:00 Asia/Shanghai)")]
     QuotaExhausted { account: String, until_ms: i64 },
-    #[error("signature rejected (code 10002): check the account's app key, secret and sign method")]
+    #[error("signature rejected (code 10002 / gw.SignatureInvalid): check the account's app key, secret and sign method")]
     BadSignature,
-    #[error("access token rejected (code 27, {sub_code})")]
+    /// Seed code 27, or HTTP 401 on param2 (`sub_code` then holds what the body said).
+    #[error("access token rejected (code 27 / HTTP 401, {sub_code})")]
     Token { sub_code: String },
     #[error("no permission for this method (code 11, {sub_code})")]
     Permission { sub_code: String },
@@ -46,6 +48,22 @@ pub enum ApiError {
     Malformed(String),
     #[error("unexpected platform error code {code} (HTTP {status}): {msg}")]
     Other { status: u16, code: i64, msg: String },
+    /// param2 `gw.APIACLDecline`: the app key has not been granted this API. Nothing but a
+    /// change on open.1688.com (the app's API permissions or solution) fixes it.
+    #[error("the app key is not allowed to call {api} (gw.APIACLDecline): grant the app this API on open.1688.com; retrying cannot help")]
+    ApiNotGranted { api: String },
+    /// A param2 gateway error without a retry rule of its own (`gw.APIUnsupported`,
+    /// `gw.ParamMissing`, `gw.AppKeyNotFound`, an unknown `gw.*`…).
+    #[error("platform refused the call ({code}, HTTP {status}): {msg}")]
+    Platform { status: u16, code: String, msg: String },
+    /// A param2 business error: the gateway passed the call, the API answered "no"
+    /// (`success: false`, a non-zero `code`, an `errorCode`).
+    #[error("the API answered with an error ({code}): {msg}")]
+    Business { code: String, msg: String },
+    /// The configured protocol has no equivalent of this call (e.g. the seller category list
+    /// on param2).
+    #[error("{call} has no equivalent on the {protocol} protocol")]
+    Unsupported { call: String, protocol: &'static str },
     #[error("OAuth token request refused: {0}")]
     Auth(String),
     #[error("invalid argument: {0}")]
@@ -61,12 +79,16 @@ impl ApiError {
             Token { .. } => Retry::RefreshToken,
             QuotaExhausted { .. } => Retry::NextQuotaDay,
             // An unknown code on an HTTP 5xx is the gateway's trouble, not ours.
-            Other { status, .. } if *status >= 500 => Retry::AfterFailure,
+            Other { status, .. } | Platform { status, .. } if *status >= 500 => Retry::AfterFailure,
             InvalidParam { .. }
             | BadSignature
             | Permission { .. }
             | Malformed(_)
             | Other { .. }
+            | ApiNotGranted { .. }
+            | Platform { .. }
+            | Business { .. }
+            | Unsupported { .. }
             | Auth(_)
             | Argument(_) => Retry::Never,
         }
@@ -89,6 +111,11 @@ impl ApiError {
             Truncated { .. } => "truncated",
             Malformed(_) => "malformed",
             Other { .. } => "other",
+            // The same class as code 11: dashboards and alerts need not learn a new label.
+            ApiNotGranted { .. } => "permission",
+            Platform { .. } => "platform",
+            Business { .. } => "business",
+            Unsupported { .. } => "unsupported",
             Auth(_) => "auth",
             Argument(_) => "argument",
         }

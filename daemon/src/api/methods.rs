@@ -1,4 +1,10 @@
 //! The platform's methods (contract section 4) as typed calls.
+//!
+//! Under `protocol = "param2"` each call goes to its production-platform equivalent
+//! (`api/param2/calls.rs`), or fails with [`ApiError::Unsupported`] where there is none, so
+//! the sync engine calls the same methods either way. Two things differ for the caller:
+//! pages hold at most [`Client::max_page_size`] items (20 on param2), and the member id is
+//! not sent on param2 (the access token names the shop).
 
 use super::client::Client;
 use super::error::ApiError;
@@ -9,7 +15,8 @@ use serde_json::Value;
 
 /// Most SKU ids one `alibaba.item.sku.get` takes.
 pub const MAX_SKU_IDS: usize = 20;
-/// Largest `pageSize` the platform accepts.
+/// Largest `pageSize` the seed gateway accepts (param2: `param2::MAX_PAGE_SIZE`, 20; ask
+/// [`Client::max_page_size`]).
 pub const MAX_PAGE_SIZE: u32 = 40;
 
 /// Item fields a sync asks for: without `skuIds`, `wholesalePrice` and `moq` named here,
@@ -110,6 +117,13 @@ fn p(k: &str, v: impl ToString) -> (String, String) {
 }
 
 impl Client {
+    fn seed_only(&self, call: &str) -> Result<(), ApiError> {
+        if self.is_param2() {
+            return Err(ApiError::Unsupported { call: call.to_string(), protocol: "param2" });
+        }
+        Ok(())
+    }
+
     /// Resolves a shop reference to its member id; only the URL shape 3 costs a call.
     pub async fn resolve(&self, shop: &ShopRef) -> Result<MemberId, ApiError> {
         match shop {
@@ -121,16 +135,19 @@ impl Client {
         }
     }
 
-    /// `alibaba.shop.get`
+    /// `alibaba.shop.get`. param2 has no URL resolution: a shop is configured by member id
+    /// there (and the access token names it).
     pub async fn shop_get(&self, shop_url: &str) -> Result<ShopInfo, ApiError> {
         const M: &str = "alibaba.shop.get";
+        self.seed_only(M)?;
         let mut v = self.call(M, &[p("shop_url", shop_url)]).await?;
         parse(M, "shop", v.get_mut("shop").map(Value::take).unwrap_or(Value::Null))
     }
 
-    /// `alibaba.seller.cats.list.get`
+    /// `alibaba.seller.cats.list.get`. param2 has no list of a seller's categories.
     pub async fn seller_cats(&self, member: &MemberId) -> Result<Vec<Category>, ApiError> {
         const M: &str = "alibaba.seller.cats.list.get";
+        self.seed_only(M)?;
         let v = self.call(M, &[p("member_id", member)]).await?;
         let list = v.pointer("/seller_cats/seller_cat").cloned().unwrap_or(Value::Array(vec![]));
         parse(M, "seller_cat", list)
@@ -139,6 +156,9 @@ impl Client {
     /// `alibaba.seller.items.count.get`: the official count.
     pub async fn items_count(&self, member: &MemberId, filter: &ItemFilter) -> Result<u64, ApiError> {
         const M: &str = "alibaba.seller.items.count.get";
+        if self.is_param2() {
+            return self.param2_items_count(filter).await;
+        }
         let mut params = Vec::new();
         filter.params(member, &mut params);
         let v = self.call(M, &params).await?;
@@ -157,6 +177,9 @@ impl Client {
         sort: SortType,
     ) -> Result<ListPage, ApiError> {
         const M: &str = "alibaba.seller.items.list.get";
+        if self.is_param2() {
+            return self.param2_items_list(filter, page, page_size, sort).await;
+        }
         if !(1..=MAX_PAGE_SIZE).contains(&page_size) || page == 0 {
             return Err(ApiError::Argument(format!("page {page} of size {page_size}: size must be 1 to 40")));
         }
@@ -175,10 +198,14 @@ impl Client {
     }
 
     /// `alibaba.item.sku.get` for at most 20 ids; unknown ids are left out of the answer.
+    /// On param2 the SKUs came with the list, and this answers from them without a call.
     pub async fn sku_get(&self, sku_ids: &[String]) -> Result<Vec<RawSku>, ApiError> {
         const M: &str = "alibaba.item.sku.get";
         if sku_ids.is_empty() {
             return Ok(Vec::new());
+        }
+        if self.is_param2() {
+            return Ok(self.param2_sku_get(sku_ids));
         }
         if sku_ids.len() > MAX_SKU_IDS {
             return Err(ApiError::Argument(format!(
@@ -193,6 +220,9 @@ impl Client {
     /// unknown (`isv.item-not-found`).
     pub async fn item_get(&self, item_id: &str) -> Result<Option<RawItem>, ApiError> {
         const M: &str = "alibaba.item.get";
+        if self.is_param2() {
+            return self.param2_item_get(item_id).await;
+        }
         match self.call(M, &[p("item_id", item_id), p("fields", ITEM_FIELDS)]).await {
             Ok(mut v) => {
                 parse(M, "item", v.get_mut("item").map(Value::take).unwrap_or(Value::Null)).map(Some)

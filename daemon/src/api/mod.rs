@@ -4,13 +4,15 @@
 //! seam); `client.rs` sends them through pacing, quota, OAuth and retries; `methods.rs` gives
 //! the platform's methods typed signatures; `model.rs` parses what comes back, tolerantly;
 //! `error.rs` maps every outcome to a variant that says whether to retry; `shop_ref.rs` reads
-//! the ways users name a shop; `oauth.rs` keeps access tokens fresh.
+//! the ways users name a shop; `oauth.rs` keeps access tokens fresh; `param2/` holds every
+//! wire detail of the production platform's protocol.
 
 mod client;
 mod error;
 mod methods;
 mod model;
 mod oauth;
+pub mod param2;
 mod shop_ref;
 mod sign;
 

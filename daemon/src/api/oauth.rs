@@ -52,6 +52,9 @@ struct Grant {
     refresh_token_expires_in: Option<serde_json::Value>,
     error: Option<String>,
     error_description: Option<String>,
+    /// The param2 gateway's own refusal (`gw.*`), which its token endpoint can answer too.
+    error_code: Option<String>,
+    error_message: Option<String>,
 }
 
 fn seconds(v: &Option<serde_json::Value>) -> Option<i64> {
@@ -68,6 +71,9 @@ pub struct OAuth {
     pub(crate) app_key: String,
     pub(crate) secret: Secret,
     pub(crate) refresh_margin: Duration,
+    /// param2 has no `client_credentials` grant: a first token comes only from a seller's
+    /// authorization (not implemented yet), and only a stored refresh token renews it.
+    pub(crate) refresh_only: bool,
     pub(crate) store: Arc<dyn TokenStore>,
     pub(crate) current: tokio::sync::Mutex<Option<Token>>,
 }
@@ -88,17 +94,27 @@ impl OAuth {
             t.refresh_token.clone().filter(|_| t.refresh_expires_at_ms.is_none_or(|e| e > now))
         });
         let mut fresh = None;
+        let mut refused = None;
         if let Some(rt) = refresh {
             match self.grant(http, Some(&rt)).await {
                 Ok(t) => fresh = Some(t),
+                // param2 has nothing to fall back to: the refusal is the answer.
+                Err(e) if self.refresh_only => refused = Some(e),
                 Err(e) => {
                     tracing::warn!(account = %self.account, error = %e, "OAuth refresh failed; authorizing anew")
                 }
             }
         }
-        let token = match fresh {
-            Some(t) => t,
-            None => self.grant(http, None).await?,
+        let token = match (fresh, refused) {
+            (Some(t), _) => t,
+            (None, Some(e)) => return Err(e),
+            (None, None) if self.refresh_only => {
+                return Err(ApiError::Auth(format!(
+                    "account {}: no usable refresh token; param2 issues tokens only after the shop owner authorizes the app",
+                    self.account
+                )))
+            }
+            (None, None) => self.grant(http, None).await?,
         };
         tracing::info!(account = %self.account, expires_in_s = (token.expires_at_ms - now) / 1000, "OAuth token obtained");
         self.store.save(&self.account, &token);
@@ -134,10 +150,10 @@ impl OAuth {
             len: body.len(),
             detail: format!("token endpoint: {e}"),
         })?;
-        if let Some(err) = g.error {
+        if let Some(err) = g.error.or(g.error_code) {
             return Err(ApiError::Auth(format!(
                 "{err} (HTTP {status}): {}",
-                g.error_description.unwrap_or_default()
+                g.error_description.or(g.error_message).unwrap_or_default()
             )));
         }
         let now = now_ms();

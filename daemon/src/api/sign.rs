@@ -2,11 +2,12 @@
 //!
 //! Two protocols live behind [`Protocol`]: the TOP-style gateway of the contract (a `method`
 //! parameter, md5 or sha1 signatures over every parameter) that sim1688 speaks, and the real
-//! platform's `param2` (the API in the URL path, HMAC-SHA1 `_aop_signature`). Switching is a
-//! config value, not a rewrite.
+//! platform's `param2` (the API in the URL path, HMAC-SHA1 `_aop_signature`), whose wire
+//! details all live in `api/param2/`. Switching is a config value, not a rewrite.
 
+use super::error::ApiError;
+use super::param2;
 use crate::secret::Secret;
-use hmac::{Hmac, Mac};
 use md5::{Digest, Md5};
 use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 use sha1::Sha1;
@@ -27,10 +28,11 @@ pub enum SignMethod {
 /// How requests are addressed and signed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Protocol {
-    /// The contract's gateway: one URL, `method` as a parameter.
+    /// The contract's gateway ("seed"): one URL, `method` as a parameter.
     Top(SignMethod),
-    /// The real platform: `.../param2/<version>/<namespace>/<api>/<appKey>`.
-    Param2 { version: String, namespace: String },
+    /// The production platform: `<root>param2/<version>/<namespace>/<api>/<appKey>`, the
+    /// namespace and version of each API from the table in `api/param2/wire.rs`.
+    Param2,
 }
 
 /// Who signs: the account's key, secret and (for OAuth accounts) access token.
@@ -41,15 +43,44 @@ pub struct Credentials<'a> {
 }
 
 /// A request ready to send: where, and the form body (signature included).
-#[derive(Debug)]
 pub struct Prepared {
     pub url: String,
     pub form: Vec<(String, String)>,
 }
 
+/// The access token is a secret: shown as `***`.
+impl std::fmt::Debug for Prepared {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let form: Vec<(&str, &str)> = self
+            .form
+            .iter()
+            .map(|(k, v)| (k.as_str(), if param2::is_secret_key(k) { "***" } else { v.as_str() }))
+            .collect();
+        f.debug_struct("Prepared").field("url", &self.url).field("form", &form).finish()
+    }
+}
+
 impl Protocol {
+    /// The name used in config and messages.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Protocol::Top(_) => "seed",
+            Protocol::Param2 => "param2",
+        }
+    }
+
+    /// Whether this protocol has a request shape for `method`; the client refuses the rest
+    /// before spending quota on them.
+    pub fn supports(&self, method: &str) -> bool {
+        match self {
+            Protocol::Top(_) => true,
+            Protocol::Param2 => param2::lookup(method).is_some(),
+        }
+    }
+
     /// Builds the signed request for `method` with its business parameters. Parameters
-    /// whose value is absent are simply not in `params`; an empty string is present and signed.
+    /// whose value is absent are simply not in `params`; on the seed gateway an empty string
+    /// is present and signed (param2 leaves empty values out, see `param2::request`).
     pub fn prepare(
         &self,
         base_url: &str,
@@ -57,7 +88,7 @@ impl Protocol {
         params: &[(String, String)],
         creds: &Credentials<'_>,
         now_ms: i64,
-    ) -> Prepared {
+    ) -> Result<Prepared, ApiError> {
         match self {
             Protocol::Top(sign_method) => {
                 let mut form: Vec<(String, String)> = params.to_vec();
@@ -81,20 +112,21 @@ impl Protocol {
                     SignMethod::Sha1 => top_sha1(&form, creds.secret),
                 };
                 form.push(("sign".into(), sign));
-                Prepared { url: base_url.to_string(), form }
+                Ok(Prepared { url: base_url.to_string(), form })
             }
-            Protocol::Param2 { version, namespace } => {
-                let path = format!("param2/{version}/{namespace}/{method}/{}", creds.app_key);
-                let mut form: Vec<(String, String)> = params.to_vec();
-                form.push(("_aop_timestamp".into(), now_ms.to_string()));
-                if let Some(t) = creds.access_token {
-                    form.push(("access_token".into(), t.expose().to_string()));
-                }
-                let sig = param2_signature(&path, &form, creds.secret);
-                form.push(("_aop_signature".into(), sig));
-                let root = base_url.split("param2/").next().unwrap_or(base_url);
-                let root = if root.ends_with('/') { root.to_string() } else { format!("{root}/") };
-                Prepared { url: format!("{root}{path}"), form }
+            Protocol::Param2 => {
+                let api = param2::lookup(method)
+                    .ok_or_else(|| ApiError::Unsupported { call: method.to_string(), protocol: "param2" })?;
+                let r = param2::request(
+                    base_url,
+                    &api,
+                    creds.app_key,
+                    params,
+                    creds.secret,
+                    creds.access_token,
+                    now_ms,
+                );
+                Ok(Prepared { url: r.url, form: r.form })
             }
         }
     }
@@ -134,24 +166,8 @@ pub fn top_sha1(params: &[(String, String)], secret: &Secret) -> String {
     hex::encode_upper(h.finalize())
 }
 
-/// `param2`: `UPPER(HEX(HMAC-SHA1(secret, path + concat)))`, where `concat` is every
-/// `key + value` string **sorted as strings**, not by key: with `page=z` and `pageSize=20`
-/// the key order would put `page` first, the string order puts `pageSize20` before `pagez`.
-pub fn param2_signature(path: &str, params: &[(String, String)], secret: &Secret) -> String {
-    let mut pieces: Vec<String> =
-        params.iter().filter(|(k, _)| k != "_aop_signature").map(|(k, v)| format!("{k}{v}")).collect();
-    pieces.sort();
-    // HMAC accepts keys of any length, so this cannot fail; fall back to an empty signature
-    // (which the gateway rejects) rather than panic.
-    let Ok(mut mac) = Hmac::<Sha1>::new_from_slice(secret.expose().as_bytes()) else {
-        return String::new();
-    };
-    mac.update(path.as_bytes());
-    for p in &pieces {
-        mac.update(p.as_bytes());
-    }
-    hex::encode_upper(mac.finalize().into_bytes())
-}
+/// `param2`'s `_aop_signature` (kept under this name for callers of the seam).
+pub use param2::signature as param2_signature;
 
 #[cfg(test)]
 mod tests {
@@ -196,22 +212,13 @@ mod tests {
     }
 
     #[test]
-    fn param2_official_vector() {
+    fn param2_official_vector_through_the_seam() {
+        // The vectors themselves are tested in `param2/wire.rs`; this checks the re-export.
         let s = Secret::new("test123");
-        let path = "param2/1/system/currentTime/1000000";
+        let p = pairs(&[("b", "2"), ("a", "1")]);
         assert_eq!(
-            param2_signature(path, &pairs(&[("b", "2"), ("a", "1")]), &s),
+            param2_signature("param2/1/system/currentTime/1000000", &p, &s),
             "33E54F4F7B989E3E0E912D3FBD2F1A03CA7CCE88"
-        );
-    }
-
-    #[test]
-    fn param2_sorts_strings_not_keys() {
-        let s = Secret::new("test123");
-        let path = "param2/1/system/currentTime/1000000";
-        assert_eq!(
-            param2_signature(path, &pairs(&[("page", "z"), ("pageSize", "20")]), &s),
-            "7CEC92131FB0F372DA045332B8B41A719BAD2BE8"
         );
     }
 
@@ -220,8 +227,9 @@ mod tests {
         let secret = Secret::new("s");
         let token = Secret::new("tok");
         let creds = Credentials { app_key: "k", secret: &secret, access_token: Some(&token) };
-        let prep =
-            Protocol::Top(SignMethod::Md5).prepare("http://gw/", "m.x", &[], &creds, 1_700_000_000_000);
+        let prep = Protocol::Top(SignMethod::Md5)
+            .prepare("http://gw/", "m.x", &[], &creds, 1_700_000_000_000)
+            .expect("the seed gateway takes any method");
         let get = |k: &str| prep.form.iter().find(|p| p.0 == k).map(|p| p.1.clone());
         assert_eq!(get("timestamp").map(|t| t.len()), Some(13));
         assert_eq!(get("access_token").as_deref(), Some("tok"));
@@ -230,16 +238,21 @@ mod tests {
     }
 
     #[test]
-    fn param2_request_puts_api_in_path() {
+    fn param2_request_puts_api_in_path_and_hides_the_token() {
         let secret = Secret::new("s");
-        let creds = Credentials { app_key: "1000000", secret: &secret, access_token: None };
-        let proto = Protocol::Param2 { version: "1".into(), namespace: "com.alibaba.product".into() };
-        let prep =
-            proto.prepare("https://gw.open.1688.com/openapi/", "alibaba.product.list.get", &[], &creds, 1);
+        let token = Secret::new("tok-xyz");
+        let creds = Credentials { app_key: "1000000", secret: &secret, access_token: Some(&token) };
+        let prep = Protocol::Param2
+            .prepare("https://gw.open.1688.com/openapi/", "alibaba.product.list.get", &[], &creds, 1)
+            .expect("a known API");
         assert_eq!(
             prep.url,
             "https://gw.open.1688.com/openapi/param2/1/com.alibaba.product/alibaba.product.list.get/1000000"
         );
         assert!(prep.form.iter().any(|p| p.0 == "_aop_signature"));
+        assert!(!format!("{prep:?}").contains("tok-xyz"));
+        let err = Protocol::Param2.prepare("https://gw/", "alibaba.seller.cats.list.get", &[], &creds, 1);
+        assert_eq!(err.map(|_| ()).map_err(|e| e.kind()), Err("unsupported"));
+        assert!(!Protocol::Param2.supports("alibaba.shop.get"));
     }
 }

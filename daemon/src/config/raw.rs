@@ -131,21 +131,41 @@ impl Default for RawDaemon {
     }
 }
 
+/// Which protocol the gateway speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RawProtocol {
+    /// The TOP-style gateway of sim1688 (and the demo): `base_url`, `sign_method`.
+    #[default]
+    Seed,
+    /// The production 1688 Open Platform: `param2_root`, HMAC-SHA1, 20 items a page.
+    Param2,
+}
+
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawApi {
-    /// The gateway URL.
+    /// `"seed"` (default) or `"param2"`.
+    #[serde(default)]
+    pub protocol: RawProtocol,
+    /// The seed gateway's URL (`protocol = "seed"`).
     #[serde(default = "default_base_url")]
     pub base_url: String,
+    /// The production gateway's root, under which `param2/1/<namespace>/<api>/<appKey>` and
+    /// the token endpoint `http/1/system.oauth2/getToken/<appKey>` live
+    /// (`protocol = "param2"`).
+    #[serde(default = "default_param2_root")]
+    pub param2_root: String,
     /// The OAuth token endpoint (accounts with `oauth = true`).
     #[serde(default = "default_auth_url")]
     pub auth_url: String,
-    /// `md5` or `sha1`.
+    /// `md5` or `sha1` (seed only; param2 always signs with HMAC-SHA1).
     #[serde(default)]
     pub sign_method: crate::api::SignMethod,
-    /// Items per list call: 1 to 40.
-    #[serde(default = "default_page_size")]
-    pub page_size: u32,
+    /// Items per list call: 1 to 40 on the seed gateway (default 40), 1 to 20 on param2
+    /// (default 20).
+    #[serde(default)]
+    pub page_size: Option<u32>,
     /// Widest time window of one query, in days: 1 to 30 (wider saturated windows stall).
     #[serde(default = "default_slice_days")]
     pub slice_days: u32,
@@ -168,8 +188,8 @@ fn default_base_url() -> String {
 fn default_auth_url() -> String {
     "https://open.1688.com/auth/token".into()
 }
-fn default_page_size() -> u32 {
-    40
+fn default_param2_root() -> String {
+    crate::api::param2::DEFAULT_ROOT.into()
 }
 fn default_slice_days() -> u32 {
     30
@@ -190,10 +210,12 @@ fn default_max_attempts() -> u32 {
 impl Default for RawApi {
     fn default() -> Self {
         RawApi {
+            protocol: Default::default(),
             base_url: default_base_url(),
+            param2_root: default_param2_root(),
             auth_url: default_auth_url(),
             sign_method: Default::default(),
-            page_size: default_page_size(),
+            page_size: None,
             slice_days: default_slice_days(),
             overlap: default_overlap(),
             connect_timeout: default_connect_timeout(),

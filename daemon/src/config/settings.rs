@@ -1,6 +1,6 @@
 //! Validation of the raw file into typed settings, once.
 
-use super::raw::RawConfig;
+use super::raw::{RawConfig, RawProtocol};
 use crate::api::{AccountSettings, ApiSettings, MemberId, Protocol, ShopRef};
 use crate::pacing::PacingSettings;
 use crate::secret::Secret;
@@ -218,11 +218,26 @@ impl Settings {
 
     fn validate(path: &Path, raw: RawConfig) -> Result<Settings, String> {
         let a = &raw.api;
-        if !(1..=40).contains(&a.page_size) {
-            return Err(format!(
-                "api.page_size = {} must be 1 to 40 (the platform refuses more)",
-                a.page_size
-            ));
+        let (protocol, base_url, max_page) = match a.protocol {
+            RawProtocol::Seed => {
+                (Protocol::Top(a.sign_method), a.base_url.clone(), crate::api::MAX_PAGE_SIZE)
+            }
+            RawProtocol::Param2 => {
+                let root = &a.param2_root;
+                if reqwest::Url::parse(root).map_or(true, |u| !matches!(u.scheme(), "http" | "https")) {
+                    return Err(format!("api.param2_root = {root:?} is not an http(s) URL"));
+                }
+                (Protocol::Param2, crate::api::param2::root(root), crate::api::param2::MAX_PAGE_SIZE)
+            }
+        };
+        let page_size = a.page_size.unwrap_or(max_page);
+        if !(1..=max_page).contains(&page_size) {
+            return Err(match a.protocol {
+                RawProtocol::Seed => format!("api.page_size = {page_size} must be 1 to 40 (the platform refuses more)"),
+                RawProtocol::Param2 => format!(
+                    "api.page_size = {page_size} must be 1 to 20 with protocol = \"param2\" (the platform silently cuts pages to 20, which would skip items)"
+                ),
+            });
         }
         if !(1..=30).contains(&a.slice_days) {
             return Err(format!(
@@ -428,16 +443,16 @@ impl Settings {
             plan_every: raw.daemon.plan_every.0,
             budget,
             api: ApiSettings {
-                base_url: a.base_url.clone(),
+                base_url,
                 auth_url: a.auth_url.clone(),
-                protocol: Protocol::Top(a.sign_method),
+                protocol,
                 connect_timeout: a.connect_timeout.0,
                 read_timeout: a.read_timeout.0,
                 max_attempts: a.max_attempts,
                 token_refresh_margin: Duration::from_secs(300),
             },
             sync: SyncSettings {
-                page_size: a.page_size,
+                page_size,
                 slice: Duration::from_secs(u64::from(a.slice_days) * 86_400),
                 overlap: a.overlap.0,
                 full_pass_skus: raw.sync.full_pass_skus,
@@ -521,9 +536,53 @@ path = "/tmp/events.jsonl"
         assert!(parse(&bad_acct).unwrap_err().to_string().contains("no account named \"other\""));
         let page = GOOD.replace("[daemon]", "[api]\npage_size = 41\n[daemon]");
         assert!(parse(&page).unwrap_err().to_string().contains("page_size = 41"));
+        let page = GOOD.replace("[daemon]", "[api]\nprotocol = \"param2\"\npage_size = 40\n[daemon]");
+        let e = parse(&page).unwrap_err().to_string();
+        assert!(e.contains("line 4") && e.contains("page_size = 40 must be 1 to 20"), "{e}");
         let secret = GOOD.replace("SHOPSYNC_TEST_SECRET", "SHOPSYNC_UNSET_VAR_XYZ");
         let e = parse(&secret).unwrap_err().to_string();
         assert!(e.contains("SHOPSYNC_UNSET_VAR_XYZ") && !e.contains("s3cr3t"), "{e}");
+    }
+}
+
+#[cfg(test)]
+mod protocol {
+    use super::*;
+
+    fn parse(text: &str) -> Result<Settings, ConfigError> {
+        Settings::parse(Path::new("test.toml"), text)
+    }
+
+    #[test]
+    fn seed_is_the_default() {
+        let s = parse("").unwrap();
+        assert_eq!(s.api.protocol, Protocol::Top(crate::api::SignMethod::Md5));
+        assert_eq!(s.sync.page_size, 40);
+        assert_eq!(s.api.base_url, "https://gw.open.1688.com/openapi/param2/2/portals.open/api/");
+    }
+
+    #[test]
+    fn param2_takes_its_root_and_pages_of_20() {
+        let s = parse("[api]\nprotocol = \"param2\"\n").unwrap();
+        assert_eq!(s.api.protocol, Protocol::Param2);
+        assert_eq!(s.api.base_url, "https://gw.open.1688.com/openapi/");
+        assert_eq!(s.sync.page_size, 20);
+        let s = parse(
+            "[api]\nprotocol = \"param2\"\nparam2_root = \"http://127.0.0.1:8688/openapi\"\npage_size = 10\n",
+        )
+        .unwrap();
+        assert_eq!(s.api.base_url, "http://127.0.0.1:8688/openapi/");
+        assert_eq!(s.sync.page_size, 10);
+    }
+
+    #[test]
+    fn a_bad_protocol_names_line_and_column() {
+        let e = parse("[api]\nslice_days = 7\nprotocol = \"http\"\n").unwrap_err().to_string();
+        assert!(e.contains("line 3") && e.contains("column") && e.contains("param2"), "{e}");
+        let e = parse("[api]\nprotocol = \"param2\"\nparam2_root = \"gw.open.1688.com\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("line 3") && e.contains("param2_root"), "{e}");
     }
 }
 
