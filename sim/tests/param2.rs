@@ -134,7 +134,8 @@ fn truth_ids(sim: &RunningSim, member: &str) -> BTreeSet<String> {
 /// Every product of `[start, end)` in the member's shop, splitting a window in halves
 /// while it holds more than one query reaches (50 pages of 20).
 async fn list_window(sim: &RunningSim, token: &str, start: i64, end: i64, out: &mut Vec<Value>) {
-    let (s, e) = (compact_time(start), compact_time(end));
+    // Both bounds are inclusive on the wire.
+    let (s, e) = (compact_time(start), compact_time(end - 1));
     let mut page = 1;
     loop {
         let page_no = page.to_string();
@@ -316,9 +317,18 @@ async fn product_list_rules_and_traps() {
         ]
     };
 
-    // More than 1,000 matches without a window of 30 days at most: a stall, then HTTP 503.
-    let (status, v) = list(vec![("statusList", r#"["published"]"#.into())]).await;
+    // More than 1,000 matches in a window wider than 30 days: a stall, then HTTP 503.
+    let (status, v) = list(vec![
+        ("statusList", r#"["published"]"#.into()),
+        ("startModifyTime", compact_time(now - 7_300 * 86_400_000)),
+        ("endModifyTime", compact_time(now + 1)),
+    ])
+    .await;
     assert_eq!((status, gw(&v)), (503, "gw.ServiceUnavailable"));
+    // The plain listing, without any time bound, is answered (what every ERP calls).
+    let (status, v) = list(vec![("statusList", r#"["published"]"#.into())]).await;
+    assert_eq!(status, 200, "{v}");
+    assert!(v["result"]["pageResult"]["totalRecords"].as_u64().unwrap() > 1_000);
 
     // The depth cap: page 51 is empty, the total stays honest.
     let mut q = week();
@@ -720,7 +730,7 @@ async fn a_member_without_a_shop_lists_nothing() {
 
 #[tokio::test]
 async fn the_binary_prints_the_param2_face_and_takes_who_authorizes() {
-    use std::io::{BufRead, BufReader};
+    use std::io::{BufRead, BufReader, Read};
     use std::process::{Command, Stdio};
     struct Kill(std::process::Child);
     impl Drop for Kill {
@@ -736,11 +746,10 @@ async fn the_binary_prints_the_param2_face_and_takes_who_authorizes() {
         .spawn()
         .expect("sim1688 starts");
     let mut child = Kill(child);
-    let lines: Vec<String> = BufReader::new(child.0.stdout.take().expect("stdout"))
-        .lines()
-        .take(6)
-        .map_while(Result::ok)
-        .collect();
+    let mut out = BufReader::new(child.0.stdout.take().expect("stdout"));
+    let lines: Vec<String> = out.by_ref().lines().take(6).map_while(Result::ok).collect();
+    // Keep reading: a closed pipe would fail the simulator's next line of output.
+    std::thread::spawn(move || out.lines().map_while(Result::ok).for_each(drop));
     let base = lines[0].strip_prefix("listening ").expect("the address").to_string();
     assert!(lines.iter().any(|l| l.starts_with("param2 ") && l.contains("/openapi/param2/1/")), "{lines:?}");
     assert!(lines.iter().any(|l| l.starts_with("shop ") && l.contains("seller_open_id=BBB")), "{lines:?}");

@@ -11,7 +11,7 @@ use super::plan::PLATFORM_EPOCH_MS;
 use super::stats::bump;
 use super::verify;
 use super::window::{run_windows, Ctx, Task};
-use crate::api::ItemFilter;
+use crate::api::{ItemFilter, SortType};
 use crate::clock::now_ms;
 use crate::state::{Completeness, FullProgress, WindowState};
 use std::sync::Arc;
@@ -37,17 +37,45 @@ pub(super) fn open(ctx: &Ctx) -> Result<FullProgress, SyncError> {
 /// Runs (or resumes) the open full pass to its end: every window, then deletes, then the
 /// completeness check, then the watermark. `progress` is what [`open`] returned. Returns the
 /// completeness and what the whole pass cost, all its sessions together.
-pub(super) async fn run(ctx: &Arc<Ctx>, progress: FullProgress) -> Result<(Completeness, u64), SyncError> {
+pub(super) async fn run(
+    ctx: &Arc<Ctx>,
+    mut progress: FullProgress,
+) -> Result<(Completeness, u64), SyncError> {
     let e = &ctx.engine;
     let shop = ctx.shop();
     let official = match progress.official {
         Some(n) => n,
         None => {
             bump(&ctx.stats.count_calls, 1);
-            let n = e.client.items_count(&ctx.shop, &ItemFilter::default()).await?;
+            let (n, oldest) = if e.client.is_param2() {
+                // param2 has no count call, and a window wider than a slice is read in slices
+                // (a wide saturated list stalls): its plain listing, oldest first, gives the
+                // count and where the first slice starts, in one call. Without it the pass
+                // would list every month back to 2001.
+                let p = e
+                    .client
+                    .items_list(&ctx.shop, &ItemFilter::default(), 1, 1, SortType::ModifiedAsc)
+                    .await?;
+                let oldest = p
+                    .items
+                    .iter()
+                    .filter_map(|i| i.modified_time)
+                    .chain(p.bad.iter().filter_map(|b| b.modified_ms))
+                    .min();
+                (p.total_results, oldest)
+            } else {
+                (e.client.items_count(&ctx.shop, &ItemFilter::default()).await?, None)
+            };
+            let untouched = |w: &WindowState| w.start == PLATFORM_EPOCH_MS && w.next_page == 1;
+            if let Some(t) = oldest {
+                progress.windows.iter_mut().filter(|w| untouched(w)).for_each(|w| w.start = t.min(w.end));
+            }
             e.store.update_shop(shop, |st| {
                 if let Some(f) = st.full.as_mut() {
                     f.official = Some(n);
+                    if let Some(t) = oldest {
+                        f.windows.iter_mut().filter(|w| untouched(w)).for_each(|w| w.start = t.min(w.end));
+                    }
                 }
             })?;
             n

@@ -448,6 +448,11 @@ async fn read_window(ctx: &Arc<Ctx>, task: &Task) -> Result<Option<Vec<Window>>,
     };
     let resuming = task.resume.next_page > 1 && task.resume.first_total.is_some();
     if !resuming && w.width() > e.sync.slice.as_millis() as i64 {
+        if e.client.is_param2() {
+            // param2 has no count call: its count is a list call, which stalls on a wide
+            // saturated window like any other. Slices of the safe width instead.
+            return Ok(Some(super::plan::slices(w.start, w.end, e.sync.slice.as_millis() as i64)));
+        }
         // Too wide to list safely (a saturated wide list call stalls 30 s and fails):
         // count first, which never stalls.
         bump(&ctx.stats.count_calls, 1);
@@ -493,7 +498,7 @@ async fn read_window(ctx: &Arc<Ctx>, task: &Task) -> Result<Option<Vec<Window>>,
             match known_total {
                 None => {
                     if p.total_results > reach && (w.width() > 1 || w.cid.is_none()) {
-                        match split_saturated(ctx, w, p.total_results).await? {
+                        match split_saturated(ctx, w, p.total_results, &p.items).await? {
                             Some(parts) => return Ok(Some(parts)),
                             // No categories to split by: read the 50 pages there are and
                             // report the rest.
@@ -585,9 +590,30 @@ async fn read_window(ctx: &Arc<Ctx>, task: &Task) -> Result<Option<Vec<Window>>,
     Ok(None)
 }
 
+/// The categories a shop's items are known to be in: those of the items stored and of the
+/// page in hand. The production protocol has no seller category list (`param2`), so a
+/// saturated millisecond is split by these; items of a category none of them shows stay
+/// out of reach, and the millisecond's check reports them.
+fn known_categories(ctx: &Ctx, page: &[RawItem]) -> Result<Vec<String>, SyncError> {
+    let mut cats: std::collections::BTreeSet<String> =
+        page.iter().filter_map(|i| i.cid.clone()).filter(|c| !c.is_empty()).collect();
+    for s in ctx.engine.store.items(ctx.shop()) {
+        let s = s?;
+        if !s.item.cid.is_empty() {
+            cats.insert(s.item.cid);
+        }
+    }
+    Ok(cats.into_iter().collect())
+}
+
 /// A window whose first page said it holds more than 50 pages reach: its parts, or `None`
 /// when nothing can split it (one millisecond of a seller without categories).
-async fn split_saturated(ctx: &Arc<Ctx>, w: &Window, total: u64) -> Result<Option<Vec<Window>>, SyncError> {
+async fn split_saturated(
+    ctx: &Arc<Ctx>,
+    w: &Window,
+    total: u64,
+    first_page: &[RawItem],
+) -> Result<Option<Vec<Window>>, SyncError> {
     let reach = DEPTH_CAP * u64::from(ctx.engine.sync.page_size);
     if w.width() > 1 {
         // Aim at 80% of the reach so that most parts need no further split.
@@ -595,18 +621,22 @@ async fn split_saturated(ctx: &Arc<Ctx>, w: &Window, total: u64) -> Result<Optio
     }
     if w.cid.is_none() {
         // Thousands of items on one millisecond (a bulk import): only categories reach them.
-        let cats = ctx
-            .cats
-            .get_or_try_init(|| async {
-                bump(&ctx.stats.other_calls, 1);
-                let cats = ctx.engine.client.seller_cats(&ctx.shop).await?;
-                Ok::<_, ApiError>(cats.into_iter().map(|c| c.cid).collect::<Vec<_>>())
-            })
-            .await?;
+        let cats = if ctx.engine.client.is_param2() {
+            known_categories(ctx, first_page)?
+        } else {
+            ctx.cats
+                .get_or_try_init(|| async {
+                    bump(&ctx.stats.other_calls, 1);
+                    let cats = ctx.engine.client.seller_cats(&ctx.shop).await?;
+                    Ok::<_, ApiError>(cats.into_iter().map(|c| c.cid).collect::<Vec<_>>())
+                })
+                .await?
+                .clone()
+        };
         if cats.is_empty() {
             return Ok(None);
         }
-        let parts = split_category(w, cats);
+        let parts = split_category(w, &cats);
         ctx.open_group(w, total, parts.len())?;
         return Ok(Some(parts));
     }

@@ -7,7 +7,11 @@
 //! without a window of at most `window_days` stalls and then fails: with 20 a page, one
 //! query reaches 1,000 items, half what a seed query reaches.
 //!
-//! Windows are half-open like the seed face's: `startModifyTime <= modified < endModifyTime`.
+//! Both bounds are inclusive: `startModifyTime <= modified <= endModifyTime`. No source says
+//! which the platform does; shopsync's client assumes the same (`BOUNDS_INCLUSIVE` in
+//! `daemon/src/api/param2/calls.rs`), and a difference found in production is one edit on
+//! each side. `orderByCondition` takes `MODIFY_DATE`, `ID` and `SALE_QUANTITY` (a value of
+//! the generated parameter class: by sales, the order that reaches other items of a tie).
 //! Without `statusList` both on-sale (`published`) and delisted (`expired`) products come.
 //! `skuInfos` come only with `needDetail=true`. A page with no products has no `resultList`.
 
@@ -30,6 +34,8 @@ enum Order {
     ModifiedDesc,
     IdAsc,
     IdDesc,
+    /// `SALE_QUANTITY`, most sold first (descending only, like the seed face's volume order).
+    VolumeDesc,
 }
 
 /// Which statuses a `statusList` asks for.
@@ -90,7 +96,8 @@ fn parse(p: &Params, max_page_size: u32) -> Result<Query, Reply> {
             }
         }
     };
-    let (start, end) = (time("startModifyTime")?, time("endModifyTime")?);
+    // Inclusive on the wire, half-open inside (as the catalogue's queries are).
+    let (start, end) = (time("startModifyTime")?, time("endModifyTime")?.map(|e| e + 1));
     let cid = match p.get("categoryId") {
         None => None,
         Some(c) => Some(c.parse::<u64>().map_err(|_| invalid("categoryId", "expected a number"))?),
@@ -105,7 +112,10 @@ fn parse(p: &Params, max_page_size: u32) -> Result<Query, Reply> {
         (None | Some("MODIFY_DATE"), true) => Order::ModifiedDesc,
         (Some("ID"), false) => Order::IdAsc,
         (Some("ID"), true) => Order::IdDesc,
-        (Some(_), _) => return Err(invalid("orderByCondition", "this simulator sorts by MODIFY_DATE or ID")),
+        (Some("SALE_QUANTITY"), true) => Order::VolumeDesc,
+        (Some(_), _) => {
+            return Err(invalid("orderByCondition", "MODIFY_DATE, ID or SALE_QUANTITY (DESC) expected"))
+        }
     };
     let statuses = match json_list(p, "statusList")? {
         None => Statuses { published: true, expired: true },
@@ -143,7 +153,7 @@ fn all_matches<'a>(shop: &'a Shop, q: &Query, lq: &ListQuery) -> Vec<&'a Item> {
     match q.order {
         Order::IdAsc => items.sort_unstable_by_key(|i| i.item_id),
         Order::IdDesc => items.sort_unstable_by_key(|i| std::cmp::Reverse(i.item_id)),
-        Order::ModifiedAsc | Order::ModifiedDesc => {}
+        Order::ModifiedAsc | Order::ModifiedDesc | Order::VolumeDesc => {}
     }
     items
 }
@@ -183,7 +193,11 @@ impl Sim {
             cid: q.cid,
             start: q.start,
             end: q.end,
-            sort: if q.order == Order::ModifiedDesc { SortType::ModifiedDesc } else { SortType::ModifiedAsc },
+            sort: match q.order {
+                Order::ModifiedDesc => SortType::ModifiedDesc,
+                Order::VolumeDesc => SortType::VolumeDesc,
+                _ => SortType::ModifiedAsc,
+            },
         };
         let (total, stalls, list) = {
             let cat = self.catalogue();
@@ -194,15 +208,20 @@ impl Sim {
             };
             let fast = q.ids.is_none()
                 && q.statuses.published
-                && matches!(q.order, Order::ModifiedAsc | Order::ModifiedDesc);
+                && matches!(q.order, Order::ModifiedAsc | Order::ModifiedDesc | Order::VolumeDesc);
             let slow = (!fast).then(|| all_matches(shop, &q, &lq));
             let total = match (&slow, q.statuses.published || q.statuses.expired) {
                 (_, false) => 0,
                 (Some(all), _) => all.len(),
                 (None, _) => shop.count(&lq),
             };
+            // The seed face's stall, for windows: a saturated query over more than 30 days
+            // stalls. The plain listing without any time bound is answered: it is the call
+            // every ERP makes to list a shop, so the platform must serve it (an assumption;
+            // no source describes param2's limits).
             let window_ok = match (q.start, q.end) {
                 (Some(s), Some(e)) => e - s <= i64::from(limits.window_days) * 86_400_000,
+                (None, None) => true,
                 _ => false,
             };
             let reach = limits.depth_cap as usize * settings.product_list_max_page_size as usize;
