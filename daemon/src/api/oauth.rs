@@ -97,7 +97,11 @@ fn seconds(v: &Option<serde_json::Value>) -> Option<i64> {
 #[derive(Debug)]
 enum GrantError {
     /// An OAuth refusal (`invalid_grant`, `invalid_client`…) or a gateway `gw.*` code.
-    Refused { status: u16, error: String, description: String },
+    Refused {
+        status: u16,
+        error: String,
+        description: String,
+    },
     Api(ApiError),
 }
 
@@ -118,7 +122,11 @@ const MAX_DESCRIPTION: usize = 200;
 /// Reads one answer of the token endpoint, received at `now`.
 fn read_grant(status: u16, body: &[u8], now: i64) -> Result<Token, GrantError> {
     let g: Grant = serde_json::from_slice(body).map_err(|e| {
-        GrantError::Api(ApiError::Truncated { status, len: body.len(), detail: format!("token endpoint: {e}") })
+        GrantError::Api(ApiError::Truncated {
+            status,
+            len: body.len(),
+            detail: format!("token endpoint: {e}"),
+        })
     })?;
     if let Some(error) = g.error.or(g.error_code) {
         let mut description = g.error_description.or(g.error_message).unwrap_or_default();
@@ -293,7 +301,10 @@ impl OAuth {
         let body = res.bytes().await.map_err(ApiError::from_transport)?;
         let v = param2::classify("system.oauth2:postponeToken", status, false, &body)?;
         let refresh = v.get("refresh_token").and_then(serde_json::Value::as_str);
-        let ends = v.get("refresh_token_timeout").and_then(serde_json::Value::as_str).and_then(param2::parse_compact);
+        let ends = v
+            .get("refresh_token_timeout")
+            .and_then(serde_json::Value::as_str)
+            .and_then(param2::parse_compact);
         match (refresh, ends) {
             (Some(r), Some(e)) => Ok((Secret::new(r), e)),
             _ => Err(ApiError::Malformed(
@@ -398,8 +409,12 @@ mod tests {
         assert_eq!(t.resource_owner.as_deref(), Some("shop-login"));
         assert_eq!(t.member_id.as_deref(), Some("b2b-1234"));
         // The seed endpoint's lifetime in seconds still works.
-        let t = read_grant(200, br#"{"access_token":"a","expires_in":10,"refresh_token":"r","refresh_token_expires_in":20}"#, NOW)
-            .expect("a token");
+        let t = read_grant(
+            200,
+            br#"{"access_token":"a","expires_in":10,"refresh_token":"r","refresh_token_expires_in":20}"#,
+            NOW,
+        )
+        .expect("a token");
         assert_eq!(t.refresh_expires_at_ms, Some(NOW + 20_000));
     }
 

@@ -60,7 +60,9 @@ pub async fn auth(config: &Path, args: AuthArgs) -> anyhow::Result<bool> {
     let listener = match args.listen {
         Some(addr) => {
             if !addr.ip().is_loopback() {
-                bail!("--listen {addr}: the redirect listener only binds a loopback address (127.0.0.1 or ::1)");
+                bail!(
+                    "--listen {addr}: the redirect listener only binds a loopback address (127.0.0.1 or ::1)"
+                );
             }
             Some(TcpListener::bind(addr).await.with_context(|| format!("cannot listen on {addr}"))?)
         }
@@ -83,7 +85,10 @@ pub async fn auth(config: &Path, args: AuthArgs) -> anyhow::Result<bool> {
     std::io::stdout().flush()?;
     let code = match listener {
         Some(l) => {
-            eprintln!("Waiting up to {} for the redirect to {redirect_uri} ...", span(args.timeout.as_millis() as i64));
+            eprintln!(
+                "Waiting up to {} for the redirect to {redirect_uri} ...",
+                span(args.timeout.as_millis() as i64)
+            );
             receive(l, &state, args.timeout).await?
         }
         None => {
@@ -222,8 +227,12 @@ async fn receive(listener: TcpListener, state: &str, timeout: Duration) -> anyho
         let query = target.split_once('?').map_or("", |(_, q)| q);
         let pairs = query_pairs(query);
         if !pairs.iter().any(|(k, _)| k == "code" || k == "error") {
-            respond(&mut stream, "404 Not Found", "This is shopsync waiting for the 1688 authorization redirect.")
-                .await;
+            respond(
+                &mut stream,
+                "404 Not Found",
+                "This is shopsync waiting for the 1688 authorization redirect.",
+            )
+            .await;
             continue;
         }
         return match code_from_query(query, state) {
@@ -237,7 +246,12 @@ async fn receive(listener: TcpListener, state: &str, timeout: Duration) -> anyho
                 Ok(code)
             }
             Err(e) => {
-                respond(&mut stream, "400 Bad Request", &format!("shopsync could not use this redirect: {e}")).await;
+                respond(
+                    &mut stream,
+                    "400 Bad Request",
+                    &format!("shopsync could not use this redirect: {e}"),
+                )
+                .await;
                 Err(e)
             }
         };
@@ -283,7 +297,10 @@ mod tests {
     #[test]
     fn a_pasted_code_or_address_is_read_and_its_state_checked() {
         let st = "abc123";
-        assert_eq!(pasted_code("  c0de-1\n", st).map(|c| c.expose().to_string()).ok().as_deref(), Some("c0de-1"));
+        assert_eq!(
+            pasted_code("  c0de-1\n", st).map(|c| c.expose().to_string()).ok().as_deref(),
+            Some("c0de-1")
+        );
         let url = "https://example.com/cb?code=c0de-2&state=abc123#top";
         assert_eq!(pasted_code(url, st).map(|c| c.expose().to_string()).ok().as_deref(), Some("c0de-2"));
         assert_eq!(pasted_code("code=c0de-3&state=abc123", st).ok().map(|c| c.expose().len()), Some(6));
@@ -291,7 +308,8 @@ mod tests {
         assert!(e.to_string().contains("state does not match") && !e.to_string().contains("c0de-4"), "{e}");
         let e = pasted_code("https://example.com/cb?code=c0de-5", st).expect_err("no state");
         assert!(e.to_string().contains("no state"), "{e}");
-        let e = pasted_code("https://example.com/cb?error=access_denied&state=abc123", st).expect_err("denied");
+        let e =
+            pasted_code("https://example.com/cb?error=access_denied&state=abc123", st).expect_err("denied");
         assert!(e.to_string().contains("access_denied"), "{e}");
         assert!(pasted_code("", st).is_err());
         assert!(pasted_code("two words", st).is_err());
@@ -299,8 +317,9 @@ mod tests {
 
     #[test]
     fn the_authorize_url_carries_key_site_redirect_and_state() {
-        let u = authorize_url("https://auth.1688.com/oauth/authorize", "1000000", "http://127.0.0.1:8765/", "s1")
-            .expect("a URL");
+        let u =
+            authorize_url("https://auth.1688.com/oauth/authorize", "1000000", "http://127.0.0.1:8765/", "s1")
+                .expect("a URL");
         assert_eq!(
             u,
             "https://auth.1688.com/oauth/authorize?client_id=1000000&site=1688&redirect_uri=http%3A%2F%2F127.0.0.1%3A8765%2F&state=s1"
@@ -330,7 +349,9 @@ mod tests {
         let browser = tokio::spawn(async move {
             let get = |path: &'static str| async move {
                 let mut s = TcpStream::connect(addr).await.expect("connect");
-                s.write_all(format!("GET {path} HTTP/1.1\r\nhost: x\r\n\r\n").as_bytes()).await.expect("send");
+                s.write_all(format!("GET {path} HTTP/1.1\r\nhost: x\r\n\r\n").as_bytes())
+                    .await
+                    .expect("send");
                 let mut out = String::new();
                 let _ = s.read_to_string(&mut out).await;
                 out

@@ -40,7 +40,9 @@ pub(super) fn refresher(
             if c.settings().oauth && c.api().protocol == crate::api::Protocol::Param2 {
                 let token = crate::api::TokenStore::load(&shared.store, c.account());
                 let ends = token.filter(|t| t.refresh_token.is_some()).and_then(|t| t.refresh_expires_at_ms);
-                m.authorization_expiry.with_label_values(&[c.account()]).set(ends.unwrap_or(0) as f64 / 1000.0);
+                m.authorization_expiry
+                    .with_label_values(&[c.account()])
+                    .set(ends.unwrap_or(0) as f64 / 1000.0);
             } else {
                 let _ = m.authorization_expiry.remove_label_values(&[c.account()]);
             }

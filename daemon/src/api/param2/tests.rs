@@ -242,7 +242,10 @@ async fn a_refresh_token_in_its_last_days_is_postponed_with_a_signed_call() {
     assert_eq!(field(form, "refresh_token"), Some("ref-1"));
     let unsigned: Vec<_> = form.iter().filter(|p| p.0 != "_aop_signature").cloned().collect();
     let path = POSTPONE_PATH.trim_start_matches("/openapi/");
-    assert_eq!(field(form, "_aop_signature"), Some(wire::signature(path, &unsigned, &Secret::new(SECRET)).as_str()));
+    assert_eq!(
+        field(form, "_aop_signature"),
+        Some(wire::signature(path, &unsigned, &Secret::new(SECRET)).as_str())
+    );
     let t = tokens.load("p2").expect("stored");
     assert_eq!(t.refresh_token, Some(Secret::new("ref-3")));
     assert_eq!(t.refresh_expires_at_ms, super::parse_compact(POSTPONED_UNTIL));
