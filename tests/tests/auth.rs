@@ -231,6 +231,19 @@ fn an_operator_authorizes_a_param2_account_and_the_daemon_uses_it() {
     let out = setup.shopsync(&["sync", "--config", "@CONFIG@", "--shop", &member]);
     assert!(out.status.success(), "{}{}", text(&out.stdout), text(&out.stderr));
     shown += &(text(&out.stdout) + &text(&out.stderr));
+    // Through the daemon the pass is only queued: wait for what it stored.
+    wait_for("the daemon's pass of the authorizing shop", 30, || {
+        let status = setup.status_json().unwrap_or_default();
+        status["shops"].as_array().is_some_and(|shops| {
+            shops.iter().any(|s| s["shop"] == member.as_str() && s["state"]["item_count"].as_u64() > Some(0))
+        })
+    });
+    let metrics = metrics_text(metrics_port);
+    assert!(
+        metrics.lines().any(|l| l.starts_with("shopsync_api_calls_total{account=\"p2\"") && l.contains("outcome=\"ok\"")),
+        "no successful call of account p2"
+    );
+    shown += &metrics;
     drop(_daemon);
 
     // No secret anywhere an operator looks.
