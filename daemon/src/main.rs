@@ -111,6 +111,26 @@ enum Cmd {
         #[command(subcommand)]
         cmd: StateCmd,
     },
+    /// Authorize an OAuth account under `protocol = "param2"`: print the authorization URL,
+    /// take the code (pasted, or from the redirect with --listen), store the token.
+    Auth {
+        /// The config file (default: $SHOPSYNC_CONFIG).
+        #[arg(long, env = "SHOPSYNC_CONFIG")]
+        config: PathBuf,
+        /// The account (its `name` in the config) to authorize.
+        #[arg(long)]
+        account: String,
+        /// Receive the browser's redirect on this loopback address (e.g. 127.0.0.1:8765)
+        /// instead of reading a pasted code.
+        #[arg(long)]
+        listen: Option<std::net::SocketAddr>,
+        /// The redirect URI registered for the app (default with --listen: http://LISTEN/).
+        #[arg(long)]
+        redirect_uri: Option<String>,
+        /// How long --listen waits for the redirect.
+        #[arg(long, default_value = "5m", value_parser = humantime::parse_duration)]
+        timeout: std::time::Duration,
+    },
     /// Make one signed gateway call and print the response as JSON (for debugging an account).
     Api(ApiCall),
 }
@@ -304,6 +324,9 @@ async fn run(cmd: Cmd) -> anyhow::Result<bool> {
                     bail!("no daemon answers on {}; there is nothing to reload", s.control_socket.display())
                 }
             }
+        }
+        Cmd::Auth { config, account, listen, redirect_uri, timeout } => {
+            cli::auth(&config, cli::AuthArgs { account, listen, redirect_uri, timeout }).await
         }
         Cmd::Api(a) => api_call(a).await.map(|()| true),
     }

@@ -6,7 +6,7 @@
 //! timeouts) up to `max_attempts`, never what it does not.
 
 use super::error::{ApiError, Retry};
-use super::oauth::{MemoryTokenStore, OAuth, TokenStore};
+use super::oauth::{AuthorizeError, MemoryTokenStore, OAuth, Token, TokenStore};
 use super::param2;
 use super::sign::{Credentials, Protocol, SignMethod};
 use crate::clock::now_ms;
@@ -33,6 +33,12 @@ pub struct ApiSettings {
     pub max_attempts: u32,
     /// Refresh an OAuth token this long before it expires.
     pub token_refresh_margin: Duration,
+    /// param2: the page where a shop owner authorizes the app (`shopsync auth` prints it
+    /// with the app key, redirect URI and state added).
+    pub authorize_url: String,
+    /// param2: postpone a refresh token (`system.oauth2/postponeToken`) once it has less
+    /// than this left; the platform allows it in the last 30 days.
+    pub postpone_within: Duration,
 }
 
 impl Default for ApiSettings {
@@ -45,9 +51,16 @@ impl Default for ApiSettings {
             read_timeout: Duration::from_secs(20),
             max_attempts: 8,
             token_refresh_margin: Duration::from_secs(300),
+            authorize_url: DEFAULT_AUTHORIZE_URL.into(),
+            postpone_within: DEFAULT_POSTPONE_WITHIN,
         }
     }
 }
+
+/// The production platform's authorization page (contract 8.2).
+pub const DEFAULT_AUTHORIZE_URL: &str = "https://auth.1688.com/oauth/authorize";
+/// The platform postpones a refresh token only within its last 30 days.
+pub const DEFAULT_POSTPONE_WITHIN: Duration = Duration::from_secs(30 * 86_400);
 
 /// One account (validated config).
 #[derive(Debug, Clone, PartialEq)]
@@ -181,6 +194,8 @@ impl Client {
             app_key: account.app_key.clone(),
             secret: account.app_secret.clone(),
             refresh_margin: api.token_refresh_margin,
+            postpone_root: param2.then(|| api.base_url.clone()),
+            postpone_within: api.postpone_within,
             store: hooks.tokens.clone(),
             current: tokio::sync::Mutex::new(None),
         });
@@ -213,6 +228,22 @@ impl Client {
     /// unchanged, with its pacing state).
     pub fn settings(&self) -> &AccountSettings {
         &self.inner.account
+    }
+
+    /// Exchanges an authorization code (`shopsync auth`) for a token; nothing is stored
+    /// until [`Client::install_token`].
+    pub async fn authorize_code(&self, code: &Secret, redirect_uri: &str) -> Result<Token, AuthorizeError> {
+        let inner = &self.inner;
+        let Some(o) = &inner.oauth else { return Err(AuthorizeError::NotOAuth(inner.account.name.clone())) };
+        o.exchange_code(&inner.http, code, redirect_uri).await
+    }
+
+    /// Makes `token` this account's token, in use at once and stored for restarts.
+    pub async fn install_token(&self, token: Token) -> Result<(), AuthorizeError> {
+        let inner = &self.inner;
+        let Some(o) = &inner.oauth else { return Err(AuthorizeError::NotOAuth(inner.account.name.clone())) };
+        o.install(token).await;
+        Ok(())
     }
 
     pub fn pacer(&self) -> &Pacer {

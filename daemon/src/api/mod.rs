@@ -16,7 +16,10 @@ pub mod param2;
 mod shop_ref;
 mod sign;
 
-pub use client::{classify, response_key, AccountSettings, ApiSettings, CallRecord, Client, Hooks, Observer};
+pub use client::{
+    classify, response_key, AccountSettings, ApiSettings, CallRecord, Client, Hooks, Observer,
+    DEFAULT_AUTHORIZE_URL, DEFAULT_POSTPONE_WITHIN,
+};
 pub use error::{ApiError, Retry};
 pub use methods::{
     parse_list_page, parse_skus, ItemFilter, SortType, ITEM_FIELDS, MAX_PAGE_SIZE, MAX_SKU_IDS,
@@ -24,7 +27,7 @@ pub use methods::{
 pub use model::{
     parse_price, parse_wholesale, BadItem, Category, ListPage, PriceError, RawItem, RawSku, ShopInfo, Tier,
 };
-pub use oauth::{MemoryTokenStore, Token, TokenStore};
+pub use oauth::{AuthorizeError, MemoryTokenStore, Token, TokenStore};
 pub use shop_ref::{MemberId, ShopRef, ShopRefError};
 pub use sign::{
     param2_signature, top_md5, top_md5_joined, top_sha1, Credentials, Prepared, Protocol, SignMethod,

@@ -2,6 +2,7 @@
 //! state, one API client per account); `route.rs` decides whether a command goes to the
 //! running daemon (through its control socket) or opens the state itself.
 
+mod auth;
 mod context;
 mod deliver;
 mod demo;
@@ -12,6 +13,7 @@ mod route;
 mod status;
 mod sync;
 
+pub use auth::{auth, AuthArgs};
 pub use context::Context;
 pub use deliver::{deliver, dlq_replay, replay_with};
 pub use demo::demo;

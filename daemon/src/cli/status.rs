@@ -27,13 +27,13 @@ pub struct StatusInput<'a> {
 }
 
 /// `2026-01-02 03:04:05 UTC`.
-fn utc(ms: i64) -> String {
+pub(crate) fn utc(ms: i64) -> String {
     let t = std::time::UNIX_EPOCH + std::time::Duration::from_millis(ms.max(0) as u64);
     humantime::format_rfc3339_seconds(t).to_string().replace('T', " ").replace('Z', " UTC")
 }
 
 /// A span in its two largest units: `3h 12m`, `45s`.
-fn span(ms: i64) -> String {
+pub(crate) fn span(ms: i64) -> String {
     let secs = (ms.max(0) / 1000) as u64;
     let (d, h, m, s) = (secs / 86_400, secs / 3600 % 24, secs / 60 % 60, secs % 60);
     match (d, h, m) {
@@ -91,7 +91,8 @@ pub fn status(input: &StatusInput<'_>, as_json: bool) -> anyhow::Result<String> 
         .map(|c| {
             let q = c.quota();
             json!({"name": c.account(), "calls_today": q.used(now), "daily_quota": q.limit(),
-                   "remaining": q.remaining(now), "resets_ms": q.resets_at(now)})
+                   "remaining": q.remaining(now), "resets_ms": q.resets_at(now),
+                   "authorization": authorization(c, store, now)})
         })
         .collect();
     let (quota_left, quota_daily) =
@@ -208,7 +209,13 @@ pub fn status(input: &StatusInput<'_>, as_json: bool) -> anyhow::Result<String> 
         table(&mut out, "    ", &rows);
     }
     let _ = writeln!(out, "accounts");
-    let mut rows = vec![vec!["NAME".into(), "CALLS TODAY".into(), "QUOTA".into(), "RESETS".into()]];
+    let mut rows = vec![vec![
+        "NAME".into(),
+        "CALLS TODAY".into(),
+        "QUOTA".into(),
+        "RESETS".into(),
+        "AUTHORIZATION".into(),
+    ]];
     for c in clients.iter() {
         let q = c.quota();
         let resets = q.resets_at(now);
@@ -217,6 +224,7 @@ pub fn status(input: &StatusInput<'_>, as_json: bool) -> anyhow::Result<String> 
             q.used(now).to_string(),
             q.limit().to_string(),
             format!("in {} ({})", span(resets - now), utc(resets)),
+            authorization_cell(c, &authorization(c, store, now)),
         ]);
     }
     if clients.is_empty() {
@@ -261,6 +269,44 @@ pub fn status(input: &StatusInput<'_>, as_json: bool) -> anyhow::Result<String> 
     }
     let _ = writeln!(out, "outbox {} events", store.outbox_len());
     Ok(out)
+}
+
+/// An OAuth account's authorization as `status --json` shows it (`null` for an account
+/// without OAuth): whether calls can get a token, and when that ends. Never a token.
+fn authorization(c: &Client, store: &Store, now: i64) -> serde_json::Value {
+    if !c.settings().oauth {
+        return serde_json::Value::Null;
+    }
+    let token = crate::api::TokenStore::load(store, c.account());
+    let refresh_only = c.api().protocol == crate::api::Protocol::Param2;
+    let ends = token.as_ref().and_then(|t| t.refresh_expires_at_ms);
+    let authorized = match &token {
+        None => false,
+        // param2 renews only with a live refresh token; the seed gateway re-grants at will.
+        Some(t) if refresh_only => t.refresh_token.is_some() && ends.is_none_or(|e| e > now),
+        Some(_) => true,
+    };
+    json!({
+        "authorized": authorized,
+        "expires_ms": ends,
+        "seconds_left": ends.map(|e| (e - now).max(0) / 1000),
+        "resource_owner": token.as_ref().and_then(|t| t.resource_owner.clone()),
+        "member_id": token.as_ref().and_then(|t| t.member_id.clone()),
+    })
+}
+
+/// The AUTHORIZATION column: who and how long, or what to run.
+fn authorization_cell(c: &Client, a: &serde_json::Value) -> String {
+    if a.is_null() {
+        return "-".into();
+    }
+    let who = a["resource_owner"].as_str().or(a["member_id"].as_str());
+    let by = who.map(|w| format!(" by {w}")).unwrap_or_default();
+    match (a["authorized"].as_bool(), a["expires_ms"].as_i64(), a["seconds_left"].as_i64()) {
+        (Some(true), Some(e), Some(left)) => format!("ends in {} ({}){by}", span(left * 1000), utc(e)),
+        (Some(true), _, _) => format!("authorized{by}"),
+        _ => format!("NONE: run shopsync auth --account {}", c.account()),
+    }
 }
 
 #[cfg(test)]

@@ -159,6 +159,14 @@ pub struct RawApi {
     /// The OAuth token endpoint (accounts with `oauth = true`).
     #[serde(default = "default_auth_url")]
     pub auth_url: String,
+    /// The page where a shop owner authorizes the app (`protocol = "param2"`,
+    /// `shopsync auth`).
+    #[serde(default = "default_param2_auth_url")]
+    pub param2_auth_url: String,
+    /// Postpone an authorization (`system.oauth2/postponeToken`) once its refresh token has
+    /// less than this left (`protocol = "param2"`; the platform allows the last 30 days).
+    #[serde(default = "default_postpone_within")]
+    pub postpone_within: Dur,
     /// `md5` or `sha1` (seed only; param2 always signs with HMAC-SHA1).
     #[serde(default)]
     pub sign_method: crate::api::SignMethod,
@@ -188,6 +196,12 @@ fn default_base_url() -> String {
 fn default_auth_url() -> String {
     "https://open.1688.com/auth/token".into()
 }
+fn default_param2_auth_url() -> String {
+    crate::api::DEFAULT_AUTHORIZE_URL.into()
+}
+fn default_postpone_within() -> Dur {
+    Dur(crate::api::DEFAULT_POSTPONE_WITHIN)
+}
 fn default_param2_root() -> String {
     crate::api::param2::DEFAULT_ROOT.into()
 }
@@ -214,6 +228,8 @@ impl Default for RawApi {
             base_url: default_base_url(),
             param2_root: default_param2_root(),
             auth_url: default_auth_url(),
+            param2_auth_url: default_param2_auth_url(),
+            postpone_within: default_postpone_within(),
             sign_method: Default::default(),
             page_size: None,
             slice_days: default_slice_days(),

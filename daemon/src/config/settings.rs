@@ -227,6 +227,10 @@ impl Settings {
                 if reqwest::Url::parse(root).map_or(true, |u| !matches!(u.scheme(), "http" | "https")) {
                     return Err(format!("api.param2_root = {root:?} is not an http(s) URL"));
                 }
+                let auth = &a.param2_auth_url;
+                if reqwest::Url::parse(auth).map_or(true, |u| !matches!(u.scheme(), "http" | "https")) {
+                    return Err(format!("api.param2_auth_url = {auth:?} is not an http(s) URL"));
+                }
                 (Protocol::Param2, crate::api::param2::root(root), crate::api::param2::MAX_PAGE_SIZE)
             }
         };
@@ -450,6 +454,8 @@ impl Settings {
                 read_timeout: a.read_timeout.0,
                 max_attempts: a.max_attempts,
                 token_refresh_margin: Duration::from_secs(300),
+                authorize_url: a.param2_auth_url.clone(),
+                postpone_within: a.postpone_within.0,
             },
             sync: SyncSettings {
                 page_size,

@@ -22,6 +22,11 @@ pub enum Request {
     DlqReplay { sink: String },
     /// `shopsync reload`: the same as SIGHUP.
     Reload,
+    /// `shopsync auth`: the token an authorization code became, for the daemon to use and
+    /// store (it holds the state). The socket is the daemon's own user's only (mode 0600,
+    /// peer uid checked), and a token's `Debug` shows no secret, so a logged request does
+    /// not leak it.
+    StoreToken { account: String, token: crate::api::Token },
 }
 
 /// One line of an answer.

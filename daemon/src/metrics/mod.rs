@@ -21,6 +21,7 @@ pub struct Metrics {
     pub pacing_interval: GaugeVec,
     pub quota_used: IntGaugeVec,
     pub quota_remaining: IntGaugeVec,
+    pub authorization_expiry: GaugeVec,
     pub passes: IntCounterVec,
     pub pass_duration: HistogramVec,
     pub passes_skipped: IntCounterVec,
@@ -110,6 +111,12 @@ impl Metrics {
                 &r,
                 "shopsync_quota_remaining_calls",
                 "Calls left in today's quota.",
+                &["account"],
+            ),
+            authorization_expiry: gauge(
+                &r,
+                "shopsync_account_authorization_expiry_timestamp_seconds",
+                "When each param2 OAuth account's authorization (its refresh token) ends; 0 when it has none.",
                 &["account"],
             ),
             passes: counter(
@@ -265,6 +272,7 @@ impl Metrics {
         forget(&self.pacing_interval, "account", account);
         forget(&self.quota_used, "account", account);
         forget(&self.quota_remaining, "account", account);
+        forget(&self.authorization_expiry, "account", account);
     }
 
     /// The Prometheus text format.

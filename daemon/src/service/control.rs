@@ -106,6 +106,19 @@ impl Control {
                 out.out(line + "\n").await;
                 Ok(End::ok(ok))
             }
+            Request::StoreToken { account, token } => {
+                let Some(client) = shared.clients.iter().find(|c| c.account() == account) else {
+                    return Ok(End::error(format!(
+                        "the running daemon has no account {account:?}; reload it after adding the account (shopsync reload), then authorize again"
+                    )));
+                };
+                if let Err(e) = client.install_token(token).await {
+                    return Ok(End::error(e));
+                }
+                shared.store.flush().await?;
+                tracing::info!(account = %account, "OAuth authorization stored");
+                Ok(End::ok(true))
+            }
             Request::Reload => {
                 let (tx, rx) = oneshot::channel();
                 self.reload.send(tx).await.map_err(|_| anyhow::anyhow!("the daemon is stopping"))?;

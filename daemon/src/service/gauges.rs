@@ -36,6 +36,16 @@ pub(super) fn refresher(
             m.pacing_interval
                 .with_label_values(&[c.account()])
                 .set(c.pacer().current_interval().as_secs_f64());
+            // Only param2 accounts can lose their authorization: the seed gateway re-grants.
+            if c.settings().oauth && c.api().protocol == crate::api::Protocol::Param2 {
+                let token = crate::api::TokenStore::load(&shared.store, c.account());
+                let ends = token.filter(|t| t.refresh_token.is_some()).and_then(|t| t.refresh_expires_at_ms);
+                m.authorization_expiry
+                    .with_label_values(&[c.account()])
+                    .set(ends.unwrap_or(0) as f64 / 1000.0);
+            } else {
+                let _ = m.authorization_expiry.remove_label_values(&[c.account()]);
+            }
         }
         if let Ok(iv) = shared.poll_intervals.lock() {
             for (member, secs) in iv.iter() {

@@ -19,6 +19,9 @@ use std::time::Duration;
 const KEY: &str = "1000000";
 const SECRET: &str = "test123";
 
+const POSTPONE_PATH: &str = "/openapi/param2/1/system.oauth2/postponeToken/1000000";
+const POSTPONED_UNTIL: &str = "20991231120000000+0800";
+
 #[derive(Default)]
 struct Script {
     /// Answers to `param2/...` calls, in order; when empty, an empty product page.
@@ -47,6 +50,10 @@ async fn gateway(
             StatusCode::OK,
             r#"{"access_token":"tok-new","expires_in":"36000","refresh_token":"ref-2"}"#.into(),
         );
+    }
+    if path == POSTPONE_PATH {
+        let body = format!(r#"{{"refresh_token":"ref-3","refresh_token_timeout":"{POSTPONED_UNTIL}"}}"#);
+        return (StatusCode::OK, body);
     }
     let (status, body) = s
         .answers
@@ -187,6 +194,8 @@ async fn http_401_refreshes_the_token_once_on_the_param2_endpoint() {
             expires_at_ms: i64::MAX / 2,
             refresh_token: Some(Secret::new("ref-1")),
             refresh_expires_at_ms: None,
+            resource_owner: None,
+            member_id: None,
         },
     );
     let hooks = Hooks { tokens: tokens.clone(), ..Hooks::default() };
@@ -203,12 +212,53 @@ async fn http_401_refreshes_the_token_once_on_the_param2_endpoint() {
 }
 
 #[tokio::test]
+async fn a_refresh_token_in_its_last_days_is_postponed_with_a_signed_call() {
+    let (root, script) = start(vec![]).await;
+    // As on the platform: a refresh grant sends no new refresh token, so the old one (and
+    // its end) must survive it for the postponing to see it.
+    if let Ok(mut s) = script.lock() {
+        s.token_answer = Some((200, r#"{"access_token":"tok-new","expires_in":"36000"}"#.into()));
+    }
+    let now = crate::clock::now_ms();
+    let tokens = Arc::new(MemoryTokenStore::default());
+    tokens.save(
+        "p2",
+        &Token {
+            access_token: Secret::new("tok-old"),
+            expires_at_ms: 0,
+            refresh_token: Some(Secret::new("ref-1")),
+            refresh_expires_at_ms: Some(now + 10 * 86_400_000),
+            resource_owner: Some("login".into()),
+            member_id: None,
+        },
+    );
+    let c = client(&root, true, Hooks { tokens: tokens.clone(), ..Hooks::default() });
+    assert_eq!(c.item_get("1").await.expect("a call"), None);
+    let calls = seen(&script);
+    let paths: Vec<&str> = calls.iter().map(|c| c.0.as_str()).collect();
+    assert_eq!(paths[..2], ["/openapi/http/1/system.oauth2/getToken/1000000", POSTPONE_PATH], "{paths:?}");
+    let form = &calls[1].1;
+    assert_eq!(field(form, "access_token"), Some("tok-new"));
+    assert_eq!(field(form, "refresh_token"), Some("ref-1"));
+    let unsigned: Vec<_> = form.iter().filter(|p| p.0 != "_aop_signature").cloned().collect();
+    let path = POSTPONE_PATH.trim_start_matches("/openapi/");
+    assert_eq!(
+        field(form, "_aop_signature"),
+        Some(wire::signature(path, &unsigned, &Secret::new(SECRET)).as_str())
+    );
+    let t = tokens.load("p2").expect("stored");
+    assert_eq!(t.refresh_token, Some(Secret::new("ref-3")));
+    assert_eq!(t.refresh_expires_at_ms, super::parse_compact(POSTPONED_UNTIL));
+    assert_eq!(t.resource_owner.as_deref(), Some("login"));
+}
+
+#[tokio::test]
 async fn no_token_and_no_refresh_token_is_a_clear_refusal() {
     let (root, script) = start(vec![]).await;
     let c = client(&root, true, Hooks::default());
     let e = c.item_get("1").await.expect_err("no token");
     assert_eq!(e.kind(), "auth");
-    assert!(e.to_string().contains("authorizes the app"), "{e}");
+    assert!(e.to_string().contains("run shopsync auth --account p2"), "{e}");
     assert!(seen(&script).is_empty());
 }
 
@@ -227,6 +277,8 @@ async fn a_refusal_of_the_token_endpoint_is_an_auth_error() {
             expires_at_ms: 0,
             refresh_token: Some(Secret::new("ref-secret-1")),
             refresh_expires_at_ms: None,
+            resource_owner: None,
+            member_id: None,
         },
     );
     let c = client(&root, true, Hooks { tokens, ..Hooks::default() });
