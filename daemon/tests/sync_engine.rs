@@ -157,6 +157,8 @@ impl Rig {
             expires_at_ms: shopsync::clock::now_ms() + 3_600_000,
             refresh_token: Some(Secret::new(grant["refresh_token"].as_str().unwrap().to_string())),
             refresh_expires_at_ms: None,
+            resource_owner: None,
+            member_id: Some(member.to_string()),
         };
         self.tokens.save("main", &token);
     }
