@@ -65,6 +65,14 @@ pub enum Write {
 #[derive(Clone)]
 pub struct Store {
     db: sled::Db,
+    /// Transactions take this shared, a flush alone. sled 0.34's flush holds its internal
+    /// lock for reading while it waits for the log flusher thread, which needs that lock for
+    /// reading too; a transaction queued for it (writing) in between parks the flusher
+    /// behind it, and the three wait for ever. Seen in bench-budget: a daemon's `/metrics` and
+    /// `/healthz` unanswered for 24 minutes, with flushes, a page transaction and a scrape all
+    /// parked on sled's lock. With the gate no transaction queues on sled's lock during a
+    /// flush.
+    gate: std::sync::Arc<std::sync::RwLock<()>>,
     /// Outbox positions up to here are known durable (a flush finished after they were written).
     durable_pos: std::sync::Arc<std::sync::atomic::AtomicU64>,
     items: sled::Tree,
@@ -130,6 +138,7 @@ impl Store {
             }
         }
         Ok(Store {
+            gate: Default::default(),
             durable_pos: Default::default(),
             items: db.open_tree("items")?,
             shops: db.open_tree("shops")?,
@@ -149,7 +158,15 @@ impl Store {
     /// Makes everything written so far durable.
     pub async fn flush(&self) -> Result<(), StateError> {
         let upto = self.outbox_last()?.unwrap_or(0);
-        self.db.flush_async().await?;
+        let (db, gate) = (self.db.clone(), self.gate.clone());
+        // On a blocking thread: the gate may wait for the transactions in hand.
+        let flushed = tokio::task::spawn_blocking(move || {
+            let _alone = gate.write().unwrap_or_else(|e| e.into_inner());
+            db.flush()
+        })
+        .await
+        .map_err(|e| StateError::Sled(sled::Error::ReportableBug(format!("flush task: {e}"))))?;
+        flushed?;
         self.durable_pos.fetch_max(upto, std::sync::atomic::Ordering::AcqRel);
         Ok(())
     }
@@ -244,6 +261,7 @@ impl Store {
 
     /// Changes a shop's record outside the page transaction (pass records, completeness).
     pub fn update_shop(&self, shop: &str, f: impl Fn(&mut ShopState)) -> Result<ShopState, StateError> {
+        let _shared = self.gate.read().unwrap_or_else(|e| e.into_inner());
         let res = self.shops.transaction(|t| {
             let mut s: ShopState = match t.get(shop.as_bytes())? {
                 Some(v) => serde_json::from_slice(&v)
@@ -305,6 +323,7 @@ impl Store {
             #[serde(default)]
             seen: Option<u64>,
         }
+        let _shared = self.gate.read().unwrap_or_else(|e| e.into_inner());
         let res = (&self.items, &self.outbox, &self.shops, &self.meta).transaction(
             |(items, outbox, shops, meta)| {
                 let abort =
