@@ -52,6 +52,11 @@ pub struct ModeFigures {
     pub steady_mean_staleness_h: f64,
     pub steady_p95_staleness_h: f64,
     pub steady_within_hour: f64,
+    /// Of the changes after the first copy: mean staleness of those an incremental poll can
+    /// see (edits, creations, delistings: the listing's modified time moves) and of the
+    /// silent ones only a full pass finds (stock and sales edits, removals).
+    pub steady_visible_mean_h: f64,
+    pub steady_silent_mean_h: f64,
     pub calls_used: u64,
     pub calls_available: u64,
     pub list_pages_distinct: u64,
@@ -170,6 +175,8 @@ struct Change {
     shop: usize,
     item: String,
     at_ms: i64,
+    /// Only a full pass can see it (a stock/sales edit or a removal).
+    silent: bool,
 }
 
 /// Runs the benchmark and returns its figures.
@@ -308,7 +315,7 @@ pub fn run(cfg: &BudgetConfig) -> BudgetReport {
                 for id in a.and_then(|v| v["item_ids"].as_array().cloned()).unwrap_or_default() {
                     if let Some(id) = id.as_str() {
                         online[i].push(id.to_string());
-                        changes.push(Change { shop: i, item: id.to_string(), at_ms });
+                        changes.push(Change { shop: i, item: id.to_string(), at_ms, silent: false });
                     }
                 }
             }
@@ -317,8 +324,9 @@ pub fn run(cfg: &BudgetConfig) -> BudgetReport {
                 let _ = post(&client, &sims[0].base, &path, &body);
                 let _ = post(&client, &sims[1].base, &path, &body);
                 let at_ms = shopsync::clock::now_ms();
+                let silent = op == "touch" || op == "remove";
                 for id in ids {
-                    changes.push(Change { shop: i, item: id, at_ms });
+                    changes.push(Change { shop: i, item: id, at_ms, silent });
                 }
             }
         }
@@ -383,6 +391,7 @@ pub fn run(cfg: &BudgetConfig) -> BudgetReport {
         }
         let mut delays: Vec<f64> = Vec::with_capacity(changes.len());
         let mut steady: Vec<f64> = Vec::new();
+        let mut steady_by_kind = [(0.0f64, 0u64); 2]; // (sum, count): visible, silent
         let mut detected = 0u64;
         for c in &changes {
             let key = (members[c.shop].clone(), c.item.clone());
@@ -399,6 +408,9 @@ pub fn run(cfg: &BudgetConfig) -> BudgetReport {
                 synced_at.iter().map(|s| s.get(&members[c.shop]).copied()).collect::<Option<Vec<_>>>();
             if copied.and_then(|v| v.into_iter().max()).is_some_and(|t| c.at_ms >= t) {
                 steady.push(delay);
+                let k = &mut steady_by_kind[usize::from(c.silent)];
+                k.0 += delay;
+                k.1 += 1;
             }
         }
         delays.sort_by(f64::total_cmp);
@@ -419,6 +431,8 @@ pub fn run(cfg: &BudgetConfig) -> BudgetReport {
             steady_p95_staleness_h: steady.get((steady.len() as f64 * 0.95) as usize).copied().unwrap_or(0.0)
                 / hour,
             steady_within_hour: steady.iter().filter(|&&d| d <= hour).count() as f64 / ns,
+            steady_visible_mean_h: steady_by_kind[0].0 / steady_by_kind[0].1.max(1) as f64 / hour,
+            steady_silent_mean_h: steady_by_kind[1].0 / steady_by_kind[1].1.max(1) as f64 / hour,
             // Every call that reached a key costs quota, except those refused for want of it.
             calls_used: counters["total"].as_u64().unwrap_or(0).saturating_sub(
                 counters["methods"]
@@ -467,6 +481,12 @@ impl BudgetReport {
                     m.steady_p95_staleness_h,
                     m.steady_within_hour * 100.0
                 ),
+            ));
+            rows.push((
+                format!(
+                    "{p}: after the first copy: mean staleness of changes polls see / only full passes see"
+                ),
+                format!("{:.1} h / {:.1} h", m.steady_visible_mean_h, m.steady_silent_mean_h),
             ));
             rows.push((
                 format!("{p}: calls used / available"),

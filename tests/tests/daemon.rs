@@ -253,6 +253,37 @@ fn a_shop_moves_to_another_account_when_its_quota_runs_out() {
 }
 
 #[test]
+fn a_full_cron_firing_with_a_poll_waits_for_it_instead_of_being_skipped() {
+    // Every full-pass second is also a poll second: both crons fire at once and the poll
+    // often takes the shop first. The full pass must wait for it, every time. (A calm
+    // platform: the test counts passes, not their content.)
+    let (sim, member) = SimProc::one_shop(300, &["--rate-limit", "300", "--calm", "--churn", "0"]);
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let config = format!(
+        "[daemon]\nstate_dir = \"@DIR@/state\"\nplugin_dir = \"@DIR@/plugins\"\nmetrics_listen = \"127.0.0.1:{port}\"\n\
+         [api]\nbase_url = \"{}\"\n[pacing]\nsuccess_interval = \"0ms\"\nmax_calls_per_sec = 120\n\
+         [[accounts]]\nname = \"main\"\napp_key = \"10000001\"\napp_secret_file = \"@DIR@/secret1\"\n\
+         [[shops]]\nmember_id = \"{member}\"\nincremental = \"* * * * * *\"\nfull = \"*/4 * * * * *\"\n",
+        sim.gateway()
+    );
+    let setup = Setup::new(&config);
+    std::fs::write(setup.path().join("secret1"), "sim-secret-1").unwrap();
+    let mut daemon = setup.spawn_daemon();
+    let full_ok = || {
+        shopsync_e2e::metric_sum(
+            &shopsync_e2e::metrics_text(port),
+            "shopsync_passes_total",
+            &["kind=\"full\"", "result=\"ok\""],
+        )
+    };
+    // Three full-cron seconds after the first copy: three more full passes.
+    wait_for("a first full pass", 60, || full_ok() >= 1.0);
+    wait_for("three more full passes, one per full-cron second", 30, || full_ok() >= 4.0);
+    sh(&format!("kill -TERM {}", daemon.0.id()));
+    assert!(daemon.0.wait().unwrap().success());
+}
+
+#[test]
 fn sigterm_mid_pass_loses_nothing() {
     // No churn: the test wants exactly one event per item.
     let sim =

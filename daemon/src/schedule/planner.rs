@@ -27,12 +27,14 @@
 //! shop is polled at least every `max_poll`, and none more often than `min_poll`; within
 //! those bounds the budget is filled by water-filling (clamp, then spread the rest).
 //!
-//! **Full passes.** Open passes first (progress already paid for; the one nearest its end
-//! first, which finishes shops soonest), then shops that have never had a complete copy (an
-//! uncopied shop is infinitely stale), then shops on `full = "auto"` whose last full pass is
-//! older than `full_every`, most overdue first, and then, with what the day still has, the
-//! shop with the most silent changes expected since its last full pass (stock and sales
-//! edits and removals only a full pass sees).
+//! **Full passes.** Open passes and first copies first (progress already paid for, and an
+//! uncopied shop is the stalest there is), shortest first: every change of a shop waits for
+//! its copy, so finishing small shops first minimises the mean wait (shortest job first);
+//! a shop of unknown size gets a short probe session that learns its official count. Then
+//! shops on `full = "auto"` whose last full pass is older than `full_every`, most overdue
+//! first, and then, with what the day still has, refreshes by the square-root rule (see
+//! [`refresh_index`]): the shop whose expected silent changes (stock and sales edits and
+//! removals only a full pass sees) weigh most per call.
 
 use crate::config::BudgetSettings;
 use crate::state::ChangeRate;
@@ -204,6 +206,18 @@ pub fn poll_intervals(
     f.iter().map(|&fi| 1.0 / fi.max(f_min)).collect()
 }
 
+/// How much a refresh (a full pass of a synced shop) is worth per call now: the silent
+/// changes (stock and sales edits, removals: only a full pass sees them) arrive at rate `s`
+/// and have waited `a²·s/2` in total since the last full pass `a` ago; a pass costs `c`.
+/// Serving the largest `s·a²/c` first is the square-root rule again (each shop then gets
+/// refreshed every `∝ √(c/s)`), the rule that minimises the mean wait of a change under a
+/// fixed budget, as for polls (see the module's head).
+fn refresh_index(s: &ShopView, since_full: i64, day_ms: i64) -> f64 {
+    let age = since_full.max(0) as f64;
+    let cost = full_cost(s).unwrap_or(1).max(1) as f64;
+    silent_rate(&s.rate, day_ms) * age * age / cost
+}
+
 /// Calls a full pass of the shop is expected to need from here.
 fn full_cost(s: &ShopView) -> Option<u64> {
     if let Some(o) = &s.open {
@@ -293,11 +307,14 @@ pub fn plan(input: &Input<'_>) -> Plan {
         // Shops with a full cron get their first and resumed passes from the cron side.
         let key = match &s.open {
             Some(_) if !s.auto_full => continue,
-            Some(o) => (0, o.items_left.map_or(0.0, |n| n as f64)),
+            // Shortest first: a pass that ends sooner hands its shop's changes over sooner.
+            Some(o) => (0, o.items_left.map_or(-1.0, |n| n as f64)),
             None if !s.synced && !s.auto_full => continue,
-            None if !s.synced => (1, i as f64),
+            // A first copy of unknown size is probed first (a short session learns the
+            // official count), then takes its place in the shortest-first order.
+            None if !s.synced => (0, if s.items > 0 { s.items as f64 } else { -1.0 }),
             None if s.auto_full && since_full >= full_every => (2, -(since_full as f64) / full_every as f64),
-            None if s.auto_full => (3, -(silent_rate(&s.rate, day) * since_full as f64)),
+            None if s.auto_full => (3, -refresh_index(s, since_full, day)),
             None => continue,
         };
         order.push((key.0, key.1, i));
@@ -322,7 +339,9 @@ pub fn plan(input: &Input<'_>) -> Plan {
         }
         let cap = match cost {
             Some(c) => (c as f64 * 1.2 + 20.0).min(allow[a].1),
-            None => allow[a].1,
+            // Size unknown: a probe, so that a big shop does not take the day before the
+            // small ones are even counted.
+            None => (MIN_FULL_CHUNK as f64).min(allow[a].1),
         }
         .floor() as u64;
         allow[a].1 -= cap as f64;
@@ -440,7 +459,7 @@ mod tests {
     }
 
     #[test]
-    fn open_passes_come_first_then_first_copies_then_overdue_ones() {
+    fn open_passes_and_first_copies_come_first_shortest_first_then_overdue_ones() {
         let b = budget();
         let mut shops = vec![shop(true), shop(false), shop(true), shop(true)];
         shops[0].rate.last_full_ms = Some(0); // overdue at day 8
@@ -466,5 +485,71 @@ mod tests {
             .filter_map(|l| if let Launch::Full { shop, .. } = l { Some(*shop) } else { None })
             .collect();
         assert_eq!(&fulls[..3.min(fulls.len())], &[2, 1, 0][..3.min(fulls.len())], "{fulls:?}");
+    }
+
+    fn fulls(input: &Input<'_>) -> Vec<(usize, u64)> {
+        plan(input)
+            .launches
+            .iter()
+            .filter_map(|l| if let Launch::Full { shop, cap, .. } = l { Some((*shop, *cap)) } else { None })
+            .collect()
+    }
+
+    #[test]
+    fn a_shop_of_unknown_size_is_probed_before_a_big_pass_takes_the_day() {
+        let b = budget();
+        let mut shops = vec![shop(false), shop(false), shop(false)];
+        shops[0].open = Some(OpenPass { items_left: Some(90_000), calls_left: Some(2_500) });
+        shops[1].items = 0; // never counted
+        shops[2].items = 200;
+        for s in &mut shops {
+            s.auto_polls = false;
+        }
+        let accounts = [account(0.2)];
+        let input = Input {
+            now_ms: DAY,
+            day_ms: DAY,
+            budget: &b,
+            any_watch: false,
+            accounts: &accounts,
+            shops: &shops,
+            free_slots: 8,
+        };
+        // Two sessions on the account: the probe (a short cap) and the small shop; the big
+        // open pass waits for them.
+        let got = fulls(&input);
+        assert_eq!(got.iter().map(|f| f.0).collect::<Vec<_>>(), vec![1, 2], "{got:?}");
+        assert_eq!(got[0].1, MIN_FULL_CHUNK, "the probe is short");
+    }
+
+    #[test]
+    fn refreshes_go_where_silent_changes_weigh_most_per_call() {
+        let b = budget();
+        let mut shops = vec![shop(true), shop(true)];
+        for (k, s) in shops.iter_mut().enumerate() {
+            s.auto_polls = false;
+            s.rate.last_full_ms = Some(DAY);
+            // The same silent rate; the first costs 20 times as much to refresh.
+            s.rate.silent = 20.0;
+            s.rate.silent_span_ms = 2.0 * DAY as f64;
+            s.rate.full_calls = if k == 0 { 2_000 } else { 100 };
+        }
+        let accounts = [account(0.2)];
+        let input = Input {
+            now_ms: 3 * DAY,
+            day_ms: DAY,
+            budget: &b,
+            any_watch: false,
+            accounts: &accounts,
+            shops: &shops,
+            free_slots: 1,
+        };
+        assert_eq!(fulls(&input).first().map(|f| f.0), Some(1));
+        // Once the cheap shop was just refreshed, the expensive one's changes weigh more:
+        // 6² / 2,000 days² per call against 0.5² / 100.
+        shops[0].rate.last_full_ms = Some(-2 * DAY);
+        shops[1].rate.last_full_ms = Some(3 * DAY + DAY / 2);
+        let input = Input { shops: &shops, now_ms: 4 * DAY, ..input };
+        assert_eq!(fulls(&input).first().map(|f| f.0), Some(0));
     }
 }

@@ -90,10 +90,20 @@ async fn run(shared: Arc<Shared>, shop: ShopSettings, index: usize, full: bool, 
         }
     };
     let lock = shared.lock_for(member.as_str());
-    let Ok(_guard) = lock.try_lock() else {
+    let claim = if full { shared.claim_full(member.as_str()) } else { None };
+    let busy = || {
         tracing::debug!(shop = %member, full, "pass not started: a pass of this shop still runs or waits its turn");
         shared.metrics.passes_skipped.with_label_values(&[member.as_str(), "running"]).inc();
-        return;
+    };
+    if full && claim.is_none() {
+        return busy();
+    }
+    let _guard = match lock.try_lock() {
+        Ok(g) => g,
+        // Only a poll can hold the shop now (the claim keeps other full passes out): the
+        // full pass waits for it.
+        Err(_) if full => lock.lock().await,
+        Err(_) => return busy(),
     };
     let Ok(_permit) = shared.passes.clone().acquire_owned().await else {
         return; // never closed

@@ -72,6 +72,7 @@ impl Live {
                 clients: clients.clone(),
                 // Locks carry over, so a pass in flight still keeps its shop's next one out.
                 locks: std::sync::Mutex::new(self.shared.locks.lock().map(|l| l.clone()).unwrap_or_default()),
+                full_claims: self.shared.full_claims.clone(),
                 active: self.shared.active.clone(),
                 passes,
                 resume_after: std::sync::Mutex::new(

@@ -59,6 +59,7 @@ pub async fn run(config: &Path, stop: impl std::future::Future<Output = ()>) -> 
         clients,
         settings,
         locks: Default::default(),
+        full_claims: Default::default(),
         active: Default::default(),
         passes: Arc::new(tokio::sync::Semaphore::new(max_passes)),
         resume_after: Default::default(),

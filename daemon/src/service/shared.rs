@@ -22,6 +22,8 @@ pub(super) struct Shared {
     /// One lock per shop, keyed by member id: two passes of one shop never run at once,
     /// even when the config names it twice (by URL and by id).
     pub locks: std::sync::Mutex<HashMap<String, Arc<Mutex<()>>>>,
+    /// Shops a full pass holds or waits for (see [`Shared::claim_full`]).
+    pub full_claims: FullClaims,
     /// Passes in flight, so shutdown (or a reload that removes their shop) can ask them to
     /// stop after their page in hand.
     pub active: ActivePasses,
@@ -42,6 +44,21 @@ pub(super) struct Shared {
     pub poll_intervals: std::sync::Mutex<HashMap<String, f64>>,
     /// Woken when a pass ends, so the planner fills its slot at once.
     pub replan: Arc<tokio::sync::Notify>,
+}
+
+/// Member ids a full pass runs on or waits for.
+pub(super) type FullClaims = Arc<std::sync::Mutex<std::collections::HashSet<String>>>;
+
+/// A shop claimed for one full pass; the claim ends when this is dropped.
+pub(super) struct FullClaim {
+    claims: FullClaims,
+    key: String,
+}
+
+impl Drop for FullClaim {
+    fn drop(&mut self) {
+        self.claims.lock().unwrap_or_else(|e| e.into_inner()).remove(&self.key);
+    }
 }
 
 /// One account's planned spending on one quota day.
@@ -88,6 +105,16 @@ impl Shared {
         if let Some(e) = l.get_mut(&client.settings().app_key) {
             f(e);
         }
+    }
+
+    /// Claims `key` for a full pass: `None` when another full pass runs on it or already
+    /// waits for its turn. A full pass that finds its shop busy with an incremental poll
+    /// waits for it (a full cron firing at the same second as the poll would otherwise lose
+    /// the shop's lock every time); a second full pass has nothing to add and is skipped.
+    pub fn claim_full(&self, key: &str) -> Option<FullClaim> {
+        let mut c = self.full_claims.lock().unwrap_or_else(|e| e.into_inner());
+        c.insert(key.to_string())
+            .then(|| FullClaim { claims: self.full_claims.clone(), key: key.to_string() })
     }
 
     pub fn lock_for(&self, key: &str) -> Arc<Mutex<()>> {
