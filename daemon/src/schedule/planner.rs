@@ -549,7 +549,15 @@ mod tests {
         // 6² / 2,000 days² per call against 0.5² / 100.
         shops[0].rate.last_full_ms = Some(-2 * DAY);
         shops[1].rate.last_full_ms = Some(3 * DAY + DAY / 2);
-        let input = Input { shops: &shops, now_ms: 4 * DAY, ..input };
+        let input = Input {
+            now_ms: 4 * DAY,
+            day_ms: DAY,
+            budget: &b,
+            any_watch: false,
+            accounts: &accounts,
+            shops: &shops,
+            free_slots: 1,
+        };
         assert_eq!(fulls(&input).first().map(|f| f.0), Some(0));
     }
 }
