@@ -275,6 +275,18 @@ impl Sim {
                 ),
             )
             .route(
+                "/_sim/counters/repeated_pages",
+                get(|State(s): State<Sim>| async move {
+                    let pages: Vec<_> = s
+                        .traffic()
+                        .repeated_pages(2_000)
+                        .into_iter()
+                        .map(|(key, served)| serde_json::json!({"key": key, "served": served}))
+                        .collect();
+                    Json(serde_json::json!({"pages": pages}))
+                }),
+            )
+            .route(
                 "/_sim/quota/reset",
                 post(|State(s): State<Sim>| async move {
                     s.traffic().reset_quota();

@@ -165,6 +165,16 @@ impl Traffic {
         *self.list_pages.entry(key).or_default() += 1;
     }
 
+    /// The list pages answered more than once, most repeated first (at most `limit`): the
+    /// key is `sortType|member|start|end|cid|page|size|offline`, with how often it was served.
+    pub fn repeated_pages(&self, limit: usize) -> Vec<(String, u32)> {
+        let mut out: Vec<(String, u32)> =
+            self.list_pages.iter().filter(|(_, &n)| n > 1).map(|(k, &n)| (k.clone(), n)).collect();
+        out.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+        out.truncate(limit);
+        out
+    }
+
     /// Forgets the counters (not the quota spent).
     pub fn reset_counters(&mut self) {
         self.list_pages.clear();

@@ -170,6 +170,38 @@ config = {{ path = "@DIR@/events.jsonl", max_bytes = 100000000000 }}
     c
 }
 
+/// Prints (to stderr) what the list pages answered twice were: by sort order, window width
+/// and whether it was a window's first page, so that re-reads can be traced to their cause.
+fn describe_repeats(mode: &str, repeated: &serde_json::Value) {
+    let mut groups: std::collections::BTreeMap<String, (u64, u64)> = Default::default();
+    for p in repeated["pages"].as_array().into_iter().flatten() {
+        let (Some(key), Some(served)) = (p["key"].as_str(), p["served"].as_u64()) else { continue };
+        let f: Vec<&str> = key.split('|').collect();
+        let num = |i: usize| f.get(i).and_then(|v| v.parse::<i64>().ok());
+        let width = match (num(2), num(3)) {
+            (Some(a), Some(b)) if b - a <= 1 => "one millisecond".to_string(),
+            (Some(a), Some(b)) if b - a <= 3_600_000 => "up to an hour".to_string(),
+            (Some(a), Some(b)) if b - a <= 86_400_000 => "up to a day".to_string(),
+            (Some(_), Some(_)) => "wider".to_string(),
+            _ => "unbounded".to_string(),
+        };
+        let group = format!(
+            "sort {} | {} | {} | {}",
+            f.first().copied().filter(|s| !s.is_empty()).unwrap_or("default"),
+            width,
+            if f.get(4).is_some_and(|c| !c.is_empty()) { "one category" } else { "all categories" },
+            if num(5) == Some(1) { "page 1" } else { "later page" },
+        );
+        let g = groups.entry(group).or_default();
+        g.0 += 1;
+        g.1 += served - 1;
+    }
+    eprintln!("{mode}: list pages answered again (first 2,000 queries), by kind: queries / repeats");
+    for (group, (queries, repeats)) in groups {
+        eprintln!("  {group}: {queries} / {repeats}");
+    }
+}
+
 /// One recorded change.
 struct Change {
     shop: usize,
@@ -418,6 +450,7 @@ pub fn run(cfg: &BudgetConfig) -> BudgetReport {
         let n = delays.len().max(1) as f64;
         let ns = steady.len().max(1) as f64;
         let counters = sims[k].admin_get("/_sim/counters");
+        describe_repeats(name, &sims[k].admin_get("/_sim/counters/repeated_pages"));
         modes.push(ModeFigures {
             name: name.to_string(),
             days_to_complete: complete_at[k].map(|t| (t - start_ms) as f64 / day_ms as f64),
