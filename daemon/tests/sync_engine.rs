@@ -107,6 +107,7 @@ async fn rig_with(face: Face, faults: Faults, quirks: Quirks) -> Rig {
         overlap: Duration::from_secs(300),
         full_pass_skus: SkuRefresh::Changed,
         sku_max_age: Duration::from_secs(14 * 86_400),
+        sellers: Default::default(),
     };
     let engine = Engine::new(client, store.clone(), sync);
     Rig { sim, store, engine, face, tokens, app_key, _dir: dir }

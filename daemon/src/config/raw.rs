@@ -371,10 +371,37 @@ pub struct RawShop {
     /// every `budget.full_every`; or a cron (with seconds) of full passes.
     #[serde(default = "default_auto")]
     pub full: String,
+    /// How the shop is read under `protocol = "param2"`: `"own"` (the default: its owner
+    /// authorized the app, `alibaba.product.list.get` by time windows) or `"seller"` (any
+    /// seller, by `seller_open_id`, with the cross-border APIs: sweeps of the whole list).
+    #[serde(default)]
+    pub source: RawSource,
+    /// The seller's masked id for `querySellerOfferList` (`source = "seller"`, required;
+    /// `queryProductDetail` of any of its offers names it as `sellerOpenId`).
+    #[serde(default)]
+    pub seller_open_id: Option<String>,
+    /// The answer language the cross-border APIs require (`country`), `source = "seller"`.
+    #[serde(default = "default_country")]
+    pub country: String,
+}
+
+/// Which API family reads a shop (`[[shops]] source`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RawSource {
+    /// The shop's owner authorized the app.
+    #[default]
+    Own,
+    /// Any seller's shop, by its `sellerOpenId`.
+    Seller,
 }
 
 fn default_auto() -> String {
     "auto".into()
+}
+
+fn default_country() -> String {
+    "en".into()
 }
 
 /// How each account's quota day is split. The four shares add up to at most 1; what a

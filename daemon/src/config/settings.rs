@@ -1,6 +1,6 @@
 //! Validation of the raw file into typed settings, once.
 
-use super::raw::{RawConfig, RawProtocol};
+use super::raw::{RawConfig, RawProtocol, RawSource};
 use crate::api::{AccountSettings, ApiSettings, MemberId, Protocol, ShopRef};
 use crate::pacing::PacingSettings;
 use crate::secret::Secret;
@@ -46,6 +46,19 @@ pub struct SyncSettings {
     pub full_pass_skus: SkuRefresh,
     /// Full passes fetch SKU details older than this again (see `[sync] sku_max_age`).
     pub sku_max_age: Duration,
+    /// Shops read as any seller's (`source = "seller"`), by member id: every pass of such a
+    /// shop is a sweep of `querySellerOfferList` (`sync/sweep.rs`). Here rather than in
+    /// [`ShopSettings`] because the engine, which only gets these settings, decides.
+    pub sellers: std::collections::BTreeMap<String, SellerSource>,
+}
+
+/// A shop read through the cross-border APIs (`source = "seller"`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SellerSource {
+    /// `querySellerOfferList`'s `sellerOpenId`.
+    pub open_id: String,
+    /// The answer language both cross-border APIs require.
+    pub country: String,
 }
 
 /// When a kind of pass runs: chosen by the budget planner, or on a cron.
@@ -142,6 +155,37 @@ fn check_cron(expr: &str, tz: chrono_tz::Tz) -> Result<(), String> {
         return Err(format!("cron {expr:?} has {n} fields; write six: sec min hour day month weekday"));
     }
     crate::schedule::check(&crate::schedule::jittered(expr, "check"), tz)
+}
+
+/// The cross-border source of a `[[shops]]` entry with `source = "seller"`, checked: it needs
+/// `protocol = "param2"` and a `seller_open_id`.
+fn seller_source(
+    s: &super::raw::RawShop,
+    protocol: &Protocol,
+    at: &str,
+) -> Result<Option<SellerSource>, String> {
+    if s.source == RawSource::Own {
+        if s.seller_open_id.is_some() {
+            return Err(format!("{at}: seller_open_id is only read with source = \"seller\""));
+        }
+        return Ok(None);
+    }
+    if *protocol != Protocol::Param2 {
+        return Err(format!(
+            "{at}: source: \"seller\" needs [api] protocol = \"param2\" (the cross-border APIs exist only there)"
+        ));
+    }
+    let open_id = s.seller_open_id.as_deref().map(str::trim).unwrap_or_default();
+    if open_id.is_empty() {
+        return Err(format!(
+            "{at}: source: \"seller\" needs seller_open_id (queryProductDetail of any of the shop's offers names it as sellerOpenId)"
+        ));
+    }
+    let country = s.country.trim();
+    if country.is_empty() {
+        return Err(format!("{at}: country: must not be empty (the cross-border APIs require it)"));
+    }
+    Ok(Some(SellerSource { open_id: open_id.to_string(), country: country.to_string() }))
 }
 
 /// Where the subject of a validation message is written, as (line, column), both from 1:
@@ -359,6 +403,7 @@ impl Settings {
             }
         };
         let mut shops: Vec<ShopSettings> = Vec::new();
+        let mut sellers = std::collections::BTreeMap::new();
         for (i, s) in raw.shops.iter().enumerate() {
             let (shop, label) = match (&s.url, &s.member_id) {
                 (Some(u), None) => (u.parse::<ShopRef>(), u.clone()),
@@ -377,6 +422,14 @@ impl Settings {
             }
             if let Some(c) = full.cron() {
                 check_cron(c, timezone).map_err(|e| format!("{at}: full: {e}"))?;
+            }
+            if let Some(seller) = seller_source(s, &protocol, &at)? {
+                let ShopRef::Member(m) = &shop else {
+                    return Err(format!(
+                        "{at}: source: a seller's shop is keyed by its member_id (no call resolves a URL under param2)"
+                    ));
+                };
+                sellers.insert(m.to_string(), seller);
             }
             shops.push(ShopSettings { shop, label, account: s.account.clone(), incremental, full });
         }
@@ -463,6 +516,7 @@ impl Settings {
                 overlap: a.overlap.0,
                 full_pass_skus: raw.sync.full_pass_skus,
                 sku_max_age: raw.sync.sku_max_age.0,
+                sellers,
             },
             accounts,
             shops,

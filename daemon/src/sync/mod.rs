@@ -9,6 +9,8 @@
 //! - `full.rs`: the resumable full pass, its progress kept in the shop's state;
 //! - `diff.rs`: the only writer of items and events (content hash against the stored copy);
 //! - `verify.rs`: deletes only for items verified gone, and the completeness check;
+//! - `sweep.rs`: a seller's shop (`source = "seller"`): sweeps of its offer list, details
+//!   only for offers new or changed;
 //! - `watch.rs`: single watched items through `alibaba.item.get`;
 //! - `stats.rs`: counters a progress bar or the metrics read while a pass runs.
 
@@ -20,6 +22,7 @@ pub mod normalize;
 mod pass;
 mod plan;
 mod stats;
+mod sweep;
 mod verify;
 mod watch;
 mod window;

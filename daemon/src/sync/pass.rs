@@ -2,7 +2,7 @@
 //! shop has no watermark yet, or when its first full pass is still open; otherwise
 //! incremental, from the watermark (minus the overlap) to now in windows of at most 30 days,
 //! oldest first, the watermark moving with every page in the same transaction as the page's
-//! items and events.
+//! items and events. A seller's shop (`source = "seller"`) is swept instead (`sweep.rs`).
 
 use super::engine::{Engine, PassReport, SyncError};
 use super::full;
@@ -26,6 +26,10 @@ impl Engine {
         since_ms: Option<i64>,
         stats: Arc<PassStats>,
     ) -> Result<PassReport, SyncError> {
+        if let Some(seller) = self.sync.sellers.get(shop.as_str()) {
+            let first = self.store.shop(shop.as_str())?.watermark_ms.is_none();
+            return self.sweep_pass(shop, full || first, seller, stats).await;
+        }
         let state = self.store.shop(shop.as_str())?;
         let from = since_ms.or(state.watermark_ms.map(|w| w - self.sync.overlap.as_millis() as i64));
         let kind = match from {
@@ -74,7 +78,7 @@ impl Engine {
     }
 
     /// Records the pass in the shop's state and makes the report.
-    async fn finish(
+    pub(super) async fn finish(
         &self,
         shop: &MemberId,
         kind: PassKind,

@@ -80,6 +80,7 @@ async fn bench() {
         overlap: Duration::from_secs(300),
         full_pass_skus: SkuRefresh::Changed,
         sku_max_age: Duration::from_secs(14 * 86_400),
+        sellers: Default::default(),
     };
     let engine = Engine::new(client, store.clone(), sync);
     let member_id = member.parse().expect("member id");

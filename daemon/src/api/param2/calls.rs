@@ -83,6 +83,12 @@ pub fn in_window(filter: &ItemFilter, item: &RawItem) -> bool {
     }
 }
 
+/// `queryProductDetail`'s business codes for an offer that does not exist or is not on sale
+/// (the simulator's, after the shapes open-source clients meet; no document lists them). Only
+/// these make `offer_detail` answer "gone", on which the sweep deletes: any other refusal is
+/// an error and deletes nothing.
+const OFFER_GONE: [&str; 2] = ["OFFER_NOT_FOUND", "OFFER_NOT_ONLINE"];
+
 /// The `querySellerOfferList` parameter object.
 pub fn seller_offers_params(
     seller_open_id: &str,
@@ -180,7 +186,8 @@ impl Client {
         products::parse_seller_offers(&v)
     }
 
-    /// `product.search.queryProductDetail`: one offer in full, with its seller's open id.
+    /// `product.search.queryProductDetail`: one offer in full, with its seller's open id;
+    /// `None` when the platform says it does not exist or is not on sale.
     pub async fn offer_detail(&self, offer_id: &str, country: &str) -> Result<Option<OfferDetail>, ApiError> {
         if !self.is_param2() {
             return Err(ApiError::Unsupported { call: "offer_detail".into(), protocol: "seed" });
@@ -189,7 +196,10 @@ impl Client {
             return Err(ApiError::Argument(format!("offer id {offer_id:?} is not a number")));
         };
         let q = json!({"offerId": numeric, "country": country});
-        let v = self.call(wire::OFFER_DETAIL.name, &[p("offerDetailParam", wire::json_object(&q))]).await?;
+        let v = match self.call(wire::OFFER_DETAIL.name, &[p("offerDetailParam", wire::json_object(&q))]).await {
+            Err(ApiError::Business { code, .. }) if OFFER_GONE.contains(&code.trim()) => return Ok(None),
+            r => r?,
+        };
         let detail = products::parse_offer_detail(&v)?;
         if let Some(d) = &detail {
             self.param2_skus().put(d.item.skus.iter().flatten().cloned());

@@ -1,0 +1,294 @@
+//! Any seller's shop (`source = "seller"`), read through the cross-border APIs: a sweep of
+//! `querySellerOfferList` by the seller's `sellerOpenId`, then `queryProductDetail` for the
+//! offers that need it.
+//!
+//! The list has no time filter, so there are no windows and no watermark to move page by
+//! page: every pass, full or incremental, reads the whole list. An offer's list entry carries
+//! no SKUs and no stock, only `modifyDate`, the title and one price; its detail carries the
+//! rest but no `modifyDate`. So an offer is fetched in full only when it is new, when its
+//! `modifyDate` or title differs from the stored copy's, or (full passes) when its details
+//! are older than `sync.sku_max_age`: stock and sales move without `modifyDate` moving, and
+//! only that refresh sees them. Every other offer seen is stamped as seen without a call.
+//!
+//! The list is cut by offset, newest modification first: an offer modified during the sweep
+//! jumps to the front (a later page repeats one), one delisted pulls every later offer up a
+//! place (the offer at the next page boundary is skipped). A skipped offer is not stamped, so
+//! like any offer not seen it is only deleted after `queryProductDetail` says it is gone; and
+//! a sweep that did not read every page, or saw fewer offers than the count minus what
+//! moved, deletes nothing and leaves the pass open: the next sweep goes on with the same
+//! mark, and what this one stamped stays stamped.
+//!
+//! The sweep runs as the shop's open full pass ([`super::full::open`]), so the store stamps
+//! what it writes with the pass's mark, resumes it after a kill, and the status shows it.
+//! After a complete sweep the pass is closed with the sweep's start as the watermark: it
+//! says nothing about time order here, but it is how the planner and the status tell a shop
+//! that holds a complete copy.
+
+use super::diff::{apply, diff};
+use super::engine::{Engine, PassReport, SyncError};
+use super::full;
+use super::normalize::{listing, with_skus};
+use super::stats::bump;
+use super::verify;
+use super::watch::quarantine;
+use super::window::Ctx;
+use super::stats::PassStats;
+use crate::api::{ApiError, MemberId, RawItem};
+use crate::clock::now_ms;
+use crate::config::SellerSource;
+use crate::state::{Completeness, FullProgress, PassKind, StoredItem, Write};
+use std::collections::HashSet;
+use std::sync::Arc;
+
+/// `querySellerOfferList`'s page size. The platform documents no maximum; the simulator
+/// takes 20 as the safe reading, and a larger page the platform silently cut would skip
+/// offers, as `alibaba.product.list.get` does past 20.
+pub const OFFER_PAGE_SIZE: u32 = 20;
+
+/// What the sweep saw of the list.
+#[derive(Debug, Default, PartialEq, Eq)]
+struct Tally {
+    pages_read: u32,
+    /// The count of the last page read (it moves while offers change).
+    total: u64,
+    first_total: Option<u64>,
+    /// Distinct offers seen, readable or not.
+    seen: u64,
+    /// Offers listed twice (they moved to the front while the sweep read on).
+    repeated: u64,
+}
+
+impl Tally {
+    fn pages(&self, size: u32) -> u32 {
+        u32::try_from(self.total.div_ceil(u64::from(size.max(1)))).unwrap_or(u32::MAX)
+    }
+
+    /// Every page read, and no more offers missing than moved: a shrinking count and offers
+    /// listed twice are what pulls an offer past a page boundary.
+    fn complete(&self, size: u32) -> bool {
+        let shrank = self.first_total.unwrap_or(self.total).saturating_sub(self.total);
+        self.pages_read >= self.pages(size) && self.seen + self.repeated + shrank >= self.total
+    }
+}
+
+/// Whether an offer's list entry asks for its detail: new, `modifyDate` or title moved, or
+/// its details older than `stale_before`.
+fn needs_detail(offer: &RawItem, stored: Option<&StoredItem>, stale_before: Option<i64>) -> bool {
+    let Some(s) = stored else { return true };
+    offer.modified_time != Some(s.item.modified_ms)
+        || offer.title.as_deref().is_some_and(|t| t != s.item.title)
+        || stale_before.is_some_and(|before| s.skus_ms.is_none_or(|t| t < before))
+}
+
+/// An offer to read in full, with the `modifyDate` its list entry gave (the detail has none).
+struct Ask {
+    id: String,
+    modified_ms: Option<i64>,
+}
+
+impl Engine {
+    /// One pass of a seller's shop: a sweep, whether the pass was asked full or incremental.
+    /// A full one (or the shop's first) also reads in full the offers whose details are older
+    /// than `sync.sku_max_age`.
+    pub(super) async fn sweep_pass(
+        &self,
+        shop: &MemberId,
+        full: bool,
+        seller: &SellerSource,
+        stats: Arc<PassStats>,
+    ) -> Result<PassReport, SyncError> {
+        let kind = if full { PassKind::Full } else { PassKind::Incremental };
+        let stale_before = full.then(|| now_ms() - self.sync.sku_max_age.as_millis() as i64);
+        let mut ctx = Ctx::new(self.clone(), shop.clone(), stats.clone(), false);
+        let started_ms = now_ms();
+        let result = match full::open(&ctx) {
+            Ok(progress) => {
+                tracing::info!(shop = %shop, kind = ?kind, session = progress.sessions, "sweep started");
+                ctx.mark = Some(progress.pass_id);
+                let ctx = Arc::new(ctx);
+                let r = run(&ctx, seller, progress, stale_before).await;
+                if r.is_err() {
+                    let (calls, ms) = ctx.unaccounted();
+                    full::account_session(&ctx, calls, ms)?;
+                }
+                r
+            }
+            Err(e) => Err(e),
+        };
+        let total_calls = result.as_ref().ok().and_then(|(c, calls)| c.as_ref().map(|_| *calls));
+        let mut report = self.finish(shop, kind, started_ms, &stats, result.map(|(c, _)| c)).await?;
+        report.full_pass_calls = total_calls;
+        Ok(report)
+    }
+}
+
+/// Runs (or goes on with) the sweep that is the shop's open full pass. Returns the
+/// completeness when the sweep was complete (the pass is then closed), `None` when it was
+/// not (the pass stays open), and what the pass has cost so far.
+pub(super) async fn run(
+    ctx: &Arc<Ctx>,
+    seller: &SellerSource,
+    progress: FullProgress,
+    stale_before: Option<i64>,
+) -> Result<(Option<Completeness>, u64), SyncError> {
+    let e = &ctx.engine;
+    let store = &e.store;
+    let pass_id = progress.pass_id;
+    let size = e.sync.page_size.clamp(1, OFFER_PAGE_SIZE);
+    let mut tally = Tally::default();
+    let mut ids: HashSet<String> = HashSet::new();
+    let mut page = 1u32;
+    while tally.pages_read == 0 || page <= tally.pages(size) {
+        let p = e.client.seller_offers(&seller.open_id, page, size, &seller.country).await?;
+        bump(&ctx.stats.list_calls, 1);
+        tally.pages_read += 1;
+        tally.total = p.total_results;
+        tally.first_total.get_or_insert(p.total_results);
+        let mut writes = Vec::new();
+        let mut asks = Vec::new();
+        for b in &p.bad {
+            let Some(id) = &b.item_id else { continue };
+            tally.seen += u64::from(ids.insert(id.clone()));
+            // Listed, so there, but unreadable: quarantined, and its stored copy (if any)
+            // stamped so that it is not a delete candidate.
+            quarantine(store, ctx.shop(), id, &b.error, b.modified_ms, &ctx.stats)?;
+            if let Some(s) = store.item(ctx.shop(), id)?.filter(|s| s.seen != Some(pass_id)) {
+                writes.push(Write::Upsert { stored: s, event: None });
+            }
+        }
+        for offer in &p.items {
+            if !ids.insert(offer.item_id.clone()) {
+                tally.repeated += 1;
+                continue;
+            }
+            tally.seen += 1;
+            let stored = store.item(ctx.shop(), &offer.item_id)?;
+            if needs_detail(offer, stored.as_ref(), stale_before) {
+                asks.push(Ask { id: offer.item_id.clone(), modified_ms: offer.modified_time });
+            } else if let Some(s) = stored.filter(|s| s.seen != Some(pass_id)) {
+                writes.push(Write::Upsert { stored: s, event: None });
+            }
+        }
+        bump(&ctx.stats.items_seen, (p.items.len() + p.bad.len()) as u64);
+        apply(store, ctx.shop(), &ctx.stats, &writes, None, None)?;
+        details(ctx, seller, asks, pass_id).await?;
+        if p.items.is_empty() && p.bad.is_empty() {
+            break;
+        }
+        if ctx.stats.stopping() {
+            return Err(SyncError::Stopped);
+        }
+        page += 1;
+    }
+    let shifted = tally.repeated > 0 || tally.first_total != Some(tally.total);
+    if shifted {
+        bump(&ctx.stats.rereads, 1);
+        tracing::info!(
+            shop = %ctx.shop, repeated = tally.repeated, first_total = ?tally.first_total, total = tally.total,
+            "offers moved in the list while the sweep read it"
+        );
+    }
+    if !tally.complete(size) {
+        tracing::warn!(
+            shop = %ctx.shop, pages = tally.pages_read, seen = tally.seen, total = tally.total,
+            "sweep incomplete; nothing deleted, the next sweep goes on with this one's marks"
+        );
+        let (calls, ms) = ctx.unaccounted();
+        full::account_session(ctx, calls, ms)?;
+        return Ok((None, 0));
+    }
+    store.update_shop(ctx.shop(), |st| {
+        if let Some(f) = st.full.as_mut() {
+            f.verifying = true;
+            f.official = Some(tally.total);
+        }
+    })?;
+    verify_unseen(ctx, seller, pass_id).await?;
+    let c = verify::completeness(ctx, pass_id, tally.total)?;
+    let open = store.shop(ctx.shop())?.full;
+    let total_calls = open.as_ref().map_or(0, |f| f.calls) + ctx.unaccounted().0;
+    store.finish_full(ctx.shop(), pass_id, progress.t_end)?;
+    Ok((Some(c), total_calls))
+}
+
+/// Stored offers the complete sweep did not see, each asked for by id: only an offer
+/// `queryProductDetail` says is gone (unknown or not on sale) gets its `delete`.
+async fn verify_unseen(ctx: &Arc<Ctx>, seller: &SellerSource, pass_id: u64) -> Result<(), SyncError> {
+    let store = &ctx.engine.store;
+    let mut after: Option<String> = None;
+    loop {
+        let chunk = store.unseen_items(ctx.shop(), pass_id, after.as_deref(), OFFER_PAGE_SIZE as usize)?;
+        let Some(last) = chunk.last().cloned() else { break };
+        let mut asks = Vec::new();
+        for id in chunk {
+            // Listed by this sweep but unreadable: it is there, and asking costs a call.
+            if store.quarantined_item(ctx.shop(), &id)?.is_some_and(|q| q.last_seen_ms >= pass_id as i64) {
+                continue;
+            }
+            let modified_ms = store.item(ctx.shop(), &id)?.map(|s| s.item.modified_ms);
+            asks.push(Ask { id, modified_ms });
+        }
+        details(ctx, seller, asks, pass_id).await?;
+        if ctx.stats.stopping() {
+            return Err(SyncError::Stopped);
+        }
+        after = Some(last);
+    }
+    Ok(())
+}
+
+/// Reads offers in full, `concurrency` calls at a time, and commits what differs through the
+/// one diff: an offer read is stored (and stamped), one the platform says is gone is deleted
+/// if stored, one that cannot be read is quarantined.
+async fn details(ctx: &Arc<Ctx>, seller: &SellerSource, asks: Vec<Ask>, pass_id: u64) -> Result<(), SyncError> {
+    let store = &ctx.engine.store;
+    let concurrency = ctx.engine.client.pacer().settings().concurrency.max(1);
+    let mut asks = asks.into_iter().peekable();
+    while asks.peek().is_some() {
+        let mut tasks = tokio::task::JoinSet::new();
+        for ask in asks.by_ref().take(concurrency * 10) {
+            let (client, country) = (ctx.engine.client.clone(), seller.country.clone());
+            tasks.spawn(async move { (client.offer_detail(&ask.id, &country).await, ask) });
+        }
+        let mut writes = Vec::new();
+        let mut failed = None;
+        while let Some(done) = tasks.join_next().await {
+            let (res, ask) = done.map_err(|e| SyncError::Task(e.to_string()))?;
+            bump(&ctx.stats.item_calls, 1);
+            match res {
+                Ok(Some(d)) => {
+                    if d.seller_open_id.as_deref().is_some_and(|o| o != seller.open_id) {
+                        tracing::warn!(shop = %ctx.shop, item_id = %ask.id, seller = ?d.seller_open_id, "offer belongs to another seller; stored as listed");
+                    }
+                    let mut raw = d.item;
+                    raw.modified_time = raw.modified_time.or(ask.modified_ms);
+                    match listing(&raw) {
+                        Ok(l) => {
+                            let item = with_skus(l.item, raw.skus.unwrap_or_default());
+                            if let Some(w) =
+                                diff(store, ctx.shop(), item, l.listing_md5, Some(now_ms()), Some(pass_id))?
+                            {
+                                writes.push(w);
+                            }
+                            store.release(ctx.shop(), &[ask.id.as_str()])?;
+                        }
+                        Err(e) => quarantine(store, ctx.shop(), &ask.id, &e, raw.modified_time, &ctx.stats)?,
+                    }
+                }
+                Ok(None) => {
+                    if let Some(last) = store.item(ctx.shop(), &ask.id)? {
+                        writes.push(Write::Delete { last });
+                    }
+                }
+                Err(ApiError::Malformed(e)) => quarantine(store, ctx.shop(), &ask.id, &e, None, &ctx.stats)?,
+                // Keep what the other calls found: they cost quota too.
+                Err(e) => failed = Some(e),
+            }
+        }
+        apply(store, ctx.shop(), &ctx.stats, &writes, None, None)?;
+        if let Some(e) = failed {
+            return Err(e.into());
+        }
+    }
+    Ok(())
+}
