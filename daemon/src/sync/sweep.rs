@@ -292,3 +292,199 @@ async fn details(ctx: &Arc<Ctx>, seller: &SellerSource, asks: Vec<Ask>, pass_id:
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::api::{AccountSettings, ApiSettings, Client, Hooks, Protocol};
+    use crate::config::{SkuRefresh, SyncSettings};
+    use crate::event::{Event, Op};
+    use crate::pacing::PacingSettings;
+    use crate::secret::Secret;
+    use crate::state::Store;
+    use sim1688::admin::{Mutation, MutationOp, NewShop};
+    use sim1688::{Faults, Limits, Quirks, RunningSim, Sim, SimSpec};
+    use std::collections::BTreeSet;
+    use std::time::Duration;
+
+    fn offer(id: &str, modified: i64, title: &str) -> RawItem {
+        RawItem { item_id: id.into(), modified_time: Some(modified), title: Some(title.into()), ..Default::default() }
+    }
+
+    fn stored(modified: i64, title: &str, skus_ms: Option<i64>) -> StoredItem {
+        let raw = offer("1", modified, title);
+        let item = listing(&raw).expect("readable").item;
+        let md5 = item.md5();
+        StoredItem::new(item, md5, String::new()).with_skus_ms(skus_ms)
+    }
+
+    #[test]
+    fn details_only_for_new_changed_or_stale_offers() {
+        let s = stored(1_000, "杯", Some(500));
+        assert!(needs_detail(&offer("1", 1_000, "杯"), None, None), "new");
+        assert!(!needs_detail(&offer("1", 1_000, "杯"), Some(&s), None), "unchanged");
+        assert!(needs_detail(&offer("1", 2_000, "杯"), Some(&s), None), "modifyDate moved");
+        assert!(needs_detail(&offer("1", 1_000, "碗"), Some(&s), None), "title moved");
+        assert!(needs_detail(&offer("1", 1_000, "杯"), Some(&s), Some(600)), "details stale");
+        assert!(!needs_detail(&offer("1", 1_000, "杯"), Some(&s), Some(400)), "details fresh");
+    }
+
+    #[test]
+    fn a_sweep_is_complete_when_every_page_is_read_and_only_moved_offers_are_missing() {
+        let t = |pages_read, total, first, seen, repeated| Tally {
+            pages_read,
+            total,
+            first_total: Some(first),
+            seen,
+            repeated,
+        };
+        assert!(t(3, 45, 45, 45, 0).complete(20));
+        assert!(!t(2, 45, 45, 40, 0).complete(20), "a page not read");
+        assert!(!t(3, 45, 45, 44, 0).complete(20), "an offer missing that nothing explains");
+        assert!(t(3, 45, 45, 44, 1).complete(20), "one offer moved to the front: one slipped");
+        assert!(t(3, 44, 45, 44, 0).complete(20), "one delisted while read");
+        assert!(t(1, 0, 0, 0, 0).complete(20), "an empty shop");
+    }
+
+    struct Rig {
+        sim: RunningSim,
+        store: Store,
+        engine: Engine,
+        member: MemberId,
+        _dir: tempfile::TempDir,
+    }
+
+    async fn rig(items: usize) -> Rig {
+        let limits =
+            Limits { rate_per_sec: 1_000, stall_ms: 500, quota_commercial: 10_000_000, ..Limits::default() };
+        let spec = SimSpec { seed: 13, shops: 0, items: 0, limits, faults: Faults::default() };
+        let sim = Sim::start_with(spec, Quirks::calm_catalogue(), "127.0.0.1:0".parse().expect("addr"))
+            .await
+            .expect("sim starts");
+        let shop = NewShop { items, categories: Some(4), tie: None, history_days: 200, skus: None };
+        let member: MemberId = sim.sim.create_shop(&shop).member_id.parse().expect("member id");
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = Store::open(dir.path(), 16 << 20).expect("store");
+        let acct = sim.sim.account("10000001").expect("account");
+        let api = ApiSettings {
+            base_url: format!("{}/openapi/", sim.base_url()),
+            protocol: Protocol::Param2,
+            auth_url: sim.auth_url(),
+            read_timeout: Duration::from_millis(2_000),
+            max_attempts: 10,
+            ..ApiSettings::default()
+        };
+        let account = AccountSettings {
+            name: "main".into(),
+            app_key: acct.app_key,
+            app_secret: Secret::new(acct.app_secret),
+            daily_quota: 10_000_000,
+            oauth: false,
+            proxy: None,
+            pacing: PacingSettings {
+                concurrency: 4,
+                success_interval: Duration::ZERO,
+                failure_interval: Duration::from_millis(10),
+                throttled_interval: Duration::from_millis(50),
+                max_calls_per_sec: 900,
+                rate_window: Duration::from_millis(1_050),
+                quota_day: Default::default(),
+            },
+        };
+        let client = Client::new(api, account, Hooks::default()).expect("client");
+        let seller = SellerSource {
+            open_id: sim1688::param2::ids::seller_open_id(member.as_str()),
+            country: "en".into(),
+        };
+        let sync = SyncSettings {
+            page_size: 20,
+            slice: Duration::from_secs(30 * 86_400),
+            overlap: Duration::from_secs(300),
+            full_pass_skus: SkuRefresh::Changed,
+            sku_max_age: Duration::from_secs(14 * 86_400),
+            sellers: [(member.to_string(), seller)].into(),
+        };
+        let engine = Engine::new(client, store.clone(), sync);
+        Rig { sim, store, engine, member, _dir: dir }
+    }
+
+    impl Rig {
+        async fn sweep(&self, full: bool) -> (PassReport, Vec<Event>) {
+            let before = self.store.events_after(0).count() as u64;
+            let stats = Arc::new(PassStats::default());
+            let report = self.engine.pass(&self.member, full, None, stats).await.expect("sweep");
+            let events = self.store.events_after(before).map(|e| e.expect("event").1).collect();
+            (report, events)
+        }
+
+        fn mutate(&self, op: MutationOp, count: usize) -> BTreeSet<String> {
+            let m = Mutation { op, count: Some(count), item_ids: None };
+            self.sim.sim.mutate(self.member.as_str(), &m).expect("mutate").item_ids.into_iter().collect()
+        }
+
+        /// Ids and modification times on sale, as `querySellerOfferList` can tell them.
+        fn truth(&self) -> BTreeSet<(String, i64)> {
+            let t = self.sim.sim.truth(self.member.as_str()).expect("truth");
+            t["items"]
+                .as_array()
+                .expect("items")
+                .iter()
+                .map(|i| {
+                    let id = i["item_id"].as_str().expect("id").to_string();
+                    // `modifyDate` is written to the second.
+                    (id, i["modified_time"].as_i64().expect("modified") / 1_000 * 1_000)
+                })
+                .collect()
+        }
+
+        fn stored(&self) -> BTreeSet<(String, i64)> {
+            self.store
+                .items(self.member.as_str())
+                .map(|s| s.expect("item"))
+                .map(|s| (s.item.item_id, s.item.modified_ms))
+                .collect()
+        }
+    }
+
+    fn ids(events: &[Event], op: Op) -> BTreeSet<String> {
+        events.iter().filter(|e| e.op == op).map(|e| e.item_id.clone()).collect()
+    }
+
+    /// The sweep's whole cycle against the simulator's cross-border face: a first copy, then
+    /// exactly the changes, with details asked only for the offers that changed.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn sweeps_copy_the_shop_then_fetch_details_only_for_changed_offers() {
+        let r = rig(130).await;
+        let (first, events) = r.sweep(false).await;
+        assert_eq!(first.kind, PassKind::Full, "the first sweep makes the first copy");
+        assert_eq!(ids(&events, Op::Create).len(), 130);
+        assert_eq!(events.len(), 130);
+        assert_eq!((first.list_calls, first.item_calls), (7, 130), "7 pages of 20, one detail per offer");
+        assert!(first.watermark_ms.is_some(), "a complete sweep makes the shop synced");
+        assert!(!first.resumable);
+        assert_eq!(r.stored(), r.truth());
+
+        let created = r.mutate(MutationOp::Create, 4);
+        let updated = r.mutate(MutationOp::Update, 5);
+        let delisted = r.mutate(MutationOp::Delist, 3);
+        let removed = r.mutate(MutationOp::Remove, 2);
+        let updated: BTreeSet<_> = &(&updated - &delisted) - &removed;
+        let delisted: BTreeSet<_> = &delisted - &removed;
+        let (next, events) = r.sweep(false).await;
+        assert_eq!(next.kind, PassKind::Incremental);
+        assert_eq!(ids(&events, Op::Create), created);
+        assert_eq!(ids(&events, Op::Update), updated);
+        assert_eq!(ids(&events, Op::Delete), &delisted | &removed);
+        assert_eq!(events.len(), created.len() + updated.len() + delisted.len() + removed.len());
+        assert_eq!(
+            next.item_calls,
+            (created.len() + updated.len() + delisted.len() + removed.len()) as u64,
+            "details for the new and changed offers and the checks of the ones gone, nothing else"
+        );
+        assert_eq!(r.stored(), r.truth());
+
+        let (again, events) = r.sweep(true).await;
+        assert!(events.is_empty(), "{events:?}");
+        assert_eq!(again.item_calls, 0, "nothing changed, nothing stale: no detail");
+    }
+}
