@@ -166,7 +166,7 @@ fn seller_source(
 ) -> Result<Option<SellerSource>, String> {
     if s.source == RawSource::Own {
         if s.seller_open_id.is_some() {
-            return Err(format!("{at}: seller_open_id is only read with source = \"seller\""));
+            return Err(format!("{at}: seller_open_id: only read with source = \"seller\""));
         }
         return Ok(None);
     }
@@ -643,6 +643,36 @@ mod protocol {
             .unwrap_err()
             .to_string();
         assert!(e.contains("line 3") && e.contains("param2_root"), "{e}");
+    }
+
+    const SELLER: &str = "[api]\nprotocol = \"param2\"\n[[accounts]]\nname = \"main\"\napp_key = \"1\"\napp_secret_env = \"SHOPSYNC_SELLER_TEST_SECRET\"\n[[shops]]\nmember_id = \"6000000000000001\"\nsource = \"seller\"\nseller_open_id = \"BBBabc\"\n";
+
+    #[test]
+    fn a_seller_shop_is_keyed_by_member_id_with_its_open_id() {
+        std::env::set_var("SHOPSYNC_SELLER_TEST_SECRET", "s");
+        let s = parse(SELLER).unwrap();
+        let seller = &s.sync.sellers["6000000000000001"];
+        assert_eq!((seller.open_id.as_str(), seller.country.as_str()), ("BBBabc", "en"));
+        let s = parse(&format!("{SELLER}country = \"ja\"\n")).unwrap();
+        assert_eq!(s.sync.sellers["6000000000000001"].country, "ja");
+        let own = parse(&SELLER.replace("source = \"seller\"\nseller_open_id = \"BBBabc\"\n", "")).unwrap();
+        assert!(own.sync.sellers.is_empty(), "source = \"own\" is the default");
+    }
+
+    #[test]
+    fn a_seller_shop_needs_param2_and_an_open_id_named_by_line() {
+        std::env::set_var("SHOPSYNC_SELLER_TEST_SECRET", "s");
+        let e = parse(&SELLER.replace("protocol = \"param2\"", "protocol = \"seed\"")).unwrap_err().to_string();
+        assert!(e.contains("line 9") && e.contains("needs [api] protocol = \"param2\""), "{e}");
+        let e = parse(&SELLER.replace("seller_open_id = \"BBBabc\"\n", "")).unwrap_err().to_string();
+        assert!(e.contains("line 9") && e.contains("needs seller_open_id"), "{e}");
+        let e = parse(&SELLER.replace("source = \"seller\"\n", "")).unwrap_err().to_string();
+        assert!(e.contains("line 9") && e.contains("only read with source = \"seller\""), "{e}");
+        let e = parse(&SELLER.replace("\"seller\"", "\"buyer\"")).unwrap_err().to_string();
+        assert!(e.contains("line 9") && e.contains("own") && e.contains("seller"), "{e}");
+        let url = SELLER.replace("member_id = \"6000000000000001\"", "url = \"https://shop12345678.1688.com\"");
+        let e = parse(&url).unwrap_err().to_string();
+        assert!(e.contains("keyed by its member_id"), "{e}");
     }
 }
 
