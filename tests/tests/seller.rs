@@ -63,8 +63,9 @@ fn truth(sim: &SimProc, member: &str) -> BTreeMap<String, Seen> {
     let truth = sim.admin_get(&format!("/_sim/shops/{member}/truth"));
     // Items garbled through the admin API no client can read (none here; as `truth_md5s`).
     // Items no time window reaches are in: a sweep has no windows.
-    let garbled: BTreeSet<&str> =
-        truth["garbled"].as_array().map_or_else(BTreeSet::new, |a| a.iter().filter_map(Value::as_str).collect());
+    let garbled: BTreeSet<&str> = truth["garbled"]
+        .as_array()
+        .map_or_else(BTreeSet::new, |a| a.iter().filter_map(Value::as_str).collect());
     truth["items"]
         .as_array()
         .expect("truth items")
@@ -78,8 +79,11 @@ fn truth(sim: &SimProc, member: &str) -> BTreeMap<String, Seen> {
 }
 
 fn seen(it: &shopsync::event::Item) -> Seen {
-    let mut skus: Vec<_> =
-        it.skus.iter().map(|s| (s.sku_id.clone(), s.price.map(|p| p.normalize().to_string()), s.stock)).collect();
+    let mut skus: Vec<_> = it
+        .skus
+        .iter()
+        .map(|s| (s.sku_id.clone(), s.price.map(|p| p.normalize().to_string()), s.stock))
+        .collect();
     skus.sort();
     (it.title.clone(), it.moq, it.stock, it.modified_ms / 1_000 * 1_000, skus)
 }
@@ -99,7 +103,9 @@ fn events(setup: &Setup) -> Vec<(String, String)> {
     let body = std::fs::read_to_string(setup.path().join("events.jsonl")).unwrap_or_default();
     body.lines()
         .filter_map(|l| serde_json::from_str::<Value>(l).ok())
-        .map(|e| (e["op"].as_str().unwrap_or("").to_string(), e["item_id"].as_str().unwrap_or("").to_string()))
+        .map(|e| {
+            (e["op"].as_str().unwrap_or("").to_string(), e["item_id"].as_str().unwrap_or("").to_string())
+        })
         .collect()
 }
 

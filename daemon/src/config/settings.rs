@@ -662,7 +662,8 @@ mod protocol {
     #[test]
     fn a_seller_shop_needs_param2_and_an_open_id_named_by_line() {
         std::env::set_var("SHOPSYNC_SELLER_TEST_SECRET", "s");
-        let e = parse(&SELLER.replace("protocol = \"param2\"", "protocol = \"seed\"")).unwrap_err().to_string();
+        let e =
+            parse(&SELLER.replace("protocol = \"param2\"", "protocol = \"seed\"")).unwrap_err().to_string();
         assert!(e.contains("line 9") && e.contains("needs [api] protocol = \"param2\""), "{e}");
         let e = parse(&SELLER.replace("seller_open_id = \"BBBabc\"\n", "")).unwrap_err().to_string();
         assert!(e.contains("line 9") && e.contains("needs seller_open_id"), "{e}");
@@ -670,7 +671,8 @@ mod protocol {
         assert!(e.contains("line 9") && e.contains("only read with source = \"seller\""), "{e}");
         let e = parse(&SELLER.replace("\"seller\"", "\"buyer\"")).unwrap_err().to_string();
         assert!(e.contains("line 9") && e.contains("own") && e.contains("seller"), "{e}");
-        let url = SELLER.replace("member_id = \"6000000000000001\"", "url = \"https://shop12345678.1688.com\"");
+        let url =
+            SELLER.replace("member_id = \"6000000000000001\"", "url = \"https://shop12345678.1688.com\"");
         let e = parse(&url).unwrap_err().to_string();
         assert!(e.contains("keyed by its member_id"), "{e}");
     }

@@ -29,10 +29,10 @@ use super::engine::{Engine, PassReport, SyncError};
 use super::full;
 use super::normalize::{listing, with_skus};
 use super::stats::bump;
+use super::stats::PassStats;
 use super::verify;
 use super::watch::quarantine;
 use super::window::Ctx;
-use super::stats::PassStats;
 use crate::api::{ApiError, MemberId, RawItem};
 use crate::clock::now_ms;
 use crate::config::SellerSource;
@@ -240,7 +240,12 @@ async fn verify_unseen(ctx: &Arc<Ctx>, seller: &SellerSource, pass_id: u64) -> R
 /// Reads offers in full, `concurrency` calls at a time, and commits what differs through the
 /// one diff: an offer read is stored (and stamped), one the platform says is gone is deleted
 /// if stored, one that cannot be read is quarantined.
-async fn details(ctx: &Arc<Ctx>, seller: &SellerSource, asks: Vec<Ask>, pass_id: u64) -> Result<(), SyncError> {
+async fn details(
+    ctx: &Arc<Ctx>,
+    seller: &SellerSource,
+    asks: Vec<Ask>,
+    pass_id: u64,
+) -> Result<(), SyncError> {
     let store = &ctx.engine.store;
     let concurrency = ctx.engine.client.pacer().settings().concurrency.max(1);
     let mut asks = asks.into_iter().peekable();
@@ -308,7 +313,12 @@ mod tests {
     use std::time::Duration;
 
     fn offer(id: &str, modified: i64, title: &str) -> RawItem {
-        RawItem { item_id: id.into(), modified_time: Some(modified), title: Some(title.into()), ..Default::default() }
+        RawItem {
+            item_id: id.into(),
+            modified_time: Some(modified),
+            title: Some(title.into()),
+            ..Default::default()
+        }
     }
 
     fn stored(modified: i64, title: &str, skus_ms: Option<i64>) -> StoredItem {

@@ -196,10 +196,11 @@ impl Client {
             return Err(ApiError::Argument(format!("offer id {offer_id:?} is not a number")));
         };
         let q = json!({"offerId": numeric, "country": country});
-        let v = match self.call(wire::OFFER_DETAIL.name, &[p("offerDetailParam", wire::json_object(&q))]).await {
-            Err(ApiError::Business { code, .. }) if OFFER_GONE.contains(&code.trim()) => return Ok(None),
-            r => r?,
-        };
+        let v =
+            match self.call(wire::OFFER_DETAIL.name, &[p("offerDetailParam", wire::json_object(&q))]).await {
+                Err(ApiError::Business { code, .. }) if OFFER_GONE.contains(&code.trim()) => return Ok(None),
+                r => r?,
+            };
         let detail = products::parse_offer_detail(&v)?;
         if let Some(d) = &detail {
             self.param2_skus().put(d.item.skus.iter().flatten().cloned());
