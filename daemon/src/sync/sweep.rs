@@ -182,7 +182,6 @@ pub(super) async fn run(
     }
     let shifted = tally.repeated > 0 || tally.first_total != Some(tally.total);
     if shifted {
-        bump(&ctx.stats.rereads, 1);
         tracing::info!(
             shop = %ctx.shop, repeated = tally.repeated, first_total = ?tally.first_total, total = tally.total,
             "offers moved in the list while the sweep read it"
