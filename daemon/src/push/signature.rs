@@ -44,6 +44,8 @@ mod tests {
         assert_eq!(sign(msg, &secret), want);
         assert!(verify(msg, &want, &secret));
         assert!(verify(msg, &want.to_ascii_lowercase(), &secret));
+        // A vector computed with Python's hmac module (sim1688's test holds the same one).
+        assert_eq!(sign(r#"{"msgId":1}"#, &secret), "7D08922D49D4C72384EDD35DAC3DAD398109936B");
     }
 
     #[test]
