@@ -1,7 +1,8 @@
 //! Change messages end to end on the param2 face: sim1688 POSTs a signed message for every
 //! item it changes to the daemon's `[push]` receiver, and the daemon's copy follows within
 //! seconds with no pass running; a mis-signed message is refused with 401 and changes
-//! nothing; a message sent twice (same `msgId`) is acknowledged twice and applied once.
+//! nothing; a message sent twice (same `msgId`) is acknowledged twice and applied once; an
+//! acknowledged message survives a SIGKILL right after its 200.
 
 use shopsync::event::{Item, PriceSource};
 use shopsync_e2e::truth::expected_item;
@@ -186,7 +187,7 @@ fn pushed_changes_reach_the_copy_without_a_pass_and_forged_or_repeated_ones_do_n
     assert!(held == want, "the full pass copies the shop; differing: {:?}", differing(&held, &want));
 
     let log = setup.path().join("daemon.log");
-    let _daemon = Guard(
+    let mut daemon = Guard(
         Command::new(bin("shopsync"))
             .args(["run", "--config"])
             .arg(&setup.config)
@@ -264,6 +265,15 @@ fn pushed_changes_reach_the_copy_without_a_pass_and_forged_or_repeated_ones_do_n
     wait_for("the second message applied", 10, || {
         copy(&setup, &member).get(&item) == truth(&sim, &member).get(&item)
     });
+
+    // Acknowledged means on disk: killed the instant after the 200, the daemon still has it.
+    let last = message("e2e-durable", &member, &item);
+    assert_eq!(post(push_port, &last, &sign(&last)), 200);
+    daemon.0.kill().expect("SIGKILL");
+    let _ = daemon.0.wait();
+    let store = shopsync::state::Store::open(&setup.path().join("state"), 8 << 20).expect("state");
+    assert!(store.push_record("e2e-durable").expect("read").is_some(), "an acknowledged message was lost");
+    drop(store);
 
     // Neither the secret nor a signature shows in the log.
     let logged = std::fs::read_to_string(&log).expect("daemon log");

@@ -147,4 +147,54 @@ mod tests {
             ]
         );
     }
+
+    struct NoShops;
+
+    impl Directory for NoShops {
+        fn secret(&self) -> Option<crate::secret::Secret> {
+            Some(crate::secret::Secret::new("s3cr3t"))
+        }
+        fn route(&self, _member: &str) -> Option<super::super::Route> {
+            None
+        }
+    }
+
+    async fn post(addr: SocketAddr, form: &[(&str, &str)]) -> u16 {
+        let url = format!("http://{addr}/cb");
+        reqwest::Client::new().post(url).form(form).send().await.map(|r| r.status().as_u16()).unwrap_or(0)
+    }
+
+    #[tokio::test]
+    async fn only_signed_messages_are_stored_once_and_acknowledged() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path(), 1 << 20).unwrap();
+        let metrics = Arc::new(Metrics::new());
+        let settings =
+            PushSettings { listen: "127.0.0.1:0".parse().unwrap(), path: "/cb".into(), account: "a".into() };
+        let h = start(&settings, store.clone(), metrics.clone(), Arc::new(NoShops)).await.unwrap();
+        let msg = r#"{"msgId":42,"type":"PRODUCT_RELATION_VIEW_PRODUCT_NEW_OR_MODIFY","userInfo":"6000000000000009","data":{"productIds":"601"}}"#;
+        let good = super::super::sign(msg, &crate::secret::Secret::new("s3cr3t"));
+        let bad = super::super::sign(msg, &crate::secret::Secret::new("other"));
+        assert_eq!(post(h.addr, &[("message", msg)]).await, 401, "unsigned");
+        assert_eq!(post(h.addr, &[("message", msg), ("_aop_signature", &bad)]).await, 401);
+        assert!(store.push_record("42").unwrap().is_none(), "a refused message is not stored");
+        assert_eq!(post(h.addr, &[("message", msg), ("_aop_signature", &good)]).await, 200);
+        assert_eq!(post(h.addr, &[("message", msg), ("_aop_signature", &good)]).await, 200);
+        let other = r#"{"msgId":"43","type":"ORDER_BUYER_VIEW_ORDER_PAY"}"#;
+        let signed = super::super::sign(other, &crate::secret::Secret::new("s3cr3t"));
+        assert_eq!(post(h.addr, &[("message", other), ("_aop_signature", &signed)]).await, 200);
+        let count = |r: &str| metrics.push_messages.with_label_values(&[r]).get();
+        assert_eq!((count("refused"), count("stored"), count("duplicate"), count("ignored")), (2, 1, 1, 1));
+        assert_eq!(store.push_record("43").unwrap().unwrap().status, PushStatus::Ignored);
+        // The worker finds no shop of member …09: counted and dropped, not retried.
+        for _ in 0..50 {
+            if store.push_record("42").unwrap().is_some_and(|r| r.status == PushStatus::Dropped) {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        assert_eq!(store.push_record("42").unwrap().unwrap().status, PushStatus::Dropped);
+        assert_eq!(count("unknown_shop"), 1);
+        assert_eq!(store.push_backlog(), 0);
+    }
 }
