@@ -321,4 +321,62 @@ mod tests {
         let b = sim.push_book();
         assert_eq!(b.queue[1].msg_id, b.queue[0].msg_id + 1, "ids grow");
     }
+
+    /// Waits up to 10 s for `f` to hold.
+    async fn eventually(what: &str, f: impl Fn() -> bool) {
+        for _ in 0..200 {
+            if f() {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("timed out waiting for {what}");
+    }
+
+    #[tokio::test]
+    async fn unacknowledged_messages_are_retried_then_kept_and_signed_ones_acknowledged() {
+        let sim = Sim::new(crate::SimSpec { items: 10, ..Default::default() });
+        let _sender = tokio::spawn(sim.clone().push_sender());
+        // Nobody listens here: the first try and three retries, then the message is kept.
+        let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
+        sim.push_book().settings.url = Some(format!("http://{closed}/cb"));
+        sim.push_book().settings.backoff_ms = 10;
+        sim.push_change("6000000000000001", MutationOp::Remove, &["1".into()]);
+        eventually("the message kept", || sim.push_report().kept == 1).await;
+        let r = sim.push_report();
+        assert_eq!((r.deliveries, r.unanswered, r.acked), (4, 4, 0));
+        assert_eq!(r.kept_messages[0].topic, DELETE);
+
+        // A receiver that checks the signature as a client must, and answers 200 only then.
+        let secret = sim.account("10000003").unwrap().app_secret;
+        let got = Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+        let seen = got.clone();
+        let app = axum::Router::new().route(
+            "/cb",
+            axum::routing::post(
+                move |axum::Form(f): axum::Form<std::collections::HashMap<String, String>>| {
+                    let (seen, secret) = (seen.clone(), secret.clone());
+                    async move {
+                        let msg = f.get("message").cloned().unwrap_or_default();
+                        if f.get(SIGNATURE_PARAM) != Some(&signature(&msg, &secret)) {
+                            return axum::http::StatusCode::UNAUTHORIZED;
+                        }
+                        seen.lock().unwrap().push(msg);
+                        axum::http::StatusCode::OK
+                    }
+                },
+            ),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        sim.push_book().settings.url = Some(format!("http://{addr}/cb"));
+        sim.push_change("6000000000000001", MutationOp::Touch, &["7".into()]);
+        eventually("the message acknowledged", || sim.push_report().acked == 1).await;
+        let msg: Value = serde_json::from_str(&got.lock().unwrap()[0]).unwrap();
+        assert_eq!(msg["type"], INVENTORY_CHANGE);
+        assert_eq!(msg["userInfo"], "6000000000000001");
+        assert_eq!(msg["data"]["OfferInventoryChangeList"][0]["offerId"], 7);
+        assert_eq!(sim.push_report().kept, 1, "the acknowledged one is not kept");
+    }
 }
