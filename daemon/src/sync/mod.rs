@@ -10,6 +10,7 @@
 //! - `diff.rs`: the only writer of items and events (content hash against the stored copy);
 //! - `verify.rs`: deletes only for items verified gone, and the completeness check;
 //! - `watch.rs`: single watched items through `alibaba.item.get`;
+//! - `targeted.rs`: named items of a shop fetched again (the platform's change messages);
 //! - `stats.rs`: counters a progress bar or the metrics read while a pass runs.
 
 mod diff;
@@ -20,6 +21,7 @@ pub mod normalize;
 mod pass;
 mod plan;
 mod stats;
+mod targeted;
 mod verify;
 mod watch;
 mod window;
