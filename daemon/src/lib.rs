@@ -9,7 +9,8 @@
 //!   daily quota;
 //! - [`clock`]: millisecond time and the Asia/Shanghai quota day;
 //! - [`secret`]: values that never reach logs, metrics or error messages;
-//! - [`control`]: the Unix socket through which the CLI asks the running daemon.
+//! - [`control`]: the Unix socket through which the CLI asks the running daemon;
+//! - [`push`]: the receiver of the platform's change messages and their targeted re-fetches.
 
 pub mod api;
 pub mod cli;
@@ -20,6 +21,7 @@ pub mod event;
 pub mod memory;
 pub mod metrics;
 pub mod pacing;
+pub mod push;
 pub mod schedule;
 pub mod secret;
 pub mod service;

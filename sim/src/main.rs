@@ -108,6 +108,13 @@ struct Serve {
     /// Also `PUT /_sim/param2 {"authorize_member": {...}}`.
     #[arg(long, value_name = "APP_KEY=MEMBER_ID")]
     authorize_member: Vec<String>,
+    /// The app's callback URL: every change of an item (mutate endpoint, churn) is POSTed
+    /// there as a signed change message. Also `PUT /_sim/param2/push {"url": ...}`.
+    #[arg(long, value_name = "URL")]
+    push_url: Option<String>,
+    /// The app whose secret signs the change messages. Default 10000003 (the OAuth account).
+    #[arg(long, value_name = "APP_KEY")]
+    push_app_key: Option<String>,
 }
 
 impl Serve {
@@ -174,6 +181,13 @@ async fn main() -> anyhow::Result<()> {
             .with_context(|| format!("--authorize-member {pair:?}: expected APP_KEY=MEMBER_ID"))?;
         sim.param2_state().settings.authorize_member.insert(app_key.to_string(), member_id.to_string());
     }
+    {
+        let mut push = sim.push_book();
+        push.settings.url = cli.serve.push_url.clone();
+        if let Some(k) = &cli.serve.push_app_key {
+            push.settings.app_key = k.clone();
+        }
+    }
     let listener = tokio::net::TcpListener::bind(cli.serve.listen)
         .await
         .with_context(|| format!("cannot listen on {}", cli.serve.listen))?;
@@ -191,7 +205,7 @@ async fn main() -> anyhow::Result<()> {
     )?;
     writeln!(
         out,
-        "admin     http://{addr}/_sim/shops  /_sim/accounts  /_sim/counters  /_sim/faults  /_sim/limits  /_sim/quirks  /_sim/churn  /_sim/param2"
+        "admin     http://{addr}/_sim/shops  /_sim/accounts  /_sim/counters  /_sim/faults  /_sim/limits  /_sim/quirks  /_sim/churn  /_sim/param2  /_sim/param2/pushes"
     )?;
     for s in sim.shop_infos() {
         writeln!(

@@ -119,6 +119,17 @@ fn merge<T: Serialize + DeserializeOwned>(current: &T, body: &[u8]) -> Result<T,
     serde_json::from_value(cur).map_err(|e| e.to_string())
 }
 
+async fn put_push(State(sim): State<Sim>, body: Bytes) -> Response {
+    let current = sim.push_book().settings.clone();
+    match merge(&current, &body) {
+        Ok(s) => {
+            sim.push_book().settings = s;
+            Json(sim.push_book().settings.clone()).into_response()
+        }
+        Err(e) => bad(e),
+    }
+}
+
 async fn put_limits(State(sim): State<Sim>, body: Bytes) -> Response {
     match merge(&sim.limits(), &body) {
         Ok(l) => {
@@ -198,7 +209,10 @@ async fn mutate(State(sim): State<Sim>, Path(member_id): Path<String>, body: Byt
         Err(e) => return bad(e),
     };
     match sim.mutate(&member_id, &m) {
-        Ok(done) => Json(done).into_response(),
+        Ok(done) => {
+            sim.push_change(&member_id, done.op, &done.item_ids);
+            Json(done).into_response()
+        }
         Err(e) => bad(e),
     }
 }
@@ -241,6 +255,11 @@ impl Sim {
                 get(|State(s): State<Sim>| async move { Json(s.param2_state().settings.clone()) })
                     .put(put_param2),
             )
+            .route(
+                "/_sim/param2/push",
+                get(|State(s): State<Sim>| async move { Json(s.push_book().settings.clone()) }).put(put_push),
+            )
+            .route("/_sim/param2/pushes", get(|State(s): State<Sim>| async move { Json(s.push_report()) }))
             .route(
                 "/_sim/shops",
                 get(|State(s): State<Sim>| async move { Json(s.shop_infos()) }).post(post_shop),
@@ -307,6 +326,9 @@ impl Sim {
         // Churn lives exactly as long as the server: the guard stops it when this future
         // ends or is dropped (a `RunningSim` aborts it).
         let _churn = AbortOnDrop(tokio::spawn(self.clone().churn()));
+        // So are the change messages: their sender, and the follower of the churn log.
+        let _push = AbortOnDrop(tokio::spawn(self.clone().push_sender()));
+        let _push_churn = AbortOnDrop(tokio::spawn(self.clone().push_churn()));
         axum::serve(listener, self.router()).await
     }
 

@@ -215,6 +215,10 @@ pub struct Inner {
     pub refresh_tokens: Mutex<HashMap<String, Token>>,
     /// The param2 face's own settings and pending authorization codes.
     pub param2: Mutex<crate::param2::Param2State>,
+    /// Change messages to the app's callback URL, and their counts.
+    pub push: Mutex<crate::param2::push::PushBook>,
+    /// Wakes the sender when a message is queued.
+    pub push_wake: tokio::sync::Notify,
     pub dice: Mutex<SmallRng>,
 }
 
@@ -302,6 +306,8 @@ impl Sim {
                 tokens: Mutex::new(HashMap::new()),
                 refresh_tokens: Mutex::new(HashMap::new()),
                 param2: Mutex::new(crate::param2::Param2State::default()),
+                push: Mutex::new(Default::default()),
+                push_wake: tokio::sync::Notify::new(),
                 dice: Mutex::new(SmallRng::seed_from_u64(spec.seed ^ 0x5eed_fa17)),
             }),
         }

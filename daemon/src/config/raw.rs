@@ -42,6 +42,9 @@ pub struct RawConfig {
     pub watch: Vec<RawWatch>,
     #[serde(default)]
     pub sinks: Vec<RawSink>,
+    /// The receiver of the platform's change messages; off when the section is absent.
+    #[serde(default)]
+    pub push: Option<RawPush>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -522,4 +525,28 @@ fn default_reject_attempts() -> u32 {
 }
 fn default_backoff_max() -> Dur {
     ms(60_000)
+}
+
+/// `[push]`: where the platform's change messages (pushes) are received, and whose secret
+/// signs them.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawPush {
+    /// The receiver's address. It needs to be reachable by the platform (behind a reverse
+    /// proxy that terminates TLS, typically); the default keeps it on loopback.
+    #[serde(default = "default_push_listen")]
+    pub listen: String,
+    /// The URL path messages are POSTed to (the app's callback URL ends with it).
+    #[serde(default = "default_push_path")]
+    pub path: String,
+    /// The account whose app secret signs the messages; default the first account.
+    #[serde(default)]
+    pub account: Option<String>,
+}
+
+fn default_push_listen() -> String {
+    "127.0.0.1:9189".into()
+}
+fn default_push_path() -> String {
+    "/1688/push".into()
 }

@@ -124,6 +124,16 @@ pub struct SinkSettings {
     pub config: serde_json::Value,
 }
 
+/// `[push]`, validated.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PushSettings {
+    pub listen: SocketAddr,
+    /// Starts with `/`.
+    pub path: String,
+    /// The account whose app secret signs the messages (it exists in `accounts`).
+    pub account: String,
+}
+
 #[derive(Debug, Clone)]
 pub struct Settings {
     pub path: PathBuf,
@@ -145,6 +155,8 @@ pub struct Settings {
     pub shops: Vec<ShopSettings>,
     pub watches: Vec<WatchSettings>,
     pub sinks: Vec<SinkSettings>,
+    /// The change-message receiver, when configured.
+    pub push: Option<PushSettings>,
 }
 
 /// A cron string the daemon can schedule: six fields (seconds first), and values the
@@ -478,6 +490,29 @@ impl Settings {
         if (!shops.is_empty() || !watches.is_empty()) && accounts.is_empty() {
             return Err("shops are configured but no [[accounts]]".into());
         }
+        let push = match &raw.push {
+            None => None,
+            Some(p) => {
+                let listen: SocketAddr = p
+                    .listen
+                    .parse()
+                    .map_err(|_| format!("push.listen = {:?} is not an address:port", p.listen))?;
+                if !p.path.starts_with('/') {
+                    return Err(format!("push.path = {:?} must start with /", p.path));
+                }
+                let account = match &p.account {
+                    Some(name) if accounts.iter().any(|a| &a.name == name) => name.clone(),
+                    Some(name) => return Err(format!("push.account = {name:?}: no account of that name")),
+                    None => match accounts.first() {
+                        Some(a) => a.name.clone(),
+                        None => {
+                            return Err("push.listen: the receiver needs an [[accounts]] entry whose app secret signs the messages".into())
+                        }
+                    },
+                };
+                Some(PushSettings { listen, path: p.path.clone(), account })
+            }
+        };
         let control_socket = match (raw.daemon.control_socket, std::env::var_os("RUNTIME_DIRECTORY")) {
             (Some(p), _) => p,
             // systemd may list several runtime directories, separated by colons; ours is first.
@@ -522,6 +557,7 @@ impl Settings {
             shops,
             watches,
             sinks,
+            push,
         })
     }
 
@@ -675,6 +711,61 @@ mod protocol {
             SELLER.replace("member_id = \"6000000000000001\"", "url = \"https://shop12345678.1688.com\"");
         let e = parse(&url).unwrap_err().to_string();
         assert!(e.contains("keyed by its member_id"), "{e}");
+    }
+}
+
+#[cfg(test)]
+mod push {
+    use super::*;
+
+    fn parse(text: &str) -> Result<Settings, ConfigError> {
+        std::env::set_var("SHOPSYNC_TEST_PUSH_SECRET", "x");
+        Settings::parse(Path::new("test.toml"), text)
+    }
+
+    const ACCOUNTS: &str = r#"
+[[accounts]]
+name = "a"
+app_key = "1"
+app_secret_env = "SHOPSYNC_TEST_PUSH_SECRET"
+[[accounts]]
+name = "b"
+app_key = "2"
+app_secret_env = "SHOPSYNC_TEST_PUSH_SECRET"
+"#;
+
+    #[test]
+    fn off_without_the_section_and_defaults_with_it() {
+        assert_eq!(parse(ACCOUNTS).unwrap().push, None);
+        let s = parse(&format!("[push]\n{ACCOUNTS}")).unwrap();
+        assert_eq!(
+            s.push,
+            Some(PushSettings {
+                listen: "127.0.0.1:9189".parse().unwrap(),
+                path: "/1688/push".into(),
+                account: "a".into()
+            })
+        );
+        let s = parse(&format!("[push]\naccount = \"b\"\npath = \"/cb\"\n{ACCOUNTS}")).unwrap();
+        let p = s.push.unwrap();
+        assert_eq!((p.account.as_str(), p.path.as_str()), ("b", "/cb"));
+    }
+
+    #[test]
+    fn mistakes_name_line_and_column() {
+        let e =
+            parse(&format!("[push]\npath = \"/x\"\naccount = \"zz\"\n{ACCOUNTS}")).unwrap_err().to_string();
+        assert!(e.contains("line 3, column 1") && e.contains("no account"), "{e}");
+        let e = parse(&format!("[push]\nlisten = \"here\"\n{ACCOUNTS}")).unwrap_err().to_string();
+        assert!(e.contains("line 2") && e.contains("push.listen"), "{e}");
+        let e = parse(&format!("[push]\nlisten = \"127.0.0.1:1\"\npath = \"cb\"\n{ACCOUNTS}"))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("line 3") && e.contains("must start with /"), "{e}");
+        let e = parse("[push]\nlisten = \"127.0.0.1:1\"\n").unwrap_err().to_string();
+        assert!(e.contains("line 2") && e.contains("[[accounts]]"), "{e}");
+        let e = parse("[push]\nport = 1\n").unwrap_err().to_string();
+        assert!(e.contains("line 2") && e.contains("port"), "{e}");
     }
 }
 

@@ -43,6 +43,9 @@ pub struct Metrics {
     pub sink_healthy: IntGaugeVec,
     pub reloads: IntCounterVec,
     pub scheduler_ticks: IntGauge,
+    pub push_messages: IntCounterVec,
+    pub push_refetch: IntCounterVec,
+    pub push_backlog: IntGauge,
 }
 
 fn counter(r: &Registry, name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
@@ -81,6 +84,10 @@ impl Metrics {
         )
         .unwrap_or_else(|e| panic!("metric: {e}"));
         r.register(Box::new(ticks.clone())).unwrap_or_else(|e| panic!("metric: {e}"));
+        let push_backlog =
+            IntGauge::new("shopsync_push_backlog", "Change messages received and not yet handled.")
+                .unwrap_or_else(|e| panic!("metric: {e}"));
+        r.register(Box::new(push_backlog.clone())).unwrap_or_else(|e| panic!("metric: {e}"));
         Metrics {
             api_calls: counter(
                 &r,
@@ -221,6 +228,19 @@ impl Metrics {
             ),
             reloads: counter(&r, "shopsync_config_reloads_total", "Config reloads by result.", &["result"]),
             scheduler_ticks: ticks,
+            push_messages: counter(
+                &r,
+                "shopsync_push_messages_total",
+                "Change messages by what became of them: stored, duplicate (msgId seen before), refused (unsigned or mis-signed), unknown_shop, ignored (a topic not acted on).",
+                &["result"],
+            ),
+            push_refetch: counter(
+                &r,
+                "shopsync_push_refetch_total",
+                "Offers fetched again because a change message named them.",
+                &[],
+            ),
+            push_backlog,
             registry: r,
         }
         .init()
@@ -236,6 +256,10 @@ impl Metrics {
             self.events.with_label_values(&[op]);
         }
         self.list_pages_reread.with_label_values::<&str>(&[]);
+        for r in ["stored", "duplicate", "refused", "unknown_shop", "ignored"] {
+            self.push_messages.with_label_values(&[r]);
+        }
+        self.push_refetch.with_label_values::<&str>(&[]);
         self
     }
 

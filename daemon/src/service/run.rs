@@ -82,6 +82,15 @@ pub async fn run(config: &Path, stop: impl std::future::Future<Output = ()>) -> 
         ready.clone(),
         refresher(shared_rx.clone(), sinks.clone()),
     ));
+    // `[push] listen` and `path` are read here only: a reload changes whose secret and which
+    // shops apply, not where the receiver listens.
+    let push = match &shared.settings.push {
+        Some(p) => Some(
+            crate::push::start(p, store.clone(), metrics.clone(), Arc::new(PushDirectory(shared_rx.clone())))
+                .await?,
+        ),
+        None => None,
+    };
 
     // The CLI's way in: the state is locked to this process from here on.
     let (reload_tx, mut reload_asks) = tokio::sync::mpsc::channel::<ReloadAsk>(4);
@@ -183,6 +192,8 @@ pub async fn run(config: &Path, stop: impl std::future::Future<Output = ()>) -> 
     }
     let Live { mut sched, shared, sinks, .. } = live;
     systemd::notify_stopping();
+    // Messages not yet acknowledged are sent again by the platform; stored ones wait.
+    drop(push);
     // No more requests: a CLI started from here on waits for the state to be free.
     drop(control);
     tracing::info!("stopping: no new passes; waiting for the passes in hand");
@@ -212,4 +223,31 @@ pub async fn run(config: &Path, stop: impl std::future::Future<Output = ()>) -> 
     store.flush().await?;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// The push receiver's view of the current config.
+struct PushDirectory(tokio::sync::watch::Receiver<Arc<Shared>>);
+
+impl crate::push::Directory for PushDirectory {
+    fn secret(&self) -> Option<crate::secret::Secret> {
+        let s = self.0.borrow();
+        let name = &s.settings.push.as_ref()?.account;
+        s.settings.account(name).map(|a| a.app_secret.clone())
+    }
+
+    /// A configured shop whose member id is `member`, fetched with its pinned account, else
+    /// with the `[push]` account (on param2 an account's token speaks for one member, so
+    /// the account that receives a shop's messages is the one that reads its offers).
+    fn route(&self, member: &str) -> Option<crate::push::Route> {
+        let s = self.0.borrow().clone();
+        let shop = s.settings.shops.iter().find(|x| s.known_member(x).as_deref() == Some(member))?;
+        let account = shop.account.clone().or_else(|| Some(s.settings.push.as_ref()?.account.clone()))?;
+        let client = s.clients.iter().find(|c| c.account() == account)?.clone();
+        Some(crate::push::Route {
+            key: member.to_string(),
+            client,
+            lock: s.lock_for(member),
+            sync: s.settings.sync.clone(),
+        })
+    }
 }

@@ -4,14 +4,17 @@
 //! `store.rs` opens the database and holds the item, shop and outbox trees with the one
 //! transaction per page; `records.rs` holds what is stored per shop; `hooks.rs` lets the API
 //! client persist quota counts, OAuth tokens and resolved shop URLs here; `quarantine.rs`
-//! keeps the items the platform sent in a shape that could not be read.
+//! keeps the items the platform sent in a shape that could not be read; `push.rs` keeps the
+//! platform's change messages, deduplicated by id, until they are handled.
 
 mod hooks;
+mod push;
 mod quarantine;
 mod records;
 mod sinks;
 mod store;
 
+pub use push::{PushRecord, PushStatus};
 pub use quarantine::Quarantined;
 pub use records::{
     ChangeRate, Completeness, FullProgress, Gap, PageMark, PassKind, PassRecord, ShopState, SplitMs,

@@ -72,7 +72,7 @@ pub struct Store {
     /// `/healthz` unanswered for 24 minutes, with flushes, a page transaction and a scrape all
     /// parked on sled's lock. With the gate no transaction queues on sled's lock during a
     /// flush.
-    gate: std::sync::Arc<std::sync::RwLock<()>>,
+    pub(super) gate: std::sync::Arc<std::sync::RwLock<()>>,
     /// Outbox positions up to here are known durable (a flush finished after they were written).
     durable_pos: std::sync::Arc<std::sync::atomic::AtomicU64>,
     items: sled::Tree,
@@ -86,6 +86,10 @@ pub struct Store {
     pub(super) dlq: sled::Tree,
     pub(super) removed_sinks: sled::Tree,
     pub(super) quarantine: sled::Tree,
+    /// Change messages received, by `msgId` (see `push.rs`).
+    pub(super) push_messages: sled::Tree,
+    /// The `msgId`s of received messages not yet handled.
+    pub(super) push_pending: sled::Tree,
 }
 
 /// sled reports a held file lock as an `Other` I/O error whose text carries the WouldBlock
@@ -150,6 +154,8 @@ impl Store {
             dlq: db.open_tree("dead_letters")?,
             removed_sinks: db.open_tree("removed_sinks")?,
             quarantine: db.open_tree("quarantine")?,
+            push_messages: db.open_tree("push_messages")?,
+            push_pending: db.open_tree("push_pending")?,
             meta,
             db,
         })

@@ -12,6 +12,7 @@
 //! - `sweep.rs`: a seller's shop (`source = "seller"`): sweeps of its offer list, details
 //!   only for offers new or changed;
 //! - `watch.rs`: single watched items through `alibaba.item.get`;
+//! - `targeted.rs`: named items of a shop fetched again (the platform's change messages);
 //! - `stats.rs`: counters a progress bar or the metrics read while a pass runs.
 
 mod diff;
@@ -23,6 +24,7 @@ mod pass;
 mod plan;
 mod stats;
 mod sweep;
+mod targeted;
 mod verify;
 mod watch;
 mod window;

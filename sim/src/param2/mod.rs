@@ -12,7 +12,10 @@
 //! - [`reply`]: the `gw.*` refusals, HTTP 401 and the non-uniform business errors;
 //!   [`views`]: items as products and offers; [`dates`], [`ids`]: the platform's date forms
 //!   and derived identifiers; [`object_param`]: JSON-object parameters;
-//!   [`settings`]: `GET|PUT /_sim/param2` (permissions, who authorizes, page sizes).
+//!   [`settings`]: `GET|PUT /_sim/param2` (permissions, who authorizes, page sizes);
+//! - [`push`]: signed change messages POSTed to the app's callback URL when items change,
+//!   retried, and kept when never acknowledged (`GET /_sim/param2/pushes`,
+//!   `PUT /_sim/param2/push`).
 
 pub mod dates;
 pub mod gateway;
@@ -21,6 +24,7 @@ pub mod oauth;
 pub mod object_param;
 pub mod offer_detail;
 pub mod product_list;
+pub mod push;
 pub mod reply;
 pub mod seller_offers;
 pub mod settings;

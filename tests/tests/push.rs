@@ -1,0 +1,281 @@
+//! Change messages end to end on the param2 face: sim1688 POSTs a signed message for every
+//! item it changes to the daemon's `[push]` receiver, and the daemon's copy follows within
+//! seconds with no pass running; a mis-signed message is refused with 401 and changes
+//! nothing; a message sent twice (same `msgId`) is acknowledged twice and applied once; an
+//! acknowledged message survives a SIGKILL right after its 200.
+
+use shopsync::event::{Item, PriceSource};
+use shopsync_e2e::truth::expected_item;
+use shopsync_e2e::{bin, free_port, metric_sum, metrics_text, text, wait_for, Guard, Setup, SimProc};
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader, Write};
+use std::process::{Command, Stdio};
+
+/// The OAuth account of sim1688, whose secret also signs its change messages.
+const KEY: &str = "10000003";
+const SECRET: &str = "sim-secret-3";
+const PATH: &str = "/1688/push";
+/// Passes are kept out of the test: the crons fire once a year, on 1 January.
+const NEVER_SOON: (&str, &str) = ("0 0 3 1 1 *", "0 30 3 1 1 *");
+
+fn config(sim: &SimProc, member: &str, metrics_port: u16, push_port: u16) -> String {
+    format!(
+        r#"
+[daemon]
+state_dir = "@DIR@/state"
+metrics_listen = "127.0.0.1:{metrics_port}"
+
+[api]
+protocol = "param2"
+param2_root = "{base}/openapi/"
+param2_auth_url = "{base}/oauth/authorize"
+read_timeout = "5s"
+
+[pacing]
+success_interval = "0ms"
+failure_interval = "20ms"
+throttled_interval = "50ms"
+
+[[accounts]]
+name = "p2"
+app_key = "{KEY}"
+app_secret_file = "@DIR@/secret"
+oauth = true
+
+[[shops]]
+member_id = "{member}"
+incremental = "{inc}"
+full = "{full}"
+
+[push]
+listen = "127.0.0.1:{push_port}"
+path = "{PATH}"
+"#,
+        base = sim.base,
+        inc = NEVER_SOON.0,
+        full = NEVER_SOON.1,
+    )
+}
+
+/// `shopsync auth` with the code pasted on stdin, as an operator would (see auth.rs).
+fn authorize(setup: &Setup) {
+    let mut child = Command::new(bin("shopsync"))
+        .args(["auth", "--config"])
+        .arg(&setup.config)
+        .args(["--account", "p2", "--redirect-uri", "http://127.0.0.1:9/cb"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("shopsync auth starts");
+    let mut stdout = BufReader::new(child.stdout.take().expect("stdout"));
+    let mut url = String::new();
+    stdout.read_line(&mut url).expect("the URL line");
+    let landing = Command::new("curl")
+        .args(["-s", "-o", "/dev/null", "-w", "%{redirect_url}", url.trim()])
+        .output()
+        .expect("curl");
+    let landing = text(&landing.stdout);
+    child.stdin.take().expect("stdin").write_all(format!("{}\n", landing.trim()).as_bytes()).expect("paste");
+    let out = child.wait_with_output().expect("auth ends");
+    assert!(out.status.success(), "auth: {}", text(&out.stderr));
+}
+
+/// POSTs a change message as the platform would; returns the HTTP status.
+fn post(port: u16, message: &str, signature: &str) -> u16 {
+    let out = Command::new("curl")
+        .args(["-s", "-o", "/dev/null", "-w", "%{http_code}", "--data-urlencode"])
+        .arg(format!("message={message}"))
+        .arg("--data-urlencode")
+        .arg(format!("_aop_signature={signature}"))
+        .arg(format!("http://127.0.0.1:{port}{PATH}"))
+        .output()
+        .expect("curl");
+    text(&out.stdout).trim().parse().unwrap_or(0)
+}
+
+fn message(msg_id: &str, member: &str, item: &str) -> String {
+    serde_json::json!({
+        "msgId": msg_id,
+        "gmtBorn": 1_700_000_000_000i64,
+        "type": "PRODUCT_RELATION_VIEW_PRODUCT_NEW_OR_MODIFY",
+        "userInfo": member,
+        "data": {"productIds": item, "memberId": member, "status": "RELATION_VIEW_PRODUCT_MODIFY"},
+        "extraInfo": null,
+    })
+    .to_string()
+}
+
+fn sign(message: &str) -> String {
+    shopsync::push::sign(message, &shopsync::secret::Secret::new(SECRET))
+}
+
+/// An item as `alibaba.product.list.get` carries it: no sales figure, no `channelPrice`
+/// (an item priced only by it has no price), and (in sim1688's product view) no picture.
+fn as_listed(mut item: Item) -> String {
+    item.sales = None;
+    item.pic_url = String::new();
+    if item.price_source == PriceSource::ChannelPrice {
+        item.wholesale_prices.clear();
+        item.price_source = PriceSource::None;
+    }
+    item.md5()
+}
+
+/// Item id → MD5 of what the platform holds, as listed.
+fn truth(sim: &SimProc, member: &str) -> BTreeMap<String, String> {
+    let truth = sim.admin_get(&format!("/_sim/shops/{member}/truth"));
+    truth["items"]
+        .as_array()
+        .expect("truth items")
+        .iter()
+        .map(|v| expected_item(v).unwrap_or_else(|e| panic!("truth item {v} unreadable: {e}")))
+        .map(|i| (i.item_id.clone(), as_listed(i)))
+        .collect()
+}
+
+/// The ids on which two copies differ, for failure messages.
+fn differing(a: &BTreeMap<String, String>, b: &BTreeMap<String, String>) -> Vec<String> {
+    a.keys()
+        .chain(b.keys())
+        .filter(|k| a.get(*k) != b.get(*k))
+        .cloned()
+        .collect::<std::collections::BTreeSet<_>>()
+        .into_iter()
+        .collect()
+}
+
+/// Item id → MD5 of what the daemon's copy holds, as listed.
+fn copy(setup: &Setup, member: &str) -> BTreeMap<String, String> {
+    let out = setup.shopsync(&["export", "--format", "jsonl", "--shop", member, "--config", "@CONFIG@"]);
+    assert!(out.status.success(), "export: {}", text(&out.stderr));
+    text(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str::<Item>(l).expect("an exported item"))
+        .map(|i| (i.item_id.clone(), as_listed(i)))
+        .collect()
+}
+
+/// Changes `item` on the platform while no message goes out (the callback URL unset).
+fn change_silently(sim: &SimProc, member: &str, item: &str) {
+    let out = Command::new("curl")
+        .args(["-sf", "-X", "PUT", "-d", r#"{"url": null}"#])
+        .arg(format!("{}/_sim/param2/push", sim.base))
+        .output()
+        .expect("curl");
+    assert!(out.status.success(), "PUT /_sim/param2/push failed");
+    let body = format!(r#"{{"op": "update", "item_ids": ["{item}"]}}"#);
+    sim.admin_post(&format!("/_sim/shops/{member}/mutate"), &body);
+}
+
+#[test]
+fn pushed_changes_reach_the_copy_without_a_pass_and_forged_or_repeated_ones_do_not() {
+    let push_port = free_port();
+    let metrics_port = free_port();
+    let callback = format!("http://127.0.0.1:{push_port}{PATH}");
+    // Churn OFF, explicitly: every change in this test is one the test makes.
+    let (sim, member) =
+        SimProc::one_shop(40, &["--calm", "--churn", "0", "--push-app-key", KEY, "--push-url", &callback]);
+    let setup = Setup::new(&config(&sim, &member, metrics_port, push_port));
+    std::fs::write(setup.path().join("secret"), format!("{SECRET}\n")).expect("secret");
+    authorize(&setup);
+
+    // The first copy, by a full pass in the foreground; the daemon then has nothing due.
+    let out = setup.shopsync(&["sync", "--config", "@CONFIG@", "--shop", &member, "--full"]);
+    assert!(out.status.success(), "{}{}", text(&out.stdout), text(&out.stderr));
+    let (held, want) = (copy(&setup, &member), truth(&sim, &member));
+    assert!(held == want, "the full pass copies the shop; differing: {:?}", differing(&held, &want));
+
+    let log = setup.path().join("daemon.log");
+    let mut daemon = Guard(
+        Command::new(bin("shopsync"))
+            .args(["run", "--config"])
+            .arg(&setup.config)
+            .env("SHOPSYNC_LOG", "info")
+            .stderr(std::fs::File::create(&log).expect("log file"))
+            .spawn()
+            .expect("shopsync run starts"),
+    );
+    wait_for("the daemon's metrics", 20, || !metrics_text(metrics_port).is_empty());
+
+    // Changes of every kind, each pushed by the simulator as it is made.
+    let mut changed = Vec::new();
+    for (op, count) in [("update", 3), ("touch", 2), ("sku", 1), ("delist", 1), ("remove", 1), ("create", 2)]
+    {
+        let done = sim.admin_post(
+            &format!("/_sim/shops/{member}/mutate"),
+            &format!(r#"{{"op": "{op}", "count": {count}}}"#),
+        );
+        let ids = done["item_ids"].as_array().expect("ids");
+        assert!(!ids.is_empty(), "{op} changed nothing");
+        changed.extend(ids.iter().filter_map(|v| v.as_str().map(String::from)));
+    }
+    wait_for("the pushed changes in the copy", 15, || copy(&setup, &member) == truth(&sim, &member));
+    let events = setup.shopsync(&["events", "--config", "@CONFIG@", "--shop", &member]);
+    let ops: Vec<String> = text(&events.stdout)
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|e| changed.iter().any(|id| e["item_id"] == id.as_str()))
+        .filter_map(|e| e["op"].as_str().map(String::from))
+        .collect();
+    assert!(ops.iter().any(|o| o == "delete") && ops.iter().any(|o| o == "update"), "{ops:?}");
+    let pushes = sim.admin_get("/_sim/param2/pushes");
+    assert_eq!(pushes["acked"], pushes["messages"], "{pushes}");
+    assert_eq!(pushes["kept"], 0, "{pushes}");
+    let metrics = metrics_text(metrics_port);
+    assert_eq!(metric_sum(&metrics, "shopsync_passes_total", &[]), 0.0, "no pass ran:\n{metrics}");
+    assert!(metric_sum(&metrics, "shopsync_push_refetch_total", &[]) >= changed.len() as f64 - 2.0);
+    assert_eq!(
+        metric_sum(&metrics, "shopsync_push_messages_total", &["result=\"stored\""]),
+        pushes["messages"].as_f64().expect("count")
+    );
+
+    // A message the platform did not sign changes nothing.
+    let item = truth(&sim, &member).keys().next().expect("an item").clone();
+    change_silently(&sim, &member, &item);
+    let forged = message("e2e-forged", &member, &item);
+    let wrong = shopsync::push::sign(&forged, &shopsync::secret::Secret::new("not-the-secret"));
+    assert_eq!(post(push_port, &forged, &wrong), 401);
+    assert_eq!(post(push_port, &forged, ""), 401);
+    std::thread::sleep(std::time::Duration::from_secs(2));
+    assert_ne!(
+        copy(&setup, &member).get(&item),
+        truth(&sim, &member).get(&item),
+        "a forged message was applied"
+    );
+    let metrics = metrics_text(metrics_port);
+    assert_eq!(metric_sum(&metrics, "shopsync_push_messages_total", &["result=\"refused\""]), 2.0);
+
+    // Signed, it is applied; sent again with the same msgId, it is acknowledged and not
+    // applied a second time (the item changed meanwhile, so an application would show).
+    let real = message("e2e-once", &member, &item);
+    assert_eq!(post(push_port, &real, &sign(&real)), 200);
+    wait_for("the signed message applied", 10, || {
+        copy(&setup, &member).get(&item) == truth(&sim, &member).get(&item)
+    });
+    change_silently(&sim, &member, &item);
+    assert_eq!(post(push_port, &real, &sign(&real)), 200);
+    std::thread::sleep(std::time::Duration::from_secs(2));
+    assert_ne!(copy(&setup, &member).get(&item), truth(&sim, &member).get(&item), "a duplicate was applied");
+    let metrics = metrics_text(metrics_port);
+    assert_eq!(metric_sum(&metrics, "shopsync_push_messages_total", &["result=\"duplicate\""]), 1.0);
+    // A new message about the same change goes through: the refusal above was the dedup.
+    let next = message("e2e-twice", &member, &item);
+    assert_eq!(post(push_port, &next, &sign(&next)), 200);
+    wait_for("the second message applied", 10, || {
+        copy(&setup, &member).get(&item) == truth(&sim, &member).get(&item)
+    });
+
+    // Acknowledged means on disk: killed the instant after the 200, the daemon still has it.
+    let last = message("e2e-durable", &member, &item);
+    assert_eq!(post(push_port, &last, &sign(&last)), 200);
+    daemon.0.kill().expect("SIGKILL");
+    let _ = daemon.0.wait();
+    let store = shopsync::state::Store::open(&setup.path().join("state"), 8 << 20).expect("state");
+    assert!(store.push_record("e2e-durable").expect("read").is_some(), "an acknowledged message was lost");
+    drop(store);
+
+    // Neither the secret nor a signature shows in the log.
+    let logged = std::fs::read_to_string(&log).expect("daemon log");
+    assert!(!logged.contains(SECRET) && !logged.contains(&sign(&real)), "a secret leaked into the log");
+}
