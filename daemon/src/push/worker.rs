@@ -17,6 +17,11 @@ const BATCH: usize = 500;
 const MAX_ATTEMPTS: u32 = 12;
 /// How long a message waits when its shop's pass lock is taken.
 const BUSY_WAIT_MS: i64 = 1_000;
+/// Finished messages are kept this long (their `msgId` still deduplicates a redelivery): the
+/// platform keeps a message about three months for pulling, so nothing older comes again.
+const KEEP_MS: i64 = 100 * 86_400_000;
+/// How often finished messages past `KEEP_MS` are forgotten.
+const PRUNE_EVERY: Duration = Duration::from_secs(3_600);
 
 pub(super) struct Worker {
     pub store: Store,
@@ -31,7 +36,20 @@ fn backoff_ms(attempts: u32) -> i64 {
 
 impl Worker {
     pub async fn run(self, wake: Arc<tokio::sync::Notify>) {
+        let mut pruned_at: Option<std::time::Instant> = None;
         loop {
+            if pruned_at.is_none_or(|t| t.elapsed() >= PRUNE_EVERY) {
+                pruned_at = Some(std::time::Instant::now());
+                match self.store.prune_push(now_ms() - KEEP_MS) {
+                    Ok(0) => {}
+                    Ok(n) => {
+                        tracing::info!(messages = n, "finished change messages older than 100 days forgotten")
+                    }
+                    Err(e) => {
+                        tracing::warn!(error = %e, kind = e.kind(), "old change messages cannot be pruned")
+                    }
+                }
+            }
             let worked = match self.round().await {
                 Ok(worked) => worked,
                 Err(e) => {

@@ -108,6 +108,24 @@ impl Store {
         Ok(out)
     }
 
+    /// Forgets finished messages (done, ignored, dropped, given up) received before
+    /// `before_ms`; returns how many. Pending ones are kept whatever their age.
+    pub fn prune_push(&self, before_ms: i64) -> Result<usize, StateError> {
+        let mut old = Vec::new();
+        for kv in self.push_messages.iter() {
+            let (k, v) = kv?;
+            let rec = decode(&v)?;
+            if rec.status != PushStatus::Pending && rec.received_ms < before_ms {
+                old.push(k);
+            }
+        }
+        let _shared = self.gate.read().unwrap_or_else(|e| e.into_inner());
+        for k in &old {
+            self.push_messages.remove(k)?;
+        }
+        Ok(old.len())
+    }
+
     /// Messages waiting for the worker.
     pub fn push_backlog(&self) -> usize {
         self.push_pending.len()
@@ -176,5 +194,21 @@ mod tests {
         assert_eq!(s.push_backlog(), 0);
         assert_eq!(s.push_record("1").unwrap().unwrap().status, PushStatus::Done);
         assert!(!s.store_push(&rec("1", PushStatus::Pending)).unwrap(), "still known once done");
+    }
+
+    #[test]
+    fn finished_messages_are_forgotten_once_old_and_pending_ones_never() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = Store::open(dir.path(), 1 << 20).unwrap();
+        s.store_push(&rec("1", PushStatus::Pending)).unwrap();
+        s.store_push(&rec("2", PushStatus::Ignored)).unwrap();
+        s.store_push(&rec("3", PushStatus::Pending)).unwrap();
+        s.update_push(&["3".into()], |r| r.status = PushStatus::Done).unwrap();
+        // Received at 2: nothing is older than 2.
+        assert_eq!(s.prune_push(2).unwrap(), 0);
+        assert_eq!(s.prune_push(3).unwrap(), 2, "the ignored and the done one");
+        assert!(s.push_record("2").unwrap().is_none() && s.push_record("3").unwrap().is_none());
+        assert_eq!(s.push_record("1").unwrap().unwrap().status, PushStatus::Pending);
+        assert_eq!(s.push_backlog(), 1);
     }
 }
