@@ -108,13 +108,19 @@ struct Serve {
     /// Also `PUT /_sim/param2 {"authorize_member": {...}}`.
     #[arg(long, value_name = "APP_KEY=MEMBER_ID")]
     authorize_member: Vec<String>,
-    /// The app's callback URL: every change of an item (mutate endpoint, churn) is POSTed
-    /// there as a signed change message. Also `PUT /_sim/param2/push {"url": ...}`.
+    /// The app's callback URL: every change of an item the app follows (mutate endpoint,
+    /// churn) is POSTed there as a signed change message. Also
+    /// `PUT /_sim/param2/push {"url": ...}`.
     #[arg(long, value_name = "URL")]
     push_url: Option<String>,
     /// The app whose secret signs the change messages. Default 10000003 (the OAuth account).
     #[arg(long, value_name = "APP_KEY")]
     push_app_key: Option<String>,
+    /// Push every change of every shop, followed or not: turns off the platform's quirk that
+    /// only offers the app follows (alibaba.product.follow) make change messages, for tests
+    /// that want every change pushed. Also `PUT /_sim/param2/push {"only_followed": false}`.
+    #[arg(long)]
+    push_unfollowed: bool,
 }
 
 impl Serve {
@@ -186,6 +192,9 @@ async fn main() -> anyhow::Result<()> {
         push.settings.url = cli.serve.push_url.clone();
         if let Some(k) = &cli.serve.push_app_key {
             push.settings.app_key = k.clone();
+        }
+        if cli.serve.push_unfollowed {
+            push.settings.only_followed = false;
         }
     }
     let listener = tokio::net::TcpListener::bind(cli.serve.listen)

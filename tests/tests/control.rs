@@ -153,9 +153,14 @@ fn the_control_socket_refuses_another_user() {
     let socket = setup.path().join("state/control.sock");
     wait_for("the control socket", 30, || socket.exists());
     std::fs::set_permissions(setup.path().join("state"), std::fs::Permissions::from_mode(0o755)).unwrap();
+    // The other user runs its own copy of the client: the checkout (and its target dir) may
+    // sit where only root can reach it, e.g. in a `mktemp -d` directory (mode 0700).
+    let client = setup.path().join("shopsync-client");
+    std::fs::copy(shopsync_e2e::bin("shopsync"), &client).expect("copy the client binary");
+    std::fs::set_permissions(&client, std::fs::Permissions::from_mode(0o755)).unwrap();
     let as_nobody = || {
         use std::os::unix::process::CommandExt;
-        Command::new(shopsync_e2e::bin("shopsync"))
+        Command::new(&client)
             .args(["status", "--config"])
             .arg(&setup.config)
             .env("SHOPSYNC_LOG", "warn")

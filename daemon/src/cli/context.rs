@@ -72,6 +72,7 @@ impl Context {
             account: None,
             incremental: crate::config::Cadence::Auto,
             full: crate::config::Cadence::Auto,
+            follow: false,
         }])
     }
 }

@@ -383,9 +383,18 @@ pub struct RawShop {
     /// `queryProductDetail` of any of its offers names it as `sellerOpenId`).
     #[serde(default)]
     pub seller_open_id: Option<String>,
+    /// Instead of `seller_open_id`: any one offer of the shop; its `queryProductDetail`
+    /// names the seller's `sellerOpenId`, which is learned once and kept in the state.
+    #[serde(default)]
+    pub seller_offer_id: Option<String>,
     /// The answer language the cross-border APIs require (`country`), `source = "seller"`.
     #[serde(default = "default_country")]
     pub country: String,
+    /// Follow the shop's offers on the platform (`alibaba.product.follow`, one call per
+    /// offer, a few a day within the budget's watch share) so that their changes come as
+    /// change messages to `[push]`.
+    #[serde(default)]
+    pub follow: bool,
 }
 
 /// Which API family reads a shop (`[[shops]] source`).
@@ -418,7 +427,8 @@ pub struct RawBudget {
     /// Share for incremental polls of shops on `incremental = "auto"`.
     #[serde(default = "default_incremental_share")]
     pub incremental: f64,
-    /// Share held for `[[watch]]` lists (their crons).
+    /// Share held for `[[watch]]` lists (their crons) and for following the offers of shops
+    /// with `follow = true`.
     #[serde(default = "default_watch_share")]
     pub watch: f64,
     /// Share never planned: room for crons, `shopsync sync` by hand and retries.
@@ -539,9 +549,18 @@ pub struct RawPush {
     /// The URL path messages are POSTed to (the app's callback URL ends with it).
     #[serde(default = "default_push_path")]
     pub path: String,
-    /// The account whose app secret signs the messages; default the first account.
+    /// The account whose app secret signs the messages; default the first account. It is
+    /// also the account that pulls the messages the platform could not deliver.
     #[serde(default)]
     pub account: Option<String>,
+    /// How often the messages the platform could not deliver are pulled
+    /// (`push.cursor.messageList`), besides once at every start; `"0s"`: only at start.
+    #[serde(default = "default_pull_every")]
+    pub pull_every: Dur,
+}
+
+fn default_pull_every() -> Dur {
+    Dur(Duration::from_secs(3_600))
 }
 
 fn default_push_listen() -> String {

@@ -55,8 +55,11 @@ pub struct SyncSettings {
 /// A shop read through the cross-border APIs (`source = "seller"`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SellerSource {
-    /// `querySellerOfferList`'s `sellerOpenId`.
-    pub open_id: String,
+    /// `querySellerOfferList`'s `sellerOpenId`, when the config gives it...
+    pub open_id: Option<String>,
+    /// ...else one offer of the shop, whose `queryProductDetail` names it (learned once and
+    /// kept in the shop's state).
+    pub offer_id: Option<String>,
     /// The answer language both cross-border APIs require.
     pub country: String,
 }
@@ -93,6 +96,8 @@ pub struct ShopSettings {
     pub account: Option<String>,
     pub incremental: Cadence,
     pub full: Cadence,
+    /// Follow the shop's offers so that they produce change messages.
+    pub follow: bool,
 }
 
 /// The budget planner's settings (`[budget]`), validated.
@@ -130,8 +135,11 @@ pub struct PushSettings {
     pub listen: SocketAddr,
     /// Starts with `/`.
     pub path: String,
-    /// The account whose app secret signs the messages (it exists in `accounts`).
+    /// The account whose app secret signs the messages (it exists in `accounts`); it also
+    /// pulls what the platform could not deliver.
     pub account: String,
+    /// Pulls besides the one at start; zero: only at start.
+    pub pull_every: Duration,
 }
 
 #[derive(Debug, Clone)]
@@ -177,8 +185,9 @@ fn seller_source(
     at: &str,
 ) -> Result<Option<SellerSource>, String> {
     if s.source == RawSource::Own {
-        if s.seller_open_id.is_some() {
-            return Err(format!("{at}: seller_open_id: only read with source = \"seller\""));
+        let key = if s.seller_open_id.is_some() { "seller_open_id" } else { "seller_offer_id" };
+        if s.seller_open_id.is_some() || s.seller_offer_id.is_some() {
+            return Err(format!("{at}: {key}: only read with source = \"seller\""));
         }
         return Ok(None);
     }
@@ -187,17 +196,24 @@ fn seller_source(
             "{at}: source: \"seller\" needs [api] protocol = \"param2\" (the cross-border APIs exist only there)"
         ));
     }
-    let open_id = s.seller_open_id.as_deref().map(str::trim).unwrap_or_default();
-    if open_id.is_empty() {
+    let given = |v: &Option<String>| v.as_deref().map(str::trim).filter(|v| !v.is_empty()).map(String::from);
+    let (open_id, offer_id) = (given(&s.seller_open_id), given(&s.seller_offer_id));
+    if open_id.is_none() && offer_id.is_none() {
         return Err(format!(
-            "{at}: source: \"seller\" needs seller_open_id (queryProductDetail of any of the shop's offers names it as sellerOpenId)"
+            "{at}: source: \"seller\" needs seller_open_id, or seller_offer_id (any one offer of the shop: its details name the seller)"
+        ));
+    }
+    if offer_id.as_deref().is_some_and(|o| !o.bytes().all(|b| b.is_ascii_digit())) {
+        return Err(format!(
+            "{at}: seller_offer_id: {:?} is not an offer id (digits)",
+            offer_id.unwrap_or_default()
         ));
     }
     let country = s.country.trim();
     if country.is_empty() {
         return Err(format!("{at}: country: must not be empty (the cross-border APIs require it)"));
     }
-    Ok(Some(SellerSource { open_id: open_id.to_string(), country: country.to_string() }))
+    Ok(Some(SellerSource { open_id, offer_id, country: country.to_string() }))
 }
 
 /// Where the subject of a validation message is written, as (line, column), both from 1:
@@ -443,7 +459,19 @@ impl Settings {
                 };
                 sellers.insert(m.to_string(), seller);
             }
-            shops.push(ShopSettings { shop, label, account: s.account.clone(), incremental, full });
+            if s.follow && (protocol != Protocol::Param2 || raw.push.is_none()) {
+                return Err(format!(
+                    "{at}: follow: following offers needs [api] protocol = \"param2\" and a [push] receiver for their messages"
+                ));
+            }
+            shops.push(ShopSettings {
+                shop,
+                label,
+                account: s.account.clone(),
+                incremental,
+                full,
+                follow: s.follow,
+            });
         }
         let mut watches = Vec::new();
         for (i, w) in raw.watch.iter().enumerate() {
@@ -510,7 +538,7 @@ impl Settings {
                         }
                     },
                 };
-                Some(PushSettings { listen, path: p.path.clone(), account })
+                Some(PushSettings { listen, path: p.path.clone(), account, pull_every: p.pull_every.0 })
             }
         };
         let control_socket = match (raw.daemon.control_socket, std::env::var_os("RUNTIME_DIRECTORY")) {
@@ -688,7 +716,11 @@ mod protocol {
         std::env::set_var("SHOPSYNC_SELLER_TEST_SECRET", "s");
         let s = parse(SELLER).unwrap();
         let seller = &s.sync.sellers["6000000000000001"];
-        assert_eq!((seller.open_id.as_str(), seller.country.as_str()), ("BBBabc", "en"));
+        assert_eq!((seller.open_id.as_deref(), seller.country.as_str()), (Some("BBBabc"), "en"));
+        let by_offer =
+            parse(&SELLER.replace("seller_open_id = \"BBBabc\"", "seller_offer_id = \"601\"")).unwrap();
+        let seller = &by_offer.sync.sellers["6000000000000001"];
+        assert_eq!((seller.open_id.as_deref(), seller.offer_id.as_deref()), (None, Some("601")));
         let s = parse(&format!("{SELLER}country = \"ja\"\n")).unwrap();
         assert_eq!(s.sync.sellers["6000000000000001"].country, "ja");
         let own = parse(&SELLER.replace("source = \"seller\"\nseller_open_id = \"BBBabc\"\n", "")).unwrap();
@@ -702,7 +734,11 @@ mod protocol {
             parse(&SELLER.replace("protocol = \"param2\"", "protocol = \"seed\"")).unwrap_err().to_string();
         assert!(e.contains("line 9") && e.contains("needs [api] protocol = \"param2\""), "{e}");
         let e = parse(&SELLER.replace("seller_open_id = \"BBBabc\"\n", "")).unwrap_err().to_string();
-        assert!(e.contains("line 9") && e.contains("needs seller_open_id"), "{e}");
+        assert!(e.contains("line 9") && e.contains("needs seller_open_id, or seller_offer_id"), "{e}");
+        let e = parse(&SELLER.replace("seller_open_id = \"BBBabc\"", "seller_offer_id = \"x1\""))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("line 10") && e.contains("is not an offer id"), "{e}");
         let e = parse(&SELLER.replace("source = \"seller\"\n", "")).unwrap_err().to_string();
         assert!(e.contains("line 9") && e.contains("only read with source = \"seller\""), "{e}");
         let e = parse(&SELLER.replace("\"seller\"", "\"buyer\"")).unwrap_err().to_string();
@@ -743,7 +779,8 @@ app_secret_env = "SHOPSYNC_TEST_PUSH_SECRET"
             Some(PushSettings {
                 listen: "127.0.0.1:9189".parse().unwrap(),
                 path: "/1688/push".into(),
-                account: "a".into()
+                account: "a".into(),
+                pull_every: Duration::from_secs(3_600),
             })
         );
         let s = parse(&format!("[push]\naccount = \"b\"\npath = \"/cb\"\n{ACCOUNTS}")).unwrap();

@@ -46,6 +46,8 @@ pub struct Metrics {
     pub push_messages: IntCounterVec,
     pub push_refetch: IntCounterVec,
     pub push_backlog: IntGauge,
+    pub push_pulled: IntCounterVec,
+    pub follow_calls: IntCounterVec,
 }
 
 fn counter(r: &Registry, name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
@@ -241,6 +243,18 @@ impl Metrics {
                 &[],
             ),
             push_backlog,
+            push_pulled: counter(
+                &r,
+                "shopsync_push_pulled_total",
+                "Change messages the platform could not deliver, pulled with push.cursor.messageList.",
+                &[],
+            ),
+            follow_calls: counter(
+                &r,
+                "shopsync_follow_calls_total",
+                "alibaba.product.follow calls by result: followed, refused (the platform said no for this offer), failed.",
+                &["result"],
+            ),
             registry: r,
         }
         .init()
@@ -260,6 +274,10 @@ impl Metrics {
             self.push_messages.with_label_values(&[r]);
         }
         self.push_refetch.with_label_values::<&str>(&[]);
+        self.push_pulled.with_label_values::<&str>(&[]);
+        for r in ["followed", "refused", "failed"] {
+            self.follow_calls.with_label_values(&[r]);
+        }
         self
     }
 

@@ -12,16 +12,23 @@
 //! - `worker.rs` drains the stored messages: the offers they name are fetched again through
 //!   the shop's client (paced and counted like any call) under the shop's pass lock, diffed
 //!   and committed as a pass would, and the messages are marked done after the commit;
+//! - `pull.rs` fetches what the platform could not deliver (`push.cursor.messageList`), at
+//!   every start and every `pull_every`, into the same store;
+//! - `follow.rs` follows the offers of shops with `follow = true`, within the watch share of
+//!   their account's day: only followed offers produce messages;
 //! - `message.rs` reads the envelope leniently; `signature.rs` signs and verifies.
 //!
 //! Messages carry ids only, and only for offers the app follows, so they make a copy
 //! fresher between passes; they never replace the passes.
 
+mod follow;
 mod message;
+mod pull;
 mod receiver;
 mod signature;
 mod worker;
 
+pub use follow::FollowTarget;
 pub use message::{acted_on, read, INVENTORY_TOPIC, PRODUCT_TOPICS};
 pub use receiver::{start, PushHandle};
 pub use signature::{sign, verify, MESSAGE_FIELD, SIGNATURE_FIELD};
@@ -49,4 +56,9 @@ pub trait Directory: Send + Sync + 'static {
     fn secret(&self) -> Option<Secret>;
     /// Where messages about `member` go; `None` when no configured shop is that member's.
     fn route(&self, member: &str) -> Option<Route>;
+    /// The client that pulls undelivered messages (the `[push]` account's); `None` when
+    /// `[push]` is gone from the config.
+    fn puller(&self) -> Option<Client>;
+    /// The shops with `follow = true` whose member id is known.
+    fn follows(&self) -> Vec<FollowTarget>;
 }

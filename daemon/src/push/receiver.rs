@@ -1,13 +1,15 @@
 //! The HTTP side: one POST route that verifies, stores, flushes and then acknowledges.
 
+use super::follow::Follower;
 use super::message::read;
+use super::pull::Puller;
 use super::signature::{verify, MESSAGE_FIELD, SIGNATURE_FIELD};
 use super::worker::Worker;
 use super::Directory;
 use crate::clock::now_ms;
 use crate::config::PushSettings;
 use crate::metrics::Metrics;
-use crate::state::{PushStatus, Store};
+use crate::state::{PushStatus, StateError, Store};
 use anyhow::Context as _;
 use axum::body::Bytes;
 use axum::extract::State;
@@ -54,15 +56,28 @@ pub async fn start(
     let wake = Arc::new(tokio::sync::Notify::new());
     let worker = Worker { store: store.clone(), metrics: metrics.clone(), directory: directory.clone() };
     let receiver = Arc::new(Receiver { store, metrics, directory, wake: wake.clone() });
-    let app = Router::new().route(&settings.path, post(receive)).with_state(receiver);
+    let app = Router::new().route(&settings.path, post(receive)).with_state(receiver.clone());
     let server = tokio::spawn(async move {
         if let Err(e) = axum::serve(listener, app).await {
             tracing::error!(error = %e, "the change-message receiver stopped");
         }
     });
+    let puller = Puller {
+        store: receiver.store.clone(),
+        metrics: receiver.metrics.clone(),
+        directory: receiver.directory.clone(),
+        wake: wake.clone(),
+        every: settings.pull_every,
+    };
+    let follower = Follower {
+        store: receiver.store.clone(),
+        metrics: receiver.metrics.clone(),
+        directory: receiver.directory.clone(),
+    };
     let worker = tokio::spawn(worker.run(wake));
+    let (puller, follower) = (tokio::spawn(puller.run()), tokio::spawn(follower.run()));
     tracing::info!(%addr, path = %settings.path, "change messages received on http://{addr}{}", settings.path);
-    Ok(PushHandle { addr, tasks: vec![server, worker] })
+    Ok(PushHandle { addr, tasks: vec![server, worker, puller, follower] })
 }
 
 /// The form's fields (`application/x-www-form-urlencoded`, whatever the header says).
@@ -97,9 +112,8 @@ async fn receive(State(r): State<Arc<Receiver>>, body: Bytes) -> (StatusCode, &'
         refuse(&r, "signature does not match");
         return (StatusCode::UNAUTHORIZED, "bad signature\n");
     }
-    let rec = read(message, now_ms());
-    let stored = match r.store.store_push(&rec) {
-        Ok(new) => new,
+    let result = match accept(&r.store, &r.metrics, message) {
+        Ok(result) => result,
         Err(e) => {
             // Not acknowledged: the platform sends it again.
             tracing::error!(error = %e, kind = e.kind(), "cannot store a change message");
@@ -111,18 +125,26 @@ async fn receive(State(r): State<Arc<Receiver>>, body: Bytes) -> (StatusCode, &'
         tracing::error!(error = %e, kind = e.kind(), "cannot flush a change message");
         return (StatusCode::INTERNAL_SERVER_ERROR, "not stored\n");
     }
-    let result = match (stored, rec.status) {
-        (false, _) => "duplicate",
-        (true, PushStatus::Pending) => "stored",
-        (true, _) => "ignored",
-    };
-    r.metrics.push_messages.with_label_values(&[result]).inc();
-    tracing::debug!(msg_id = %rec.msg_id, topic = %rec.topic, offers = rec.offer_ids.len(), result, "change message received");
     if result == "stored" {
         r.metrics.push_backlog.set(r.store.push_backlog() as i64);
         r.wake.notify_one();
     }
     (StatusCode::OK, "success\n")
+}
+
+/// Stores one message (delivered or pulled) unless its `msgId` is stored already, and counts
+/// it: `stored` (waiting for the worker), `duplicate` or `ignored` (a topic not acted on).
+/// Not durable until the caller flushes.
+pub(super) fn accept(store: &Store, metrics: &Metrics, message: &str) -> Result<&'static str, StateError> {
+    let rec = read(message, now_ms());
+    let result = match (store.store_push(&rec)?, rec.status) {
+        (false, _) => "duplicate",
+        (true, PushStatus::Pending) => "stored",
+        (true, _) => "ignored",
+    };
+    metrics.push_messages.with_label_values(&[result]).inc();
+    tracing::debug!(msg_id = %rec.msg_id, topic = %rec.topic, offers = rec.offer_ids.len(), result, "change message taken");
+    Ok(result)
 }
 
 /// One place logs and counts a refusal; neither the signature nor the secret is shown.
@@ -157,6 +179,12 @@ mod tests {
         fn route(&self, _member: &str) -> Option<super::super::Route> {
             None
         }
+        fn puller(&self) -> Option<crate::api::Client> {
+            None
+        }
+        fn follows(&self) -> Vec<super::super::FollowTarget> {
+            Vec::new()
+        }
     }
 
     async fn post(addr: SocketAddr, form: &[(&str, &str)]) -> u16 {
@@ -169,8 +197,12 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(dir.path(), 1 << 20).unwrap();
         let metrics = Arc::new(Metrics::new());
-        let settings =
-            PushSettings { listen: "127.0.0.1:0".parse().unwrap(), path: "/cb".into(), account: "a".into() };
+        let settings = PushSettings {
+            listen: "127.0.0.1:0".parse().unwrap(),
+            path: "/cb".into(),
+            account: "a".into(),
+            pull_every: std::time::Duration::ZERO,
+        };
         let h = start(&settings, store.clone(), metrics.clone(), Arc::new(NoShops)).await.unwrap();
         let msg = r#"{"msgId":42,"type":"PRODUCT_RELATION_VIEW_PRODUCT_NEW_OR_MODIFY","userInfo":"6000000000000009","data":{"productIds":"601"}}"#;
         let good = super::super::sign(msg, &crate::secret::Secret::new("s3cr3t"));

@@ -156,6 +156,7 @@ impl Control {
                     account: None,
                     incremental: Cadence::Auto,
                     full: Cadence::Auto,
+                    follow: false,
                 },
             ),
         };

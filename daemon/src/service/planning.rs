@@ -118,7 +118,8 @@ pub(super) fn tick(shared: &Arc<Shared>) {
         now_ms: now,
         day_ms,
         budget: &shared.settings.budget,
-        any_watch: !shared.settings.watches.is_empty(),
+        // Follow calls come out of the watch share too (`push/follow.rs`).
+        any_watch: !shared.settings.watches.is_empty() || shared.settings.shops.iter().any(|s| s.follow),
         accounts: &accounts,
         shops: &shops,
         free_slots: shared.passes.available_permits(),

@@ -30,7 +30,7 @@ pub async fn run(config: &Path, stop: impl std::future::Future<Output = ()>) -> 
     let settings = Settings::load(config)?;
     let metrics = Arc::new(Metrics::new());
     let ready = Arc::new(Readiness::default());
-    let store = Store::open(&settings.state_dir, settings.cache_bytes)?;
+    let store = open_state(&settings).await?;
     ready.state_open.store(true, Ordering::Relaxed);
     let m2 = metrics.clone();
     let observer: crate::api::Observer = Arc::new(move |r: &CallRecord<'_>| {
@@ -225,6 +225,39 @@ pub async fn run(config: &Path, stop: impl std::future::Future<Output = ()>) -> 
     Ok(())
 }
 
+/// How long the daemon waits at start for a state another shopsync process holds: a CLI
+/// command (`status`, `export`) run while no daemon answers opens the state itself for the
+/// moment it needs.
+const STATE_WAIT: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// Opens the state, waiting while a short-lived command holds it.
+async fn open_state(settings: &Settings) -> anyhow::Result<Store> {
+    let t0 = std::time::Instant::now();
+    let mut told = false;
+    loop {
+        match Store::open(&settings.state_dir, settings.cache_bytes) {
+            Err(e) if e.is_locked() && t0.elapsed() < STATE_WAIT => {
+                // A daemon that answers on the socket is not a passing command: no wait.
+                if matches!(crate::control::Client::connect(&settings.control_socket), Ok(Some(_))) {
+                    anyhow::bail!(
+                        "another shopsync daemon runs with the state in {} (its control socket {} answers)",
+                        settings.state_dir.display(),
+                        settings.control_socket.display()
+                    );
+                }
+                if !told {
+                    let pid = crate::control::lock_holder(&settings.state_dir)
+                        .map_or_else(|| "pid unknown".to_string(), |p| format!("pid {p}"));
+                    tracing::warn!(state_dir = %settings.state_dir.display(), holder = %pid, "the state is held by another shopsync process; waiting up to 60 s for it");
+                    told = true;
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+            }
+            r => return Ok(r?),
+        }
+    }
+}
+
 /// The push receiver's view of the current config.
 struct PushDirectory(tokio::sync::watch::Receiver<Arc<Shared>>);
 
@@ -249,5 +282,32 @@ impl crate::push::Directory for PushDirectory {
             lock: s.lock_for(member),
             sync: s.settings.sync.clone(),
         })
+    }
+
+    fn puller(&self) -> Option<crate::api::Client> {
+        let s = self.0.borrow();
+        let name = &s.settings.push.as_ref()?.account;
+        s.clients.iter().find(|c| c.account() == name).cloned()
+    }
+
+    /// Each shop with `follow = true` is followed with the account that reads its messages.
+    fn follows(&self) -> Vec<crate::push::FollowTarget> {
+        let s = self.0.borrow().clone();
+        let budget = &s.settings.budget;
+        s.settings
+            .shops
+            .iter()
+            .filter(|shop| shop.follow)
+            .filter_map(|shop| {
+                let member = s.known_member(shop)?;
+                let route = self.route(&member)?;
+                Some(crate::push::FollowTarget {
+                    key: member,
+                    client: route.client,
+                    share: budget.watch,
+                    reserve: budget.reserve,
+                })
+            })
+            .collect()
     }
 }

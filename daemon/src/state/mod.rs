@@ -5,8 +5,10 @@
 //! transaction per page; `records.rs` holds what is stored per shop; `hooks.rs` lets the API
 //! client persist quota counts, OAuth tokens and resolved shop URLs here; `quarantine.rs`
 //! keeps the items the platform sent in a shape that could not be read; `push.rs` keeps the
-//! platform's change messages, deduplicated by id, until they are handled.
+//! platform's change messages, deduplicated by id, until they are handled; `follow.rs` which
+//! offers the app follows so that they produce messages.
 
+mod follow;
 mod hooks;
 mod push;
 mod quarantine;
@@ -14,6 +16,7 @@ mod records;
 mod sinks;
 mod store;
 
+pub use follow::FollowMark;
 pub use push::{PushRecord, PushStatus};
 pub use quarantine::Quarantined;
 pub use records::{

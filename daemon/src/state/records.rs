@@ -257,6 +257,10 @@ pub struct ShopState {
     /// since on every poll); a new or different gap does.
     #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
     pub unreachable: std::collections::BTreeMap<i64, Gap>,
+    /// A seller shop's `sellerOpenId` as learned from the details of the offer the config
+    /// names (`seller_offer_id`): (that offer, the open id).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub learned_seller: Option<(String, String)>,
 }
 
 /// A millisecond whose category queries do not add up to its count.

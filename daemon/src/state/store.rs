@@ -75,7 +75,7 @@ pub struct Store {
     pub(super) gate: std::sync::Arc<std::sync::RwLock<()>>,
     /// Outbox positions up to here are known durable (a flush finished after they were written).
     durable_pos: std::sync::Arc<std::sync::atomic::AtomicU64>,
-    items: sled::Tree,
+    pub(super) items: sled::Tree,
     shops: sled::Tree,
     outbox: sled::Tree,
     meta: sled::Tree,
@@ -90,6 +90,8 @@ pub struct Store {
     pub(super) push_messages: sled::Tree,
     /// The `msgId`s of received messages not yet handled.
     pub(super) push_pending: sled::Tree,
+    /// Offers followed on the platform, and follow calls per app key and day (`follow.rs`).
+    pub(super) followed: sled::Tree,
 }
 
 /// sled reports a held file lock as an `Other` I/O error whose text carries the WouldBlock
@@ -156,6 +158,7 @@ impl Store {
             quarantine: db.open_tree("quarantine")?,
             push_messages: db.open_tree("push_messages")?,
             push_pending: db.open_tree("push_pending")?,
+            followed: db.open_tree("followed")?,
             meta,
             db,
         })

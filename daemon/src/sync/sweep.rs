@@ -97,6 +97,8 @@ impl Engine {
         seller: &SellerSource,
         stats: Arc<PassStats>,
     ) -> Result<PassReport, SyncError> {
+        let open_id = self.seller_open_id(shop, seller).await?;
+        let seller = &SellerSource { open_id: Some(open_id), ..seller.clone() };
         let kind = if full { PassKind::Full } else { PassKind::Incremental };
         let stale_before = full.then(|| now_ms() - self.sync.sku_max_age.as_millis() as i64);
         let mut ctx = Ctx::new(self.clone(), shop.clone(), stats.clone(), false);
@@ -122,6 +124,43 @@ impl Engine {
     }
 }
 
+impl Engine {
+    /// The seller's `sellerOpenId`: as configured; else as learned before from the same
+    /// offer; else learned now from the configured offer's `queryProductDetail` (one call)
+    /// and kept in the shop's state.
+    async fn seller_open_id(&self, shop: &MemberId, seller: &SellerSource) -> Result<String, SyncError> {
+        if let Some(o) = &seller.open_id {
+            return Ok(o.clone());
+        }
+        let Some(offer) = &seller.offer_id else {
+            return Err(
+                ApiError::Argument("a seller shop needs seller_open_id or seller_offer_id".into()).into()
+            );
+        };
+        let key = shop.as_str();
+        if let Some((from, open_id)) = self.store.shop(key)?.learned_seller {
+            if &from == offer {
+                return Ok(open_id);
+            }
+        }
+        let detail = self.client.offer_detail(offer, &seller.country).await?;
+        let Some(open_id) = detail.and_then(|d| d.seller_open_id).filter(|o| !o.trim().is_empty()) else {
+            return Err(ApiError::Argument(format!(
+                "seller_offer_id {offer}: the platform has no such offer on sale, or its details name no sellerOpenId; give seller_open_id or another offer"
+            ))
+            .into());
+        };
+        self.store.update_shop(key, |s| s.learned_seller = Some((offer.clone(), open_id.clone())))?;
+        tracing::info!(shop = %key, offer = %offer, seller_open_id = %open_id, "the seller's open id learned from one of its offers");
+        Ok(open_id)
+    }
+}
+
+/// The open id a sweep reads by (resolved before the sweep starts).
+fn open_id(seller: &SellerSource) -> &str {
+    seller.open_id.as_deref().unwrap_or_default()
+}
+
 /// Runs (or goes on with) the sweep that is the shop's open full pass. Returns the
 /// completeness when the sweep was complete (the pass is then closed), `None` when it was
 /// not (the pass stays open), and what the pass has cost so far.
@@ -139,7 +178,7 @@ pub(super) async fn run(
     let mut ids: HashSet<String> = HashSet::new();
     let mut page = 1u32;
     while tally.pages_read == 0 || page <= tally.pages(size) {
-        let p = e.client.seller_offers(&seller.open_id, page, size, &seller.country).await?;
+        let p = e.client.seller_offers(open_id(seller), page, size, &seller.country).await?;
         bump(&ctx.stats.list_calls, 1);
         tally.pages_read += 1;
         tally.total = p.total_results;
@@ -261,7 +300,7 @@ async fn details(
             bump(&ctx.stats.item_calls, 1);
             match res {
                 Ok(Some(d)) => {
-                    if d.seller_open_id.as_deref().is_some_and(|o| o != seller.open_id) {
+                    if d.seller_open_id.as_deref().is_some_and(|o| o != open_id(seller)) {
                         tracing::warn!(shop = %ctx.shop, item_id = %ask.id, seller = ?d.seller_open_id, "offer belongs to another seller; stored as listed");
                     }
                     let mut raw = d.item;
@@ -402,7 +441,8 @@ mod tests {
         };
         let client = Client::new(api, account, Hooks::default()).expect("client");
         let seller = SellerSource {
-            open_id: sim1688::param2::ids::seller_open_id(member.as_str()),
+            open_id: Some(sim1688::param2::ids::seller_open_id(member.as_str())),
+            offer_id: None,
             country: "en".into(),
         };
         let sync = SyncSettings {
@@ -495,5 +535,48 @@ mod tests {
         let (again, events) = r.sweep(true).await;
         assert!(events.is_empty(), "{events:?}");
         assert_eq!(again.item_calls, 0, "nothing changed, nothing stale: no detail");
+    }
+
+    /// Given only one of its offers, the seller's open id is learned from that offer's
+    /// details once, kept, and not asked for again; an offer that does not exist says so.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_open_id_is_learned_once_from_one_offer() {
+        let mut r = rig(30).await;
+        let member = r.member.to_string();
+        let offer = r.truth().into_iter().next().expect("an offer").0;
+        let by_offer = |offer: &str| SellerSource {
+            open_id: None,
+            offer_id: Some(offer.to_string()),
+            country: "en".into(),
+        };
+        r.engine = Engine::new(
+            r.engine.client.clone(),
+            r.store.clone(),
+            SyncSettings { sellers: [(member.clone(), by_offer(&offer))].into(), ..r.engine.sync.clone() },
+        );
+        let (first, events) = r.sweep(false).await;
+        assert_eq!(events.len(), 30);
+        assert_eq!(first.item_calls, 30, "the learning call is not an offer detail of the pass");
+        let learned = r.store.shop(&member).expect("state").learned_seller.expect("learned");
+        assert_eq!(learned, (offer.clone(), sim1688::param2::ids::seller_open_id(&member)));
+        let details = |r: &Rig| {
+            let c = r.sim.sim.counters();
+            c.methods
+                .get("param2:com.alibaba.fenxiao.crossborder:product.search.queryProductDetail")
+                .map_or(0, |m| m.values().sum::<u64>())
+        };
+        let before = details(&r);
+        let (_, events) = r.sweep(false).await;
+        assert!(events.is_empty());
+        assert_eq!(details(&r), before, "learned once: no detail call on the next sweep");
+
+        r.engine = Engine::new(
+            r.engine.client.clone(),
+            r.store.clone(),
+            SyncSettings { sellers: [(member.clone(), by_offer("1"))].into(), ..r.engine.sync.clone() },
+        );
+        let stats = Arc::new(PassStats::default());
+        let e = r.engine.pass(&r.member, false, None, stats).await.expect_err("no such offer");
+        assert!(e.to_string().contains("seller_offer_id 1"), "{e}");
     }
 }

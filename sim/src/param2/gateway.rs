@@ -21,6 +21,9 @@ pub const PRODUCT_NS: &str = "com.alibaba.product";
 pub const PRODUCT_LIST: &str = "alibaba.product.list.get";
 pub const SELLER_OFFERS: &str = "product.search.querySellerOfferList";
 pub const OFFER_DETAIL: &str = "product.search.queryProductDetail";
+pub const FOLLOW: &str = "alibaba.product.follow";
+pub const PUSH_NS: &str = "cn.alibaba.open";
+pub const MESSAGE_LIST: &str = "push.cursor.messageList";
 pub const OAUTH_NS: &str = "system.oauth2";
 pub const POSTPONE: &str = "postponeToken";
 
@@ -31,6 +34,8 @@ pub enum Api {
     SellerOffers,
     OfferDetail,
     PostponeToken,
+    Follow,
+    MessageList,
 }
 
 impl Api {
@@ -43,6 +48,8 @@ impl Api {
             (CROSS_BORDER, SELLER_OFFERS) => Some(Api::SellerOffers),
             (CROSS_BORDER, OFFER_DETAIL) => Some(Api::OfferDetail),
             (OAUTH_NS, POSTPONE) => Some(Api::PostponeToken),
+            (PRODUCT_NS, FOLLOW) => Some(Api::Follow),
+            (PUSH_NS, MESSAGE_LIST) => Some(Api::MessageList),
             _ => None,
         }
     }
@@ -54,6 +61,8 @@ impl Api {
             Api::SellerOffers => (CROSS_BORDER, SELLER_OFFERS),
             Api::OfferDetail => (CROSS_BORDER, OFFER_DETAIL),
             Api::PostponeToken => (OAUTH_NS, POSTPONE),
+            Api::Follow => (PRODUCT_NS, FOLLOW),
+            Api::MessageList => (PUSH_NS, MESSAGE_LIST),
         };
         format!("param2:{ns}:{api}")
     }
@@ -62,6 +71,12 @@ impl Api {
     /// whatever the account; the others only where the account uses OAuth.
     fn needs_member(self) -> bool {
         matches!(self, Api::ProductList | Api::PostponeToken)
+    }
+
+    /// APIs that need no authorization at all: `access_token` is optional whatever the
+    /// account, and one given is not looked at.
+    fn authorized(self) -> bool {
+        !matches!(self, Api::MessageList)
     }
 }
 
@@ -171,6 +186,8 @@ impl Sim {
             Api::SellerOffers => self.seller_offers(p, &settings),
             Api::OfferDetail => self.offer_detail(p),
             Api::PostponeToken => self.postpone_token(p, &caller, now),
+            Api::Follow => self.follow(p, call.app_key),
+            Api::MessageList => self.message_list(p, call.app_key),
         }
     }
 
@@ -214,8 +231,9 @@ impl Sim {
         None
     }
 
-    /// The token rules: OAuth accounts carry a valid token on every call, and the APIs that
-    /// act for a member need one that speaks for a member whatever the account.
+    /// The token rules: OAuth accounts carry a valid token on every call but those of the
+    /// APIs that need no authorization, and the APIs that act for a member need one that
+    /// speaks for a member whatever the account.
     fn check_param2_token(
         &self,
         p: &Params,
@@ -223,6 +241,9 @@ impl Sim {
         api: Api,
         now: i64,
     ) -> Result<Option<(String, Token)>, Reply> {
+        if !api.authorized() {
+            return Ok(None);
+        }
         let needed = account.oauth || api.needs_member();
         let Some(given) = p.get("access_token") else {
             return if needed { Err(Reply::Unauthorized(Unauthorized::Missing)) } else { Ok(None) };
@@ -238,5 +259,70 @@ impl Sim {
             // A stray token on a call that needs none is ignored, as the gateway does.
             None => Ok(None),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::admin::MutationOp;
+    use crate::{Faults, SimSpec};
+    use serde_json::{json, Value};
+
+    /// A signed call of `ns:api` by `app_key`, as the SDKs make it.
+    async fn call(sim: &Sim, ns: &str, api: &str, app_key: &str, extra: &[(&str, &str)]) -> (u16, Value) {
+        let secret = sim.account(app_key).map(|a| a.app_secret).unwrap_or_default();
+        let mut params: Params = extra.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        params.insert("_aop_timestamp".into(), sim.now_ms().to_string());
+        let url_path = format!("param2/1/{ns}/{api}/{app_key}");
+        params.insert(SIGNATURE_PARAM.into(), signature(&url_path, &params, &secret));
+        let call = Call { url_path: &url_path, version: "1", namespace: ns, api, app_key, params };
+        let wire = sim.param2(call).await;
+        (wire.status, serde_json::from_slice(&wire.body).unwrap_or(Value::Null))
+    }
+
+    #[tokio::test]
+    async fn follow_and_the_pull_are_routed_checked_and_counted() {
+        let sim = Sim::new(SimSpec { items: 10, faults: Faults::none(), ..Default::default() });
+        sim.push_book().settings.url = Some("http://127.0.0.1:9/cb".into());
+        let (member, id) = {
+            let cat = sim.catalogue();
+            (cat.shops[0].member_id.clone(), cat.shops[0].online_id_at(0).unwrap().to_string())
+        };
+        // The push app (10000003) uses OAuth: following needs its token, as any call does.
+        let (status, _) = call(&sim, PRODUCT_NS, FOLLOW, "10000003", &[("productId", &id)]).await;
+        assert_eq!(status, 401);
+        let token =
+            Token { app_key: "10000003".into(), expires_ms: sim.now_ms() + 3_600_000, member_id: None };
+        sim.tokens().insert("t".into(), token);
+        let (status, v) =
+            call(&sim, PRODUCT_NS, FOLLOW, "10000003", &[("productId", &id), ("access_token", "t")]).await;
+        assert_eq!((status, v), (200, json!({"code": 0, "message": "success"})));
+        // An account without OAuth needs no token, and no member token in any case.
+        let (status, v) = call(&sim, PRODUCT_NS, FOLLOW, "10000001", &[("productId", "1")]).await;
+        assert_eq!((status, v), (200, json!({"code": 1, "message": "product not exist"})));
+        let (status, v) = call(&sim, PRODUCT_NS, FOLLOW, "10000001", &[]).await;
+        assert_eq!((status, v["error_code"].as_str()), (400, Some("gw.ParamMissing")));
+
+        sim.push_change(&member, MutationOp::Update, std::slice::from_ref(&id));
+        sim.give_up_queued();
+        // The pull needs no token, even from the OAuth account.
+        let (status, v) = call(&sim, PUSH_NS, MESSAGE_LIST, "10000003", &[]).await;
+        assert_eq!(status, 200, "{v}");
+        assert_eq!(v["pushMessageList"].as_array().map(Vec::len), Some(1), "{v}");
+        assert_eq!(v["pushMessageList"][0]["data"]["productIds"], id.as_str());
+        let (status, v) = call(&sim, PUSH_NS, MESSAGE_LIST, "10000003", &[("quantity", "10")]).await;
+        assert_eq!((status, v["errorCode"].as_str()), (200, Some("400")));
+
+        let c = sim.counters();
+        let count = |label: &str, outcome: &str| c.methods.get(label).and_then(|m| m.get(outcome)).copied();
+        let follow = "param2:com.alibaba.product:alibaba.product.follow";
+        assert_eq!(count(follow, "401"), Some(1));
+        assert_eq!(count(follow, "ok"), Some(1));
+        assert_eq!(count(follow, "business:1"), Some(1));
+        assert_eq!(count(follow, "gw.ParamMissing"), Some(1));
+        let pull = "param2:cn.alibaba.open:push.cursor.messageList";
+        assert_eq!((count(pull, "ok"), count(pull, "business:400")), (Some(1), Some(1)));
+        assert_eq!(c.accounts.get("10000003").map(|a| a.quota_used_today), Some(4), "each call costs quota");
     }
 }

@@ -6,20 +6,23 @@
 //!   (quota, rate, faults, `_aop_signature` from [`sign`], `_aop_timestamp`, token,
 //!   permission) and hands it to an API: [`product_list`] (`alibaba.product.list.get`),
 //!   [`seller_offers`] (`querySellerOfferList`), [`offer_detail`] (`queryProductDetail`),
-//!   or [`oauth`]'s `postponeToken`;
+//!   [`follow`] (`alibaba.product.follow`), [`message_list`] (`push.cursor.messageList`, the
+//!   pull of kept change messages) or [`oauth`]'s `postponeToken`;
 //! - `POST /openapi/http/1/system.oauth2/getToken/<appKey>` and `GET /oauth/authorize`:
 //!   [`oauth`];
 //! - [`reply`]: the `gw.*` refusals, HTTP 401 and the non-uniform business errors;
 //!   [`views`]: items as products and offers; [`dates`], [`ids`]: the platform's date forms
 //!   and derived identifiers; [`object_param`]: JSON-object parameters;
 //!   [`settings`]: `GET|PUT /_sim/param2` (permissions, who authorizes, page sizes);
-//! - [`push`]: signed change messages POSTed to the app's callback URL when items change,
-//!   retried, and kept when never acknowledged (`GET /_sim/param2/pushes`,
-//!   `PUT /_sim/param2/push`).
+//! - [`push`]: signed change messages POSTed to the app's callback URL when offers the app
+//!   follows change, retried, and kept for pulling when never acknowledged
+//!   (`GET /_sim/param2/pushes`, `PUT /_sim/param2/push`).
 
 pub mod dates;
+pub mod follow;
 pub mod gateway;
 pub mod ids;
+pub mod message_list;
 pub mod oauth;
 pub mod object_param;
 pub mod offer_detail;

@@ -5,12 +5,16 @@
 //! "data", "extraInfo"}`) and `_aop_signature` = `UPPER(HEX(HMAC-SHA1(appSecret, "message" +
 //! message)))`, signed with the secret of the app the callback belongs to (`app_key`).
 //! HTTP 200 acknowledges; anything else, or no answer, is tried again a few times with a
-//! short backoff, and what is never acknowledged is kept (the platform keeps it for
-//! pulling). `GET /_sim/param2/pushes` shows the counts, `PUT /_sim/param2/push` the
-//! settings.
+//! short backoff, and what is never acknowledged is kept for pulling
+//! (`push.cursor.messageList`, see [`super::message_list`], takes them out oldest first).
+//! `GET /_sim/param2/pushes` shows the counts, `PUT /_sim/param2/push` the settings.
 //!
-//! Not simulated: that only offers the app follows produce messages; here every change of
-//! every shop does.
+//! Only offers the app follows produce messages, as on the platform: an app follows an
+//! offer with `alibaba.product.follow` ([`super::follow`]), and a change of an offer the
+//! signing app (`app_key`) does not follow makes no message (its id is dropped from the
+//! message, and no message is made when no id is left; `unfollowed_changes` counts them).
+//! A newly created offer is followed by nobody, so it makes no message. `only_followed`
+//! false (`--push-unfollowed`) turns this off: every change of every shop makes a message.
 
 use super::sign::{hmac_sha1, SIGNATURE_PARAM};
 use crate::admin::MutationOp;
@@ -18,7 +22,7 @@ use crate::churn::ChurnKind;
 use crate::state::Sim;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
-use std::collections::VecDeque;
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::{Arc, MutexGuard};
 use std::time::Duration;
 
@@ -42,11 +46,20 @@ pub struct PushSettings {
     pub attempts: u32,
     /// The wait before the first retry; it doubles for each further one.
     pub backoff_ms: u64,
+    /// Only offers `app_key` follows produce messages (the platform's rule, default true);
+    /// false: every change of every shop does.
+    pub only_followed: bool,
 }
 
 impl Default for PushSettings {
     fn default() -> Self {
-        PushSettings { url: None, app_key: "10000003".into(), attempts: 4, backoff_ms: 200 }
+        PushSettings {
+            url: None,
+            app_key: "10000003".into(),
+            attempts: 4,
+            backoff_ms: 200,
+            only_followed: true,
+        }
     }
 }
 
@@ -54,8 +67,12 @@ impl Default for PushSettings {
 #[derive(Debug, Clone, Serialize)]
 pub struct PushMessage {
     pub msg_id: u64,
+    /// When it was made (epoch ms): the envelope's `gmtBorn`.
+    pub gmt_born: i64,
     pub topic: String,
     pub member_id: String,
+    /// The app it is for, whose secret signs it: `settings.app_key` when it was made.
+    pub app_key: String,
     /// The envelope, exactly as signed.
     pub message: String,
 }
@@ -76,6 +93,12 @@ pub struct PushBook {
     /// POSTs without an answer (connection refused, timeout).
     unanswered: u64,
     kept: VecDeque<PushMessage>,
+    /// App key → the offers it follows.
+    followed: HashMap<String, HashSet<u64>>,
+    /// Item changes that made no message: the offer was not followed.
+    unfollowed_changes: u64,
+    /// Kept messages taken out by `push.cursor.messageList`.
+    pulled: u64,
 }
 
 impl Default for PushBook {
@@ -92,6 +115,9 @@ impl Default for PushBook {
             refused: 0,
             unanswered: 0,
             kept: VecDeque::new(),
+            followed: HashMap::new(),
+            unfollowed_changes: 0,
+            pulled: 0,
         }
     }
 }
@@ -109,6 +135,86 @@ pub struct PushReport {
     /// Messages never acknowledged, kept for pulling.
     pub kept: usize,
     pub kept_messages: Vec<PushMessage>,
+    /// Offers the push app (`settings.app_key`) follows.
+    pub followed: usize,
+    /// Item changes that made no message because the push app did not follow the offer.
+    pub unfollowed_changes: u64,
+    /// Kept messages taken out by `push.cursor.messageList`.
+    pub pulled: u64,
+}
+
+/// Which kept messages a pull asks for, beside the app key; `None` matches anything.
+#[derive(Debug, Clone, Default)]
+pub struct PullFilter {
+    /// `gmtBorn` at or after this (epoch ms).
+    pub start: Option<i64>,
+    /// `gmtBorn` at or before this (epoch ms).
+    pub end: Option<i64>,
+    pub topic: Option<String>,
+    pub member_id: Option<String>,
+}
+
+impl PullFilter {
+    fn matches(&self, m: &PushMessage) -> bool {
+        self.start.is_none_or(|s| m.gmt_born >= s)
+            && self.end.is_none_or(|e| m.gmt_born <= e)
+            && self.topic.as_ref().is_none_or(|t| *t == m.topic)
+            && self.member_id.as_ref().is_none_or(|u| *u == m.member_id)
+    }
+}
+
+impl PushBook {
+    /// Records that `app_key` follows `offer_id` (again is the same).
+    pub fn follow(&mut self, app_key: &str, offer_id: u64) {
+        self.followed.entry(app_key.to_string()).or_default().insert(offer_id);
+    }
+
+    pub fn follows(&self, app_key: &str, offer_id: u64) -> bool {
+        self.followed.get(app_key).is_some_and(|f| f.contains(&offer_id))
+    }
+
+    /// The ids of a change that make a message: those the push app follows, or all of them
+    /// when `only_followed` is off. The others are counted as unfollowed changes.
+    fn pushable(&mut self, item_ids: &[String]) -> Vec<String> {
+        if !self.settings.only_followed {
+            return item_ids.to_vec();
+        }
+        let app = self.settings.app_key.clone();
+        let (keep, dropped): (Vec<String>, Vec<String>) =
+            item_ids.iter().cloned().partition(|id| id.parse::<u64>().is_ok_and(|n| self.follows(&app, n)));
+        self.unfollowed_changes += dropped.len() as u64;
+        keep
+    }
+
+    /// Takes up to `quantity` kept messages of `app_key` that match `filter` out of the
+    /// kept list, oldest first: the pull confirms them as consumed.
+    pub fn pull(&mut self, app_key: &str, filter: &PullFilter, quantity: usize) -> Vec<PushMessage> {
+        // Ids grow with time, so the smallest are the oldest (the kept list is in the order
+        // deliveries gave up, which concurrent deliveries shuffle).
+        let mut ids: Vec<u64> = self
+            .kept
+            .iter()
+            .filter(|m| m.app_key == app_key && filter.matches(m))
+            .map(|m| m.msg_id)
+            .collect();
+        ids.sort_unstable();
+        ids.truncate(quantity);
+        if ids.is_empty() {
+            return Vec::new();
+        }
+        let chosen: HashSet<u64> = ids.into_iter().collect();
+        let mut taken = Vec::with_capacity(chosen.len());
+        for m in std::mem::take(&mut self.kept) {
+            if chosen.contains(&m.msg_id) {
+                taken.push(m);
+            } else {
+                self.kept.push_back(m);
+            }
+        }
+        taken.sort_unstable_by_key(|m| m.msg_id);
+        self.pulled += taken.len() as u64;
+        taken
+    }
 }
 
 /// `UPPER(HEX(HMAC-SHA1(secret, "message" + message)))`.
@@ -179,21 +285,28 @@ impl Sim {
             unanswered: b.unanswered,
             kept: b.kept.len(),
             kept_messages: b.kept.iter().cloned().collect(),
+            followed: b.followed.get(&b.settings.app_key).map_or(0, HashSet::len),
+            unfollowed_changes: b.unfollowed_changes,
+            pulled: b.pulled,
         }
     }
 
-    /// Queues the message for a change of `item_ids` of `member_id` (none while no
-    /// callback URL is set).
+    /// Queues the message for a change of `item_ids` of `member_id`, with the ids the push
+    /// app follows (none while no callback URL is set, none when it follows none of them).
     pub fn push_change(&self, member_id: &str, op: MutationOp, item_ids: &[String]) {
         if item_ids.is_empty() {
             return;
         }
         let now = self.now_ms();
-        let (topic, data) = topic_and_data(op, member_id, item_ids, now);
         let mut b = self.push_book();
         if b.settings.url.is_none() {
             return;
         }
+        let ids = b.pushable(item_ids);
+        if ids.is_empty() {
+            return;
+        }
+        let (topic, data) = topic_and_data(op, member_id, &ids, now);
         b.next_id += 1;
         let msg_id = b.next_id;
         let envelope = json!({
@@ -205,10 +318,13 @@ impl Sim {
             "extraInfo": null,
         });
         b.messages += 1;
+        let app_key = b.settings.app_key.clone();
         b.queue.push_back(PushMessage {
             msg_id,
+            gmt_born: now,
             topic: topic.to_string(),
             member_id: member_id.to_string(),
+            app_key,
             message: envelope.to_string(),
         });
         drop(b);
@@ -239,7 +355,7 @@ impl Sim {
     /// Tries one message until it is acknowledged or its tries are spent; then keeps it.
     async fn deliver(&self, http: &reqwest::Client, msg: PushMessage) {
         let settings = self.push_book().settings.clone();
-        let (Some(url), Some(app)) = (settings.url.clone(), self.account(&settings.app_key)) else {
+        let (Some(url), Some(app)) = (settings.url.clone(), self.account(&msg.app_key)) else {
             self.keep(msg);
             return;
         };
@@ -261,6 +377,15 @@ impl Sim {
             }
         }
         self.keep(msg);
+    }
+
+    /// Gives up on every queued message at once, as if all its tries had failed.
+    #[cfg(test)]
+    pub(crate) fn give_up_queued(&self) {
+        let queued: Vec<PushMessage> = self.push_book().queue.drain(..).collect();
+        for m in queued {
+            self.keep(m);
+        }
     }
 
     fn keep(&self, msg: PushMessage) {
@@ -311,6 +436,7 @@ mod tests {
     #[test]
     fn no_message_without_a_callback() {
         let sim = Sim::new(crate::SimSpec { items: 10, ..Default::default() });
+        sim.push_book().settings.only_followed = false;
         sim.push_change("6000000000000001", MutationOp::Update, &["1".into()]);
         assert_eq!(sim.push_report().messages, 0);
         sim.push_book().settings.url = Some("http://127.0.0.1:9/cb".into());
@@ -320,6 +446,63 @@ mod tests {
         assert_eq!((r.messages, r.queued), (2, 2));
         let b = sim.push_book();
         assert_eq!(b.queue[1].msg_id, b.queue[0].msg_id + 1, "ids grow");
+    }
+
+    /// A simulator with a callback URL (nobody listens: messages only queue), its first
+    /// shop's member and two of its offers.
+    fn with_callback() -> (Sim, String, String, String) {
+        let sim = Sim::new(crate::SimSpec { items: 10, ..Default::default() });
+        sim.push_book().settings.url = Some("http://127.0.0.1:9/cb".into());
+        let cat = sim.catalogue();
+        let shop = &cat.shops[0];
+        let id = |k| shop.online_id_at(k).map(|i| i.to_string()).unwrap_or_default();
+        let (member, a, b) = (shop.member_id.clone(), id(0), id(1));
+        drop(cat);
+        (sim, member, a, b)
+    }
+
+    #[test]
+    fn only_offers_the_push_app_follows_make_messages() {
+        let (sim, member, a, b) = with_callback();
+        assert!(PushSettings::default().only_followed, "the quirk is on by default");
+        sim.push_book().follow("10000003", a.parse().unwrap());
+        // Another app following `b` does not make the push app's messages.
+        sim.push_book().follow("10000001", b.parse().unwrap());
+        sim.push_change(&member, MutationOp::Update, &[a.clone(), b.clone()]);
+        let r = sim.push_report();
+        assert_eq!((r.messages, r.unfollowed_changes, r.followed), (1, 1, 1));
+        let msg: Value = serde_json::from_str(&sim.push_book().queue[0].message).unwrap();
+        assert_eq!(msg["data"]["productIds"], a, "the unfollowed id is dropped from the message");
+        assert_eq!(sim.push_book().queue[0].app_key, "10000003");
+
+        sim.push_change(&member, MutationOp::Touch, std::slice::from_ref(&b));
+        let r = sim.push_report();
+        assert_eq!((r.messages, r.unfollowed_changes), (1, 2), "no message for an unfollowed offer");
+    }
+
+    #[test]
+    fn a_created_offer_is_followed_by_nobody() {
+        let (sim, member, _, _) = with_callback();
+        let m = crate::admin::Mutation { op: MutationOp::Create, count: Some(2), item_ids: None };
+        let done = sim.mutate(&member, &m).unwrap();
+        sim.push_change(&member, done.op, &done.item_ids);
+        let r = sim.push_report();
+        assert_eq!((r.messages, r.unfollowed_changes), (0, 2));
+    }
+
+    #[test]
+    fn every_change_makes_a_message_without_the_quirk() {
+        let (sim, member, a, b) = with_callback();
+        let off: PushSettings = serde_json::from_str(r#"{"only_followed": false}"#).unwrap();
+        assert_eq!((off.attempts, off.app_key.as_str()), (4, "10000003"), "the rest stays default");
+        let url = sim.push_book().settings.url.clone();
+        sim.push_book().settings = PushSettings { url, ..off };
+        sim.push_change(&member, MutationOp::Update, &[a.clone(), b.clone()]);
+        sim.push_change(&member, MutationOp::Create, &["1".into()]);
+        let r = sim.push_report();
+        assert_eq!((r.messages, r.unfollowed_changes, r.followed), (2, 0, 0));
+        let msg: Value = serde_json::from_str(&sim.push_book().queue[0].message).unwrap();
+        assert_eq!(msg["data"]["productIds"], format!("{a},{b}"));
     }
 
     /// Waits up to 10 s for `f` to hold.
@@ -336,6 +519,7 @@ mod tests {
     #[tokio::test]
     async fn unacknowledged_messages_are_retried_then_kept_and_signed_ones_acknowledged() {
         let sim = Sim::new(crate::SimSpec { items: 10, ..Default::default() });
+        sim.push_book().settings.only_followed = false;
         let _sender = tokio::spawn(sim.clone().push_sender());
         // Nobody listens here: the first try and three retries, then the message is kept.
         let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();

@@ -18,8 +18,9 @@ pub enum Gw {
     APIUnsupported,
     ParamMissing,
     /// A system parameter with a value the gateway cannot take (`_aop_timestamp` not 13
-    /// digits or too far from the server's clock). No source names this code; it is the
-    /// simulator's choice, and no client should retry it.
+    /// digits or too far from the server's clock), or an API parameter the gateway cannot
+    /// convert to its declared type (`productId` of `alibaba.product.follow`, a long). No
+    /// source names this code; it is the simulator's choice, and no client should retry it.
     ParamInvalid,
     /// The gateway gave up on the backend (injected busy faults, the stall of a too-wide
     /// saturated window): HTTP 503, transient.
@@ -107,6 +108,13 @@ impl Reply {
     pub fn zero_code(message: &str) -> Reply {
         let body = json!({"code": 0, "message": message});
         Reply::Json { body, business_error: Some("0".to_string()) }
+    }
+
+    /// `{"code": <non-zero number>, "message": …}`: the failure of an API whose success is
+    /// `{"code": 0, "message": "success"}` (`alibaba.product.follow`).
+    pub fn numeric_code(code: u32, message: &str) -> Reply {
+        let body = json!({"code": code, "message": message});
+        Reply::Json { body, business_error: Some(code.to_string()) }
     }
 
     /// The outcome as the counters book it.

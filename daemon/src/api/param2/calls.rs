@@ -209,6 +209,58 @@ impl Client {
     }
 }
 
+/// What `alibaba.product.follow` answered.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Follow {
+    Followed,
+    /// The platform refused this offer (it no longer exists, say): following it again would
+    /// only be refused again.
+    Refused {
+        code: String,
+    },
+}
+
+/// Most messages one `push.cursor.messageList` call returns (`quantity` is 20 to 200).
+pub const MESSAGE_PAGE: u32 = 200;
+
+impl Client {
+    /// `alibaba.product.follow`: the app follows `offer_id`, so that its changes come as
+    /// messages. Following an offer already followed is no error.
+    pub async fn follow(&self, offer_id: &str) -> Result<Follow, ApiError> {
+        if !self.is_param2() {
+            return Err(ApiError::Unsupported { call: "follow".into(), protocol: "seed" });
+        }
+        let Ok(numeric) = offer_id.trim().parse::<u64>() else {
+            return Err(ApiError::Argument(format!("offer id {offer_id:?} is not a number")));
+        };
+        match self.call(wire::FOLLOW.name, &[p("productId", numeric)]).await {
+            Ok(_) => Ok(Follow::Followed),
+            Err(ApiError::Business { code, .. }) => Ok(Follow::Refused { code }),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// `push.cursor.messageList`: up to [`MESSAGE_PAGE`] of the messages the platform could
+    /// not deliver, each as its JSON text (the envelope a push carries). The platform counts
+    /// what it returns as consumed: the caller stores them before anything else.
+    pub async fn pull_messages(&self) -> Result<Vec<String>, ApiError> {
+        if !self.is_param2() {
+            return Err(ApiError::Unsupported { call: "pull_messages".into(), protocol: "seed" });
+        }
+        let v = self.call(wire::MESSAGE_LIST.name, &[p("quantity", MESSAGE_PAGE)]).await?;
+        let list =
+            v.get("pushMessageList").or_else(|| v.get("result").and_then(|r| r.get("pushMessageList")));
+        match list {
+            Some(serde_json::Value::Array(a)) => Ok(a.iter().map(|m| m.to_string()).collect()),
+            None | Some(serde_json::Value::Null) => Ok(Vec::new()),
+            Some(_) => Err(ApiError::Malformed(format!(
+                "{}: pushMessageList is not a list",
+                wire::MESSAGE_LIST.name
+            ))),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

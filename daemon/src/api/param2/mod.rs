@@ -24,7 +24,7 @@ mod tiers;
 mod time;
 mod wire;
 
-pub use calls::{in_window, list_params, MAX_PAGE_SIZE};
+pub use calls::{in_window, list_params, Follow, MAX_PAGE_SIZE, MESSAGE_PAGE};
 pub use errors::classify;
 pub use products::{parse_offer_detail, parse_product_list, parse_seller_offers, OfferDetail};
 pub use skus::SkuCache;

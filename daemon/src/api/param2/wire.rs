@@ -39,10 +39,21 @@ pub const OFFER_DETAIL: ApiRef = ApiRef {
     version: 1,
 };
 
+/// `com.alibaba.product:alibaba.product.follow:1`: the app follows one offer (`productId`),
+/// so that its changes produce messages (bububa/go1688 `product/follow.go`; the answer is
+/// `{"code": 0, "message"}`, code 0 meaning success).
+pub const FOLLOW: ApiRef =
+    ApiRef { namespace: "com.alibaba.product", name: "alibaba.product.follow", version: 1 };
+/// `cn.alibaba.open:push.cursor.messageList:1`: the messages the platform could not deliver,
+/// oldest first; what it returns counts as consumed (the API's doc page; the generated Java
+/// class `PushCursorMessageListResult` gives the answer's one field, `pushMessageList`).
+pub const MESSAGE_LIST: ApiRef =
+    ApiRef { namespace: "cn.alibaba.open", name: "push.cursor.messageList", version: 1 };
+
 /// Every API this client calls through [`Client::call`](crate::api::Client::call) under
 /// param2. A name not in this table has no param2 request shape here, and the client refuses
 /// it before spending quota.
-pub const APIS: &[ApiRef] = &[PRODUCT_LIST, SELLER_OFFERS, OFFER_DETAIL];
+pub const APIS: &[ApiRef] = &[PRODUCT_LIST, SELLER_OFFERS, OFFER_DETAIL, FOLLOW, MESSAGE_LIST];
 
 /// The API named `name`, given either bare (`alibaba.product.list.get`) or with its namespace
 /// (`com.alibaba.product:alibaba.product.list.get`).
