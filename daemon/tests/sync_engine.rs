@@ -3,16 +3,18 @@
 //! end state through a storm, and no false deletes while items change during a pass.
 //! Pacing and the rate limit are scaled up together (1,000 calls/s) so the suite stays fast.
 //!
-//! The main tests run twice: against the seed gateway, and against the production
-//! protocol's face (`param2`, `alibaba.product.list.get` on a shop whose owner authorized
-//! the app: 20 items a page, 1,000 a query, SKUs inside the list).
+//! The main tests run three times: against the seed gateway, and against the production
+//! protocol's face with both sources: `param2` own (`alibaba.product.list.get` on a shop
+//! whose owner authorized the app: 20 items a page, 1,000 a query, SKUs inside the list) and
+//! `param2` seller (any seller's shop: sweeps of `querySellerOfferList`, details by
+//! `queryProductDetail` only for new or changed offers, dates to the second).
 
 use serde_json::Value;
 use shopsync::api::{
     parse_wholesale, AccountSettings, ApiSettings, Client, Hooks, MemberId, MemoryTokenStore, Protocol,
     Token, TokenStore,
 };
-use shopsync::config::{SkuRefresh, SyncSettings};
+use shopsync::config::{SellerSource, SkuRefresh, SyncSettings};
 use shopsync::event::{Event, Op, PriceSource};
 use shopsync::pacing::PacingSettings;
 use shopsync::secret::Secret;
@@ -30,12 +32,18 @@ enum Face {
     Seed,
     /// `param2`, the shop's owner having authorized the app (`source = "own"`).
     Param2Own,
+    /// `param2`, any seller's shop through the cross-border APIs (`source = "seller"`).
+    Param2Seller,
 }
 
 struct Rig {
     sim: RunningSim,
     store: Store,
     engine: Engine,
+    /// What the engine was built from: a seller's shop is added to `sync.sellers` once it
+    /// exists.
+    client: Client,
+    sync: SyncSettings,
     face: Face,
     tokens: Arc<MemoryTokenStore>,
     app_key: String,
@@ -69,7 +77,9 @@ async fn rig_with(face: Face, faults: Faults, quirks: Quirks) -> Rig {
     let acct = sim.sim.account("10000001").unwrap();
     let (protocol, base_url, page_size) = match face {
         Face::Seed => (ApiSettings::default().protocol, sim.gateway_url(), 40),
-        Face::Param2Own => (Protocol::Param2, format!("{}/openapi/", sim.base_url()), 20),
+        Face::Param2Own | Face::Param2Seller => {
+            (Protocol::Param2, format!("{}/openapi/", sim.base_url()), 20)
+        }
     };
     let api = ApiSettings {
         base_url,
@@ -106,18 +116,34 @@ async fn rig_with(face: Face, faults: Faults, quirks: Quirks) -> Rig {
         slice: Duration::from_secs(30 * 86_400),
         overlap: Duration::from_secs(300),
         full_pass_skus: SkuRefresh::Changed,
-        sku_max_age: Duration::from_secs(14 * 86_400),
+        // A seller's offer list carries no stock: only the details of a full sweep see a
+        // silent stock change, and only once they are older than this; here, at once.
+        sku_max_age: if face == Face::Param2Seller {
+            Duration::ZERO
+        } else {
+            Duration::from_secs(14 * 86_400)
+        },
         sellers: Default::default(),
     };
-    let engine = Engine::new(client, store.clone(), sync);
-    Rig { sim, store, engine, face, tokens, app_key, _dir: dir }
+    let engine = Engine::new(client.clone(), store.clone(), sync.clone());
+    Rig { sim, store, engine, client, sync, face, tokens, app_key, _dir: dir }
 }
 
 impl Rig {
-    fn shop(&self, spec: NewShop) -> MemberId {
+    fn shop(&mut self, spec: NewShop) -> MemberId {
         let member: MemberId = self.sim.sim.create_shop(&spec).member_id.parse().unwrap();
-        if self.face == Face::Param2Own {
-            self.authorize(&member);
+        match self.face {
+            Face::Seed => {}
+            Face::Param2Own => self.authorize(&member),
+            Face::Param2Seller => {
+                let seller = SellerSource {
+                    open_id: Some(sim1688::param2::seller_open_id(member.as_str())),
+                    offer_id: None,
+                    country: "en".into(),
+                };
+                self.sync.sellers.insert(member.to_string(), seller);
+                self.engine = Engine::new(self.client.clone(), self.store.clone(), self.sync.clone());
+            }
         }
         member
     }
@@ -209,10 +235,10 @@ impl Rig {
                 }
                 // param2 has no channel price: an item priced per SKU (`quoteType` 1) has no
                 // ranges, one without SKUs a single range at that price.
-                (true, Face::Param2Own) if no_skus => {
+                (true, Face::Param2Own | Face::Param2Seller) if no_skus => {
                     assert_eq!(s.wholesale_prices[0].price.to_string(), t["channelPrice"].as_str().unwrap());
                 }
-                (true, Face::Param2Own) => assert!(s.wholesale_prices.is_empty(), "{id} priced per SKU"),
+                (true, _) => assert!(s.wholesale_prices.is_empty(), "{id} priced per SKU"),
                 (false, _) => assert_eq!(s.wholesale_prices, parse_wholesale(wp, moq).unwrap(), "{id} tiers"),
             }
             assert_eq!(s.stock, t["stock"].as_i64(), "{id} stock");
@@ -220,7 +246,10 @@ impl Rig {
                 // param2's product list carries no sales figure.
                 assert_eq!(s.sales, t["sales"].as_i64(), "{id} sales");
             }
-            assert_eq!(s.modified_ms, t["modified_time"].as_i64().unwrap(), "{id} modified");
+            let modified = t["modified_time"].as_i64().unwrap();
+            // A seller's list gives `modifyDate` to the second.
+            let modified = if self.face == Face::Param2Seller { modified / 1_000 * 1_000 } else { modified };
+            assert_eq!(s.modified_ms, modified, "{id} modified");
             let tskus: Vec<(String, String, String, i64)> = t["skus"]
                 .as_array()
                 .unwrap()
@@ -260,32 +289,36 @@ async fn param2_own_shop_full_pass_equals_ground_truth_and_passes_emit_exactly_t
     full_pass_and_changes(Face::Param2Own).await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn param2_seller_shop_full_pass_equals_ground_truth_and_passes_emit_exactly_the_changes() {
+    full_pass_and_changes(Face::Param2Seller).await;
+}
+
 async fn full_pass_and_changes(face: Face) {
-    let r = rig_on(face, Faults { hang_ms: 3_000, ..Faults::default() }).await;
-    let shop = r.shop(NewShop {
-        items: 30_000,
-        categories: Some(12),
-        tie: Some(3_000),
-        history_days: 400,
-        skus: None,
-    });
+    let mut r = rig_on(face, Faults { hang_ms: 3_000, ..Faults::default() }).await;
+    // A seller's shop costs a detail call per offer: a smaller one keeps the suite fast.
+    let n = if face == Face::Param2Seller { 6_000 } else { 30_000 };
+    let shop =
+        r.shop(NewShop { items: n, categories: Some(12), tie: Some(3_000), history_days: 400, skus: None });
 
     let (full, events) = r.pass(&shop, true).await;
-    assert_eq!(events.len(), 30_000, "one create per item");
+    assert_eq!(events.len(), n, "one create per item");
     assert!(events.iter().all(|e| e.op == Op::Create));
     let c = full.completeness.clone().unwrap();
     assert!(c.complete, "{c:?}");
-    assert_eq!((c.fetched, c.official), (30_000, 30_000));
-    assert!(full.splits > 0, "the tie and the dense windows needed splitting");
+    assert_eq!((c.fetched, c.official), (n as u64, n as u64));
+    if face != Face::Param2Seller {
+        assert!(full.splits > 0, "the tie and the dense windows needed splitting");
+    }
     r.assert_matches_truth(&shop);
 
     // 1% of the shop changes: creates, updates that move modified_time, stock-only changes
     // that do not, delistings and removals.
-    let created = r.mutate(&shop, MutationOp::Create, 60);
-    let updated = r.mutate(&shop, MutationOp::Update, 90);
-    let touched = r.mutate(&shop, MutationOp::Touch, 60);
-    let delisted = r.mutate(&shop, MutationOp::Delist, 45);
-    let removed = r.mutate(&shop, MutationOp::Remove, 45);
+    let created = r.mutate(&shop, MutationOp::Create, n / 500);
+    let updated = r.mutate(&shop, MutationOp::Update, n / 333);
+    let touched = r.mutate(&shop, MutationOp::Touch, n / 500);
+    let delisted = r.mutate(&shop, MutationOp::Delist, n / 666);
+    let removed = r.mutate(&shop, MutationOp::Remove, n / 666);
     let touched: BTreeSet<_> = touched.difference(&updated).cloned().collect();
     let touched: BTreeSet<_> = touched.difference(&delisted).cloned().collect();
     let touched: BTreeSet<_> = touched.difference(&removed).cloned().collect();
@@ -297,8 +330,11 @@ async fn full_pass_and_changes(face: Face) {
     assert_eq!(inc.kind, shopsync::state::PassKind::Incremental);
     assert_eq!(ids(&events, Op::Create), created);
     assert_eq!(ids(&events, Op::Update), updated, "one update per item whose modified_time moved");
-    assert_eq!(ids(&events, Op::Delete), delisted, "delistings move modified_time too");
-    assert_eq!(events.len(), created.len() + updated.len() + delisted.len(), "no duplicates");
+    // A seller's sweep reads the whole list, so it misses removed offers at once; a window
+    // of modification times only sees what moved.
+    let gone_now = if face == Face::Param2Seller { &delisted | &removed } else { delisted.clone() };
+    assert_eq!(ids(&events, Op::Delete), gone_now, "delistings move modified_time too");
+    assert_eq!(events.len(), created.len() + updated.len() + gone_now.len(), "no duplicates");
 
     let (_, again) = r.pass(&shop, false).await;
     assert!(again.is_empty(), "a repeated incremental pass emits nothing: {:?}", again.len());
@@ -306,8 +342,9 @@ async fn full_pass_and_changes(face: Face) {
     let (full2, events) = r.pass(&shop, true).await;
     assert_eq!(ids(&events, Op::Update), touched, "the full pass sees the silent stock changes");
     assert!(events.iter().filter(|e| e.op == Op::Update).all(|e| e.changed.contains(&"stock".to_string())));
-    assert_eq!(ids(&events, Op::Delete), removed);
-    assert_eq!(events.len(), touched.len() + removed.len());
+    let gone_now = if face == Face::Param2Seller { BTreeSet::new() } else { removed.clone() };
+    assert_eq!(ids(&events, Op::Delete), gone_now);
+    assert_eq!(events.len(), touched.len() + gone_now.len());
     assert!(full2.completeness.unwrap().complete);
     r.assert_matches_truth(&shop);
 
@@ -325,9 +362,14 @@ async fn param2_a_storm_reaches_the_same_end_state() {
     storm(Face::Param2Own).await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn param2_seller_a_storm_reaches_the_same_end_state() {
+    storm(Face::Param2Seller).await;
+}
+
 async fn storm(face: Face) {
     let storm = Faults { busy: 0.2, html: 0.05, truncated: 0.05, hang: 0.01, throttle: 0.05, hang_ms: 3_000 };
-    let r = rig_on(face, storm).await;
+    let mut r = rig_on(face, storm).await;
     let shop = r.shop(NewShop {
         items: 5_000,
         categories: Some(8),
@@ -346,6 +388,10 @@ async fn storm(face: Face) {
     let (method, busy) = match face {
         Face::Seed => ("alibaba.seller.items.list.get", "5002"),
         Face::Param2Own => ("param2:com.alibaba.product:alibaba.product.list.get", "gw.ServiceUnavailable"),
+        Face::Param2Seller => (
+            "param2:com.alibaba.fenxiao.crossborder:product.search.querySellerOfferList",
+            "gw.ServiceUnavailable",
+        ),
     };
     let list = &counters.methods[method];
     assert!(list.get(busy).copied().unwrap_or(0) > 10, "it stormed: {list:?}");
@@ -361,8 +407,13 @@ async fn param2_items_changing_during_a_full_pass_are_never_deleted() {
     no_false_deletes(Face::Param2Own).await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn param2_seller_offers_changing_during_a_sweep_are_never_deleted() {
+    no_false_deletes(Face::Param2Seller).await;
+}
+
 async fn no_false_deletes(face: Face) {
-    let r = rig_on(face, Faults::none()).await;
+    let mut r = rig_on(face, Faults::none()).await;
     let shop =
         r.shop(NewShop { items: 8_000, categories: Some(10), tie: None, history_days: 120, skus: None });
     r.pass(&shop, true).await;
@@ -399,7 +450,7 @@ async fn no_false_deletes(face: Face) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn watched_items_emit_changes_and_one_delete() {
-    let r = rig(Faults::default()).await;
+    let mut r = rig(Faults::default()).await;
     let shop = r.shop(NewShop { items: 200, categories: Some(5), tie: None, history_days: 30, skus: None });
     let truth = r.sim.sim.truth(shop.as_str()).unwrap();
     let watched: Vec<String> = truth["items"]
@@ -442,7 +493,7 @@ async fn items_no_query_reaches_are_reported_and_do_not_hold_the_watermark_twice
     let quirks =
         Quirks { stray_cid_share: 0.01, one_category_tie_min_items: 12_000, ..Quirks::calm_catalogue() };
     // Seed only: the production protocol has no seller category list to split by.
-    let r = rig_with(Face::Seed, Faults::none(), quirks).await;
+    let mut r = rig_with(Face::Seed, Faults::none(), quirks).await;
     let shop = r.shop(NewShop {
         items: 12_000,
         categories: Some(12),
