@@ -22,10 +22,6 @@ const PATH: &str = "/1688/push";
 const NEVER_SOON: (&str, &str) = ("0 0 3 1 1 *", "0 30 3 1 1 *");
 
 fn config(sim: &SimProc, member: &str, metrics_port: u16, push_port: u16) -> String {
-    format!("{}follow = true\n", config_without_follow(sim, member, metrics_port, push_port))
-}
-
-fn config_without_follow(sim: &SimProc, member: &str, metrics_port: u16, push_port: u16) -> String {
     format!(
         r#"
 [daemon]
@@ -59,6 +55,7 @@ path = "{PATH}"
 member_id = "{member}"
 incremental = "{inc}"
 full = "{full}"
+follow = true
 "#,
         base = sim.base,
         inc = NEVER_SOON.0,
@@ -384,6 +381,8 @@ fn a_thousand_changed_offers_arrive_by_push_and_by_pull_after_downtime_one_fetch
     wait_for("the daemon's metrics", 20, || !metrics_text(metrics_port).is_empty());
     let t = std::time::Instant::now();
     wait_for("every offer followed", 60, || followed(metrics_port) == 1_200.0);
+    let status = setup.status_json().expect("status");
+    assert_eq!(status["shops"][0]["followed_offers"], 1_200, "status shows the offers followed");
     println!("1,200 offers followed in {:.1} s", t.elapsed().as_secs_f64());
     let events_before = |setup: &Setup| {
         let out = setup.shopsync(&["events", "--config", "@CONFIG@", "--shop", &member]);

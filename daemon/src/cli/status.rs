@@ -124,7 +124,8 @@ pub fn status(input: &StatusInput<'_>, as_json: bool) -> anyhow::Result<String> 
                 });
                 let quarantined = store.quarantined(id).unwrap_or_default();
                 json!({"shop": id, "state": s, "full_pass_progress": progress, "quarantined": quarantined,
-                       "unreachable_items": s.unreachable_items()})
+                       "unreachable_items": s.unreachable_items(),
+                       "followed_offers": store.followed_count(id).unwrap_or_default()})
             })
             .collect();
         let out = json!({"shops": shops, "accounts": accounts, "sinks": sinks, "outbox_events": store.outbox_len()});
@@ -154,6 +155,13 @@ pub fn status(input: &StatusInput<'_>, as_json: bool) -> anyhow::Result<String> 
                     q.item_id,
                     q.error
                 ),
+            ]);
+        }
+        let followed = store.followed_count(id).unwrap_or_default();
+        if followed > 0 {
+            rows.push(vec![
+                "followed".into(),
+                format!("{followed} of {} offers (their changes come as messages)", s.item_count),
             ]);
         }
         if s.unreachable_items() > 0 {

@@ -198,6 +198,11 @@ fn seller_source(
     }
     let given = |v: &Option<String>| v.as_deref().map(str::trim).filter(|v| !v.is_empty()).map(String::from);
     let (open_id, offer_id) = (given(&s.seller_open_id), given(&s.seller_offer_id));
+    if open_id.is_some() && offer_id.is_some() {
+        return Err(format!(
+            "{at}: seller_offer_id: give seller_open_id or seller_offer_id, not both (the offer's seller could differ)"
+        ));
+    }
     if open_id.is_none() && offer_id.is_none() {
         return Err(format!(
             "{at}: source: \"seller\" needs seller_open_id, or seller_offer_id (any one offer of the shop: its details name the seller)"
@@ -739,6 +744,8 @@ mod protocol {
             .unwrap_err()
             .to_string();
         assert!(e.contains("line 10") && e.contains("is not an offer id"), "{e}");
+        let e = parse(&format!("{SELLER}seller_offer_id = \"601\"\n")).unwrap_err().to_string();
+        assert!((e.contains("line 10") || e.contains("line 11")) && e.contains("not both"), "{e}");
         let e = parse(&SELLER.replace("source = \"seller\"\n", "")).unwrap_err().to_string();
         assert!(e.contains("line 9") && e.contains("only read with source = \"seller\""), "{e}");
         let e = parse(&SELLER.replace("\"seller\"", "\"buyer\"")).unwrap_err().to_string();

@@ -26,42 +26,51 @@ pub(super) struct Puller {
     pub every: Duration,
 }
 
+/// The wait before a failed pull is tried again, doubling up to `every` (or to an hour).
+const FIRST_RETRY: Duration = Duration::from_secs(30);
+
 impl Puller {
     pub async fn run(self) {
+        let mut failures = 0u32;
         loop {
-            self.pull_all().await;
-            if self.every.is_zero() {
-                return;
-            }
-            tokio::time::sleep(self.every).await;
+            let ok = self.pull_all().await;
+            failures = if ok { 0 } else { failures + 1 };
+            let cap = if self.every.is_zero() { Duration::from_secs(3_600) } else { self.every };
+            let wait = match failures {
+                // A pull that worked: the next in `every`, or none when only the start's is asked.
+                0 if self.every.is_zero() => return,
+                0 => self.every,
+                n => FIRST_RETRY.saturating_mul(1 << (n - 1).min(10)).min(cap),
+            };
+            tokio::time::sleep(wait).await;
         }
     }
 
-    /// Pulls until the platform has nothing left or a call fails; the messages pulled.
-    async fn pull_all(&self) -> u64 {
-        let Some(client) = self.directory.puller() else { return 0 };
+    /// Pulls until the platform has nothing left; false when a call failed or a page could
+    /// not be stored (the pull then stops: the next page would be consumed too).
+    async fn pull_all(&self) -> bool {
+        let Some(client) = self.directory.puller() else { return true };
         let mut pulled = 0u64;
         loop {
             let page = match client.pull_messages().await {
                 Ok(p) => p,
                 Err(e) => {
                     tracing::warn!(error = %e, kind = e.kind(), pulled, "pulling undelivered change messages failed; tried again later");
-                    break;
+                    return false;
                 }
             };
             let n = page.len();
             for raw in &page {
-                match accept(&self.store, &self.metrics, raw) {
-                    Ok(_) => {}
-                    // Consumed on the platform and not stored here: the shop's next pass
-                    // still sees the change; nothing else can bring the message back.
-                    Err(e) => {
-                        tracing::error!(error = %e, kind = e.kind(), "a pulled change message cannot be stored")
-                    }
+                // Consumed on the platform and not stored here: the shop's next pass still
+                // sees the change; nothing else can bring the message back.
+                if let Err(e) = accept(&self.store, &self.metrics, raw) {
+                    tracing::error!(error = %e, kind = e.kind(), "a pulled change message cannot be stored; pulling stops");
+                    return false;
                 }
             }
             if let Err(e) = self.store.flush().await {
-                tracing::error!(error = %e, kind = e.kind(), "pulled change messages cannot be flushed");
+                tracing::error!(error = %e, kind = e.kind(), "pulled change messages cannot be flushed; pulling stops");
+                return false;
             }
             pulled += n as u64;
             self.metrics.push_pulled.with_label_values::<&str>(&[]).inc_by(n as u64);
@@ -80,6 +89,6 @@ impl Puller {
                 "undelivered change messages pulled from the platform"
             );
         }
-        pulled
+        true
     }
 }

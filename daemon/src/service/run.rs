@@ -290,8 +290,10 @@ impl crate::push::Directory for PushDirectory {
         s.clients.iter().find(|c| c.account() == name).cloned()
     }
 
-    /// Each shop with `follow = true` is followed with the account that reads its messages.
+    /// Each shop with `follow = true` is followed by the `[push]` account: the app that
+    /// follows an offer is the one its messages go to.
     fn follows(&self) -> Vec<crate::push::FollowTarget> {
+        let Some(client) = self.puller() else { return Vec::new() };
         let s = self.0.borrow().clone();
         let budget = &s.settings.budget;
         s.settings
@@ -299,11 +301,9 @@ impl crate::push::Directory for PushDirectory {
             .iter()
             .filter(|shop| shop.follow)
             .filter_map(|shop| {
-                let member = s.known_member(shop)?;
-                let route = self.route(&member)?;
                 Some(crate::push::FollowTarget {
-                    key: member,
-                    client: route.client,
+                    key: s.known_member(shop)?,
+                    client: client.clone(),
                     share: budget.watch,
                     reserve: budget.reserve,
                 })

@@ -6,12 +6,7 @@
 //! across restarts. The day's count keeps the follower inside its share of the quota after a
 //! restart too.
 
-use super::store::{StateError, Store};
-
-/// The key of a followed offer: `<shop>/<offer>`, as items are keyed.
-fn offer_key(shop: &str, offer: &str) -> Vec<u8> {
-    format!("{shop}/{offer}").into_bytes()
-}
+use super::store::{item_key, StateError, Store};
 
 /// The day's count of an app key lives under this prefix (`/` cannot start a shop key).
 fn day_key(app_key: &str) -> Vec<u8> {
@@ -46,13 +41,24 @@ impl FollowMark {
 }
 
 impl Store {
-    /// Up to `limit` ids of a shop's stored items that carry no follow mark, in key order.
-    pub fn unfollowed_items(&self, shop: &str, limit: usize) -> Result<Vec<String>, StateError> {
+    /// Up to `limit` ids of a shop's stored items to follow, in key order: those without a
+    /// follow mark, and those the platform refused before `retry_refused_before`.
+    pub fn unfollowed_items(
+        &self,
+        shop: &str,
+        limit: usize,
+        retry_refused_before: i64,
+    ) -> Result<Vec<String>, StateError> {
         let prefix = format!("{shop}/");
         let mut out = Vec::new();
         for k in self.items.scan_prefix(prefix.as_bytes()).keys() {
             let k = k?;
-            if !self.followed.contains_key(&k)? {
+            let due = match self.followed.get(&k)?.and_then(|v| FollowMark::decode(&v)) {
+                None => true,
+                Some(FollowMark::Refused { at_ms }) => at_ms < retry_refused_before,
+                Some(FollowMark::Followed { .. }) => false,
+            };
+            if due {
                 out.push(String::from_utf8_lossy(&k[prefix.len()..]).into_owned());
                 if out.len() >= limit {
                     break;
@@ -63,31 +69,29 @@ impl Store {
     }
 
     pub fn follow_mark(&self, shop: &str, offer: &str) -> Result<Option<FollowMark>, StateError> {
-        Ok(self.followed.get(offer_key(shop, offer))?.and_then(|v| FollowMark::decode(&v)))
+        Ok(self.followed.get(item_key(shop, offer))?.and_then(|v| FollowMark::decode(&v)))
     }
 
-    /// Records the answer to one follow call, and counts the call in `app_key`'s quota day
-    /// starting at `day_start_ms`.
-    pub fn mark_followed(
-        &self,
-        shop: &str,
-        offer: &str,
-        mark: FollowMark,
-        app_key: &str,
-        day_start_ms: i64,
-    ) -> Result<(), StateError> {
-        self.followed.insert(offer_key(shop, offer), mark.encode())?;
-        let used = self.follow_calls(app_key, day_start_ms)?;
-        self.followed.insert(day_key(app_key), format!("{day_start_ms}:{}", used + 1).into_bytes())?;
+    /// Records the platform's answer about one offer.
+    pub fn mark_followed(&self, shop: &str, offer: &str, mark: FollowMark) -> Result<(), StateError> {
+        self.followed.insert(item_key(shop, offer), mark.encode())?;
         Ok(())
     }
 
-    /// Follow calls `app_key` made in the quota day starting at `day_start_ms`.
-    pub fn follow_calls(&self, app_key: &str, day_start_ms: i64) -> Result<u64, StateError> {
+    /// Counts `n` follow calls of `app_key` in quota day `day` (answered or failed: each
+    /// spent quota).
+    pub fn count_follow_calls(&self, app_key: &str, day: i64, n: u64) -> Result<(), StateError> {
+        let used = self.follow_calls(app_key, day)?;
+        self.followed.insert(day_key(app_key), format!("{day}:{}", used + n).into_bytes())?;
+        Ok(())
+    }
+
+    /// Follow calls `app_key` made in quota day `day`.
+    pub fn follow_calls(&self, app_key: &str, day: i64) -> Result<u64, StateError> {
         let Some(v) = self.followed.get(day_key(app_key))? else { return Ok(0) };
         let text = String::from_utf8_lossy(&v);
-        let (day, n) = text.split_once(':').unwrap_or(("", ""));
-        Ok(if day.parse::<i64>().ok() == Some(day_start_ms) { n.parse().unwrap_or(0) } else { 0 })
+        let (d, n) = text.split_once(':').unwrap_or(("", ""));
+        Ok(if d.parse::<i64>().ok() == Some(day) { n.parse().unwrap_or(0) } else { 0 })
     }
 
     /// Offers of a shop followed so far (refusals not counted).
@@ -109,16 +113,25 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(dir.path(), 1 << 20).unwrap();
         assert_eq!(store.follow_calls("k", 1000).unwrap(), 0);
-        store.mark_followed("s", "1", FollowMark::Followed { at_ms: 5 }, "k", 1000).unwrap();
-        store.mark_followed("s", "2", FollowMark::Refused { at_ms: 6 }, "k", 1000).unwrap();
+        store.mark_followed("s", "1", FollowMark::Followed { at_ms: 5 }).unwrap();
+        store.mark_followed("s", "2", FollowMark::Refused { at_ms: 6 }).unwrap();
+        store.count_follow_calls("k", 1000, 2).unwrap();
         assert_eq!(store.follow_mark("s", "1").unwrap(), Some(FollowMark::Followed { at_ms: 5 }));
         assert_eq!(store.follow_mark("s", "2").unwrap(), Some(FollowMark::Refused { at_ms: 6 }));
         assert_eq!(store.follow_mark("s", "3").unwrap(), None);
         assert_eq!(store.follow_calls("k", 1000).unwrap(), 2);
-        assert_eq!(store.follow_calls("k", 2000).unwrap(), 0, "a new day starts from zero");
-        store.mark_followed("s", "3", FollowMark::Followed { at_ms: 7 }, "k", 2000).unwrap();
-        assert_eq!(store.follow_calls("k", 2000).unwrap(), 1);
+        assert_eq!(store.follow_calls("k", 1001).unwrap(), 0, "a new day starts from zero");
+        store.mark_followed("s", "3", FollowMark::Followed { at_ms: 7 }).unwrap();
+        store.count_follow_calls("k", 1001, 1).unwrap();
+        assert_eq!(store.follow_calls("k", 1001).unwrap(), 1);
         assert_eq!(store.followed_count("s").unwrap(), 2);
         assert_eq!(store.followed_count("t").unwrap(), 0);
+        // Items to follow: the stored ones unmarked, and those refused long enough ago.
+        for id in ["1", "2", "3", "4"] {
+            store.items.insert(item_key("s", id), b"{}".to_vec()).unwrap();
+        }
+        assert_eq!(store.unfollowed_items("s", 10, 0).unwrap(), vec!["4"]);
+        assert_eq!(store.unfollowed_items("s", 10, 7).unwrap(), vec!["2", "4"]);
+        assert_eq!(store.unfollowed_items("s", 1, 7).unwrap(), vec!["2"]);
     }
 }

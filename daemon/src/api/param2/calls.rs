@@ -251,7 +251,14 @@ impl Client {
         let list =
             v.get("pushMessageList").or_else(|| v.get("result").and_then(|r| r.get("pushMessageList")));
         match list {
-            Some(serde_json::Value::Array(a)) => Ok(a.iter().map(|m| m.to_string()).collect()),
+            Some(serde_json::Value::Array(a)) => Ok(a
+                .iter()
+                .map(|m| match m {
+                    // An element sent as the envelope's JSON text, as a push carries it.
+                    serde_json::Value::String(text) => text.clone(),
+                    other => other.to_string(),
+                })
+                .collect()),
             None | Some(serde_json::Value::Null) => Ok(Vec::new()),
             Some(_) => Err(ApiError::Malformed(format!(
                 "{}: pushMessageList is not a list",
