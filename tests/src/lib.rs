@@ -31,7 +31,8 @@ fn build_workspace() {
     static BUILD: Once = Once::new();
     BUILD.call_once(|| {
         let mut cmd = Command::new(env!("CARGO"));
-        cmd.args(["build", "-q", "--workspace"]);
+        // From the workspace, wherever the binary was started (a benchmark run from /tmp).
+        cmd.args(["build", "-q", "--workspace"]).current_dir(env!("CARGO_MANIFEST_DIR"));
         if bin_dir().ends_with("release") {
             cmd.arg("--release");
         }
@@ -67,6 +68,11 @@ impl SimProc {
         // Keep draining stdout so the simulator never blocks on a full pipe.
         std::thread::spawn(move || for _ in lines {});
         SimProc { child, base }
+    }
+
+    /// The simulator's process id (its CPU time is in `/proc/<pid>/stat`).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
     }
 
     /// Starts `sim1688` with one shop of `items` items and these extra flags; returns it with

@@ -213,10 +213,13 @@ impl Ctx {
 /// reach some of the items the category queries cannot, and nothing else does. What is still
 /// missing then is a gap: reported (the pass's `unreachable`, the shop's known gaps in
 /// `status` and metrics) and, when it was not known before, holding the watermark before that
-/// millisecond. A gap found again, the same size, is known: an incremental pass neither reads
-/// the extra orders again nor holds the watermark for it (no query can fetch those items, and
-/// holding would re-read everything since on every poll). Full passes always read them, so
-/// they see those items.
+/// millisecond. A gap found again, the same size or smaller, is known: an incremental pass
+/// neither reads the extra orders again nor holds the watermark for it (no query can fetch
+/// those items, and holding would re-read everything since on every poll). Smaller counts as
+/// known because items only ever leave a past millisecond (a change moves an item's
+/// `modified_time` to now, where the next windows read it); only a new gap, or one that grew,
+/// can be a miscount of a read that raced with changes, and only those hold the watermark.
+/// Full passes always read them, so they see those items.
 async fn check_group(ctx: &Arc<Ctx>, at: i64, g: &Group, extra: &[SortType]) -> Result<(), SyncError> {
     let found = g.expected.saturating_sub(g.counted) + g.capped;
     let known = ctx.engine.store.shop(ctx.shop())?.unreachable.get(&at).cloned();
@@ -228,8 +231,8 @@ async fn check_group(ctx: &Arc<Ctx>, at: i64, g: &Group, extra: &[SortType]) -> 
         }
         return ctx.close_group(at);
     }
-    if let Some(k) = known.as_ref().filter(|k| k.found == found && ctx.incremental) {
-        bump(&ctx.stats.unreachable, k.items);
+    if let Some(k) = known.as_ref().filter(|k| found <= k.found && ctx.incremental) {
+        bump(&ctx.stats.unreachable, k.items.min(found));
         return ctx.close_group(at);
     }
     for &sort in extra {
@@ -247,7 +250,8 @@ async fn check_group(ctx: &Arc<Ctx>, at: i64, g: &Group, extra: &[SortType]) -> 
     bump(&ctx.stats.unreachable, items);
     let gap = Gap { found, items };
     if known.as_ref() != Some(&gap) {
-        if items > 0 {
+        let grew = known.as_ref().is_none_or(|k| found > k.found || items > k.items);
+        if items > 0 && grew {
             tracing::warn!(
                 shop = %ctx.shop, at_ms = at, expected = g.expected, counted = g.counted, past_cap = g.capped,
                 unreachable = items, "a millisecond's items are not all reachable; the watermark stays before it this time"
