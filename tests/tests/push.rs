@@ -178,59 +178,77 @@ fn calls(sim: &SimProc, label: &str) -> u64 {
     c["methods"][label].as_object().map_or(0, |m| m.values().filter_map(|v| v.as_u64()).sum())
 }
 
-/// Changes `item` on the platform while no message goes out (the callback URL unset).
-fn change_silently(sim: &SimProc, member: &str, item: &str) {
+/// `PUT /_sim/param2/push` with `body` (the simulator's push settings).
+fn set_push(sim: &SimProc, body: &str) {
     let out = Command::new("curl")
-        .args(["-sf", "-X", "PUT", "-d", r#"{"url": null}"#])
+        .args(["-sf", "-X", "PUT", "-d", body])
         .arg(format!("{}/_sim/param2/push", sim.base))
         .output()
         .expect("curl");
     assert!(out.status.success(), "PUT /_sim/param2/push failed");
+}
+
+/// A simulator with one shop of `items` offers (churn off: every change is the test's) that
+/// pushes to the daemon's receiver, its settings changed by `push` (a JSON object) if given;
+/// the daemon's setup, its account authorized, and the first copy made by a full pass in
+/// the foreground, checked against the truth. Returns the ports too: (push, metrics).
+fn first_copy(items: u64, push: Option<&str>) -> (SimProc, String, Setup, u16, u16) {
+    let push_port = free_port();
+    let metrics_port = free_port();
+    let callback = format!("http://127.0.0.1:{push_port}{PATH}");
+    let args = [
+        "--calm",
+        "--churn",
+        "0",
+        "--quota-commercial",
+        "1000000",
+        "--push-app-key",
+        KEY,
+        "--push-url",
+        &callback,
+    ];
+    let (sim, member) = SimProc::one_shop(items, &args);
+    if let Some(body) = push {
+        set_push(&sim, body);
+    }
+    let setup = Setup::new(&config(&sim, &member, metrics_port, push_port));
+    std::fs::write(setup.path().join("secret"), format!("{SECRET}\n")).expect("secret");
+    authorize(&setup);
+    let out = setup.shopsync(&["sync", "--config", "@CONFIG@", "--shop", &member, "--full"]);
+    assert!(out.status.success(), "{}{}", text(&out.stdout), text(&out.stderr));
+    let (held, want) = (copy(&setup, &member), truth(&sim, &member));
+    assert!(held == want, "the full pass copies the shop; differing: {:?}", differing(&held, &want));
+    (sim, member, setup, push_port, metrics_port)
+}
+
+/// `shopsync run` on the setup's config, its log in `log` under the setup's dir, once its
+/// metrics answer (the CLI reads the state itself until the daemon holds it).
+fn run_daemon(setup: &Setup, log: &str, metrics_port: u16) -> Guard {
+    let daemon = Guard(
+        Command::new(bin("shopsync"))
+            .args(["run", "--config"])
+            .arg(&setup.config)
+            .env("SHOPSYNC_LOG", "info")
+            .stderr(std::fs::File::create(setup.path().join(log)).expect("log file"))
+            .spawn()
+            .expect("shopsync run starts"),
+    );
+    wait_for("the daemon's metrics", 20, || !metrics_text(metrics_port).is_empty());
+    daemon
+}
+
+/// Changes `item` on the platform while no message goes out (the callback URL unset).
+fn change_silently(sim: &SimProc, member: &str, item: &str) {
+    set_push(sim, r#"{"url": null}"#);
     let body = format!(r#"{{"op": "update", "item_ids": ["{item}"]}}"#);
     sim.admin_post(&format!("/_sim/shops/{member}/mutate"), &body);
 }
 
 #[test]
 fn pushed_changes_reach_the_copy_without_a_pass_and_forged_or_repeated_ones_do_not() {
-    let push_port = free_port();
-    let metrics_port = free_port();
-    let callback = format!("http://127.0.0.1:{push_port}{PATH}");
-    // Churn OFF, explicitly: every change in this test is one the test makes.
-    let (sim, member) = SimProc::one_shop(
-        40,
-        &[
-            "--calm",
-            "--churn",
-            "0",
-            "--quota-commercial",
-            "1000000",
-            "--push-app-key",
-            KEY,
-            "--push-url",
-            &callback,
-        ],
-    );
-    let setup = Setup::new(&config(&sim, &member, metrics_port, push_port));
-    std::fs::write(setup.path().join("secret"), format!("{SECRET}\n")).expect("secret");
-    authorize(&setup);
-
-    // The first copy, by a full pass in the foreground; the daemon then has nothing due.
-    let out = setup.shopsync(&["sync", "--config", "@CONFIG@", "--shop", &member, "--full"]);
-    assert!(out.status.success(), "{}{}", text(&out.stdout), text(&out.stderr));
-    let (held, want) = (copy(&setup, &member), truth(&sim, &member));
-    assert!(held == want, "the full pass copies the shop; differing: {:?}", differing(&held, &want));
-
+    let (sim, member, setup, push_port, metrics_port) = first_copy(40, None);
     let log = setup.path().join("daemon.log");
-    let mut daemon = Guard(
-        Command::new(bin("shopsync"))
-            .args(["run", "--config"])
-            .arg(&setup.config)
-            .env("SHOPSYNC_LOG", "info")
-            .stderr(std::fs::File::create(&log).expect("log file"))
-            .spawn()
-            .expect("shopsync run starts"),
-    );
-    wait_for("the daemon's metrics", 20, || !metrics_text(metrics_port).is_empty());
+    let mut daemon = run_daemon(&setup, "daemon.log", metrics_port);
     // Only followed offers produce messages: the daemon follows every stored offer first.
     wait_for("every offer followed", 30, || followed(metrics_port) == 40.0);
     assert_eq!(sim.admin_get("/_sim/param2/pushes")["followed"], 40);
@@ -332,53 +350,10 @@ fn update(sim: &SimProc, member: &str, count: usize) -> Vec<String> {
 
 #[test]
 fn a_thousand_changed_offers_arrive_by_push_and_by_pull_after_downtime_one_fetch_each() {
-    let push_port = free_port();
-    let metrics_port = free_port();
-    let callback = format!("http://127.0.0.1:{push_port}{PATH}");
-    // Churn OFF, explicitly: every change in this test is one the test makes. Undelivered
-    // messages are tried again after 50 and 100 ms, then kept for pulling.
-    let (sim, member) = SimProc::one_shop(
-        1_200,
-        &[
-            "--calm",
-            "--churn",
-            "0",
-            "--quota-commercial",
-            "1000000",
-            "--push-app-key",
-            KEY,
-            "--push-url",
-            &callback,
-        ],
-    );
-    let body = r#"{"backoff_ms": 50, "attempts": 3}"#;
-    let out = Command::new("curl")
-        .args(["-sf", "-X", "PUT", "-d", body])
-        .arg(format!("{}/_sim/param2/push", sim.base))
-        .output()
-        .expect("curl");
-    assert!(out.status.success(), "PUT /_sim/param2/push failed");
-    let setup = Setup::new(&config(&sim, &member, metrics_port, push_port));
-    std::fs::write(setup.path().join("secret"), format!("{SECRET}\n")).expect("secret");
-    authorize(&setup);
-    let out = setup.shopsync(&["sync", "--config", "@CONFIG@", "--shop", &member, "--full"]);
-    assert!(out.status.success(), "{}{}", text(&out.stdout), text(&out.stderr));
-    let (held, want) = (copy(&setup, &member), truth(&sim, &member));
-    assert!(held == want, "the full pass copies the shop; differing: {:?}", differing(&held, &want));
-
-    let start = |log: &str| {
-        Guard(
-            Command::new(bin("shopsync"))
-                .args(["run", "--config"])
-                .arg(&setup.config)
-                .env("SHOPSYNC_LOG", "info")
-                .stderr(std::fs::File::create(setup.path().join(log)).expect("log file"))
-                .spawn()
-                .expect("shopsync run starts"),
-        )
-    };
-    let mut daemon = start("daemon.log");
-    wait_for("the daemon's metrics", 20, || !metrics_text(metrics_port).is_empty());
+    // Undelivered messages are tried again after 50 and 100 ms, then kept for pulling.
+    let (sim, member, setup, _, metrics_port) =
+        first_copy(1_200, Some(r#"{"backoff_ms": 50, "attempts": 3}"#));
+    let mut daemon = run_daemon(&setup, "daemon.log", metrics_port);
     let t = std::time::Instant::now();
     wait_for("every offer followed", 60, || followed(metrics_port) == 1_200.0);
     let status = setup.status_json().expect("status");
@@ -418,9 +393,7 @@ fn a_thousand_changed_offers_arrive_by_push_and_by_pull_after_downtime_one_fetch
     // ...and the restarted daemon pulls them, with no pass.
     let lists = calls(&sim, LIST);
     let t = std::time::Instant::now();
-    let _daemon = start("daemon2.log");
-    // (The CLI reads the state itself until the daemon holds it: wait for the daemon first.)
-    wait_for("the daemon's metrics", 20, || !metrics_text(metrics_port).is_empty());
+    let _daemon = run_daemon(&setup, "daemon2.log", metrics_port);
     wait_for("the pulled changes in the copy", 60, || copy(&setup, &member) == truth(&sim, &member));
     println!("500 pulled changes in the copy after {:.1} s", t.elapsed().as_secs_f64());
     let fetched = calls(&sim, LIST) - lists;
