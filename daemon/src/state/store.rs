@@ -544,7 +544,16 @@ mod tests {
             s.meta.insert(SCHEMA, &(SCHEMA_VERSION + 1).to_be_bytes()).unwrap();
             s.db.flush().unwrap();
         }
-        let e = Store::open(dir.path(), 1 << 20).err().unwrap();
+        // sled's flusher thread may hold the file lock a moment after the drop: wait it out.
+        let t0 = std::time::Instant::now();
+        let e = loop {
+            match Store::open(dir.path(), 1 << 20) {
+                Err(e) if e.is_locked() && t0.elapsed() < std::time::Duration::from_secs(10) => {
+                    std::thread::sleep(std::time::Duration::from_millis(50))
+                }
+                r => break r.err().unwrap(),
+            }
+        };
         assert!(e.to_string().contains("newer shopsync"), "{e}");
     }
 
