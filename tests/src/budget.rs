@@ -202,6 +202,49 @@ fn describe_repeats(mode: &str, repeated: &serde_json::Value) {
     }
 }
 
+/// Prints (to stderr), for shops grouped by change rate, what each daemon did with them:
+/// polls and full passes run, the poll interval it aimed at, and the mean staleness of the
+/// visible changes after the first copy, so that a staleness figure can be traced to a policy.
+fn describe_by_rate(
+    mode: &str,
+    members: &[String],
+    rates: &[f64],
+    sizes: &[u64],
+    per_shop: &[(f64, u64)],
+    metrics: &str,
+    day_ms: i64,
+) {
+    let hour = day_ms as f64 / 24.0;
+    let mut order: Vec<usize> = (0..members.len()).collect();
+    order.sort_by(|&a, &b| rates[a].total_cmp(&rates[b]));
+    eprintln!(
+        "{mode}: by change rate (fifths of the shops): changes/day | items | polls ok | polls failed | full sessions | aimed interval (h) | visible staleness (h)"
+    );
+    for part in order.chunks(order.len().div_ceil(5).max(1)) {
+        let n = part.len() as f64;
+        let mean = |f: &dyn Fn(usize) -> f64| part.iter().map(|&i| f(i)).sum::<f64>() / n;
+        let shop = |i: usize| format!("shop=\"{}\"", members[i]);
+        let sum = |name: &str, i: usize, extra: &[&str]| {
+            let s = shop(i);
+            let mut labels = vec![s.as_str()];
+            labels.extend_from_slice(extra);
+            crate::metric_sum(metrics, name, &labels)
+        };
+        let (st, cnt) = part.iter().fold((0.0, 0u64), |a, &i| (a.0 + per_shop[i].0, a.1 + per_shop[i].1));
+        eprintln!(
+            "  {:.1} | {:.0} | {:.1} | {:.1} | {:.1} | {:.1} | {:.1}",
+            mean(&|i| rates[i] * day_ms as f64),
+            mean(&|i| sizes[i] as f64),
+            mean(&|i| sum("shopsync_passes_total", i, &["kind=\"incremental\"", "result=\"ok\""])),
+            mean(&|i| sum("shopsync_passes_total", i, &["kind=\"incremental\""]))
+                - mean(&|i| sum("shopsync_passes_total", i, &["kind=\"incremental\"", "result=\"ok\""])),
+            mean(&|i| sum("shopsync_passes_total", i, &["kind=\"full\""])),
+            mean(&|i| sum("shopsync_shop_poll_interval_seconds", i, &[]) * 1000.0 / hour),
+            st / cnt.max(1) as f64 / hour,
+        );
+    }
+}
+
 /// One recorded change.
 struct Change {
     shop: usize,
@@ -388,6 +431,7 @@ pub fn run(cfg: &BudgetConfig) -> BudgetReport {
         }
     }
     let end_ms = shopsync::clock::now_ms();
+    let final_metrics: Vec<String> = setups.iter().map(|(_, port)| metrics_text(*port)).collect();
     let shift_rereads: Vec<u64> = setups
         .iter()
         .map(|(_, port)| {
@@ -425,6 +469,8 @@ pub fn run(cfg: &BudgetConfig) -> BudgetReport {
         let mut steady: Vec<f64> = Vec::new();
         let mut steady_by_kind = [(0.0f64, 0u64); 2]; // (sum, count): visible, silent
         let mut detected = 0u64;
+        // Per shop, after its first copy: (sum, count) of the staleness of visible changes.
+        let mut per_shop = vec![(0.0f64, 0u64); members.len()];
         for c in &changes {
             let key = (members[c.shop].clone(), c.item.clone());
             let first = seen.get(&key).and_then(|v| v.iter().find(|&&t| t >= c.at_ms).copied());
@@ -443,6 +489,10 @@ pub fn run(cfg: &BudgetConfig) -> BudgetReport {
                 let k = &mut steady_by_kind[usize::from(c.silent)];
                 k.0 += delay;
                 k.1 += 1;
+                if !c.silent {
+                    per_shop[c.shop].0 += delay;
+                    per_shop[c.shop].1 += 1;
+                }
             }
         }
         delays.sort_by(f64::total_cmp);
@@ -451,6 +501,8 @@ pub fn run(cfg: &BudgetConfig) -> BudgetReport {
         let ns = steady.len().max(1) as f64;
         let counters = sims[k].admin_get("/_sim/counters");
         describe_repeats(name, &sims[k].admin_get("/_sim/counters/repeated_pages"));
+        describe_by_rate(name, &members, &rates, &sizes, &per_shop, &final_metrics[k], day_ms);
+        eprintln!("{name}: calls by method: {}", counters["methods"]);
         modes.push(ModeFigures {
             name: name.to_string(),
             days_to_complete: complete_at[k].map(|t| (t - start_ms) as f64 / day_ms as f64),

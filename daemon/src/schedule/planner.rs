@@ -16,7 +16,11 @@
 //! the delay between a change on the platform and its event, averaged over all changes. With
 //! polls every `Iᵢ`, a change waits `Iᵢ/2` on average, whatever `λᵢ`; so the mean delay over
 //! all changes is `Σ λᵢ Iᵢ / 2 / Σ λᵢ`, to be minimised under the day's poll budget
-//! `Σ cᵢ / Iᵢ = B`. Lagrange gives `λᵢ / 2 = μ cᵢ / Iᵢ²`, i.e. **poll frequency
+//! `Σ cᵢ / Iᵢ = B`. Here `cᵢ` is what one more poll costs (a poll that finds nothing); the
+//! calls that fetch the changes a poll finds (`kᵢ` a change) are spent however often the shop
+//! is polled, so `Σ kᵢ λᵢ` comes off `B` first. Taking a busy shop's whole poll cost for `cᵢ`
+//! would make the busiest shops look the dearest to poll and leave their many changes
+//! waiting. Lagrange gives `λᵢ / 2 = μ cᵢ / Iᵢ²`, i.e. **poll frequency
 //! `fᵢ ∝ √(λᵢ / cᵢ)`: the square-root rule.** This is the shape Cho and Garcia-Molina
 //! ("Effective page refresh policies for web crawlers", ACM TODS 2003) found for their
 //! optimum: visiting in proportion to the change rate is worse than even uniform visiting,
@@ -39,7 +43,7 @@
 use crate::config::BudgetSettings;
 use crate::state::ChangeRate;
 
-use super::rates::{poll_cost, silent_rate, visible_rate};
+use super::rates::{per_change_cost, poll_fixed_cost, silent_rate, visible_rate};
 
 /// A full session is not started for fewer calls than this.
 const MIN_FULL_CHUNK: u64 = 10;
@@ -139,24 +143,27 @@ fn poll_share(b: &BudgetSettings, pollable: bool, copying: bool) -> f64 {
     }
 }
 
-/// Per account: (calls polls may spend now, calls full sessions may spend now).
-fn allowances(input: &Input<'_>, pollable: bool, copying: bool) -> Vec<(f64, f64)> {
+/// Per account: (calls polls may spend now, calls full sessions may spend now), with
+/// `poll_day` the calls polls get over the whole day (all accounts), spread over the
+/// accounts in proportion to what each holds.
+fn allowances(input: &Input<'_>, poll_day: f64) -> Vec<(f64, f64)> {
     let b = input.budget;
-    let s = poll_share(b, pollable, copying);
+    let held: f64 = input.accounts.iter().map(|a| plannable(a, b, input.any_watch)).sum();
     input
         .accounts
         .iter()
         .map(|a| {
             let day = plannable(a, b, input.any_watch);
+            let poll_day = if held > 0.0 { (poll_day * day / held).min(day) } else { 0.0 };
             let end_of_day = a.day_elapsed >= 0.9;
             let reserve_calls =
                 a.limit as f64 * if end_of_day { END_OF_DAY_FLOOR.min(b.reserve) } else { b.reserve };
             let usable_now = (a.remaining as f64 - reserve_calls).max(0.0);
-            let polls = (s * day * (a.day_elapsed + AHEAD).min(1.0) - a.spent_polls as f64).max(0.0);
+            let polls = (poll_day * (a.day_elapsed + AHEAD).min(1.0) - a.spent_polls as f64).max(0.0);
             let polls = polls.min(usable_now);
-            let full = if end_of_day { usable_now } else { (1.0 - s) * day - a.spent_full as f64 };
+            let full = if end_of_day { usable_now } else { day - poll_day - a.spent_full as f64 };
             // Polls still to come today keep their calls.
-            let polls_to_come = (s * day - a.spent_polls as f64).max(0.0);
+            let polls_to_come = (poll_day - a.spent_polls as f64).max(0.0);
             let keep = if end_of_day { polls } else { polls_to_come };
             let full = full.min(usable_now - keep).max(0.0);
             (polls, full)
@@ -248,23 +255,31 @@ pub fn plan(input: &Input<'_>) -> Plan {
     let pollable: Vec<usize> =
         (0..input.shops.len()).filter(|&i| input.shops[i].synced && input.shops[i].auto_polls).collect();
     let copying = input.shops.iter().any(|s| s.auto_full && !s.synced);
-    let mut allow = allowances(input, !pollable.is_empty(), copying);
+    // (changes per ms, calls per poll, calls per change) of the pollable shops.
+    let costs: Vec<(f64, f64, f64)> = pollable
+        .iter()
+        .map(|&i| {
+            let r = &input.shops[i].rate;
+            (visible_rate(r, input.day_ms), poll_fixed_cost(r), per_change_cost(r))
+        })
+        .collect();
+    // Fetching the changes costs the same however often a shop is polled (see the module's
+    // head): it comes off the polls' share, and the rest buys polls. While first copies run,
+    // polls get a fifth of their share for polling and the fetching on top: those calls are
+    // owed anyway, and holding them back only makes the copied shops' changes wait.
+    let fetching = costs.iter().map(|&(l, _, k)| l * k).sum::<f64>() * input.day_ms as f64;
+    let held: f64 = input.accounts.iter().map(|a| plannable(a, b, input.any_watch)).sum();
+    let share = poll_share(b, !pollable.is_empty(), copying) * held;
+    let poll_day = if copying { share + fetching } else { share.max(fetching) };
+    let mut allow = allowances(input, poll_day);
     let mut sessions: Vec<usize> = input.accounts.iter().map(|a| a.full_sessions).collect();
 
     // Polls: the square-root rule over the whole day's poll budget.
     if !pollable.is_empty() {
-        let s = poll_share(b, true, copying);
-        let per_day: f64 = input.accounts.iter().map(|a| s * plannable(a, b, input.any_watch)).sum();
-        let rates: Vec<(f64, f64)> = pollable
-            .iter()
-            .map(|&i| {
-                let r = &input.shops[i].rate;
-                (visible_rate(r, input.day_ms), poll_cost(r))
-            })
-            .collect();
+        let rates: Vec<(f64, f64)> = costs.iter().map(|&(l, c, _)| (l, c)).collect();
         let intervals = poll_intervals(
             &rates,
-            per_day / input.day_ms as f64,
+            (poll_day - fetching).max(0.0) / input.day_ms as f64,
             b.min_poll.as_millis() as f64,
             b.max_poll.as_millis() as f64,
         );
@@ -274,12 +289,13 @@ pub fn plan(input: &Input<'_>) -> Plan {
         let mut due: Vec<(f64, usize, f64)> = pollable
             .iter()
             .zip(&intervals)
-            .zip(&rates)
-            .filter_map(|((&i, &iv), &(_, cost))| {
+            .zip(&costs)
+            .filter_map(|((&i, &iv), &(rate, fixed, per_change))| {
                 let s = &input.shops[i];
                 let last = s.rate.last_poll_ms.or(s.rate.last_full_ms).unwrap_or(0);
                 let overdue = (now - last) as f64 / iv;
-                (!s.running && overdue >= 1.0).then_some((overdue, i, cost))
+                let cost = fixed + per_change * rate * (now - last).max(0) as f64;
+                (!s.running && overdue >= 1.0).then_some((overdue, i, cost.max(1.0)))
             })
             .collect();
         due.sort_by(|a, b| b.0.total_cmp(&a.0));
@@ -411,6 +427,49 @@ mod tests {
         let delay = |p0: f64, p1: f64| (100.0 / p0 + 1.0 / p1) / 2.0 / 101.0;
         assert!(delay(polls[0], polls[1]) < delay(108.9, 1.1));
         assert!(delay(polls[0], polls[1]) < delay(55.0, 55.0));
+    }
+
+    #[test]
+    fn a_busy_shop_is_polled_for_what_one_more_poll_costs_not_for_its_changes() {
+        let b = budget();
+        let mut shops = vec![shop(true), shop(true)];
+        // Shop 0: about 50 changes a day, its polls find 50 changes for 51 calls and an
+        // empty poll costs one: one more poll costs one call, the changes cost one each.
+        shops[0].rate.events = 700.0;
+        shops[0].rate.span_ms = 7.0 * DAY as f64;
+        shops[0].rate.polls = 20;
+        shops[0].rate.poll_calls = 51.0;
+        shops[0].rate.empty_poll_calls = 1.0;
+        shops[0].rate.busy_poll_calls = 51.0;
+        shops[0].rate.busy_poll_events = 50.0;
+        // Shop 1: dead quiet, one call a poll.
+        shops[1].rate.span_ms = 7.0 * DAY as f64;
+        shops[1].rate.polls = 20;
+        shops[1].rate.poll_calls = 1.0;
+        shops[1].rate.empty_poll_calls = 1.0;
+        for s in &mut shops {
+            s.rate.last_full_ms = Some(0);
+        }
+        // A small account: 240 plannable calls a day, 105 of them for polls.
+        let mut small = account(0.5);
+        small.limit = 300;
+        small.remaining = 300;
+        let accounts = [small];
+        let input = Input {
+            now_ms: DAY,
+            day_ms: DAY,
+            budget: &b,
+            any_watch: false,
+            accounts: &accounts,
+            shops: &shops,
+            free_slots: 8,
+        };
+        let iv = plan(&input).intervals;
+        let (busy, quiet) = (iv[0].unwrap_or(f64::MAX), iv[1].unwrap_or(0.0));
+        // Priced at its average poll (51 calls) it would get about 2 polls a day; priced at
+        // one call, with its 50 calls a day of fetching off the top, about 50.
+        assert!(busy < DAY as f64 / 40.0, "{busy}");
+        assert!(quiet > 10.0 * busy, "{quiet} against {busy}");
     }
 
     #[test]

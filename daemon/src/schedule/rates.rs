@@ -23,13 +23,39 @@ pub fn silent_rate(r: &ChangeRate, day_ms: i64) -> f64 {
     (r.silent + 1.0) / (r.silent_span_ms + PRIOR_DAYS * day_ms as f64)
 }
 
-/// Calls one incremental poll is expected to cost.
+/// Calls one incremental poll is expected to cost, on average so far.
 pub fn poll_cost(r: &ChangeRate) -> f64 {
     if r.polls == 0 {
         2.0
     } else {
         r.poll_calls.max(1.0)
     }
+}
+
+/// Calls one more poll costs whatever it finds: a poll that finds nothing. Until such a
+/// poll is seen, the cheaper of two calls and the average poll.
+pub fn poll_fixed_cost(r: &ChangeRate) -> f64 {
+    if r.empty_poll_calls > 0.0 {
+        r.empty_poll_calls.max(1.0)
+    } else {
+        poll_cost(r).min(2.0)
+    }
+}
+
+/// Calls each change costs a poll to fetch (its share of a list page, its SKU details): spent
+/// once per change however often the shop is polled, so it is budgeted off the top and the
+/// poll frequency is chosen on [`poll_fixed_cost`] alone. A busy shop whose polls cost many
+/// calls is not expensive to poll often; it is expensive to keep up with at all.
+pub fn per_change_cost(r: &ChangeRate) -> f64 {
+    if r.busy_poll_events <= 0.0 {
+        return 0.0;
+    }
+    ((r.busy_poll_calls - poll_fixed_cost(r)) / r.busy_poll_events).max(0.0)
+}
+
+/// Moves an average a fifth of the way to `x` (or starts it at `x`).
+fn ewma(avg: &mut f64, x: f64) {
+    *avg = if *avg <= 0.0 { x } else { 0.8 * *avg + 0.2 * x };
 }
 
 fn forget_old(events: &mut f64, span: &mut f64, horizon_ms: f64) {
@@ -56,6 +82,13 @@ pub fn observe(r: &mut ChangeRate, report: &PassReport, full_every_ms: i64) {
                 + report.other_calls) as f64;
             r.poll_calls = if r.polls == 0 { calls } else { 0.8 * r.poll_calls + 0.2 * calls };
             r.polls += 1;
+            let found = (report.creates + report.updates + report.deletes) as f64;
+            if found == 0.0 {
+                ewma(&mut r.empty_poll_calls, calls);
+            } else {
+                ewma(&mut r.busy_poll_calls, calls);
+                ewma(&mut r.busy_poll_events, found);
+            }
             r.last_poll_ms = Some(report.started_ms);
             forget_old(&mut r.events, &mut r.span_ms, horizon);
         }
@@ -127,6 +160,16 @@ mod tests {
         let per_day = visible_rate(&r, day) * day as f64;
         assert!((25.0..50.0).contains(&per_day), "{per_day}");
         assert!((poll_cost(&r) - 4.0).abs() < 1e-9);
+        // Every poll found changes: the fixed cost is guessed, the rest is per change.
+        assert!((poll_fixed_cost(&r) - 2.0).abs() < 1e-9);
+        assert!((per_change_cost(&r) - 2.0 / 50.0).abs() < 1e-9);
+        // An empty poll of one call: polling once more costs one call, each change the rest.
+        let mut empty = report(PassKind::Incremental, 11 * day, 11 * day + 10, 0);
+        empty.list_calls = 1;
+        empty.sku_calls = 0;
+        observe(&mut r, &empty, 7 * day);
+        assert!((poll_fixed_cost(&r) - 1.0).abs() < 1e-9);
+        assert!((per_change_cost(&r) - 3.0 / 50.0).abs() < 1e-9);
         // A quiet shop tends to the prior's one change a week.
         let quiet = ChangeRate::default();
         assert!((visible_rate(&quiet, day) * day as f64 - 1.0 / 7.0).abs() < 1e-9);

@@ -296,6 +296,17 @@ pub struct ChangeRate {
     /// Calls an incremental poll costs, averaged.
     pub poll_calls: f64,
     pub polls: u64,
+    /// Calls a poll that found nothing costs, averaged (0: none seen yet): what polling once
+    /// more costs, whatever the change rate.
+    #[serde(default)]
+    pub empty_poll_calls: f64,
+    /// Calls and changes of the polls that found something, averaged: with the empty poll's
+    /// cost they give the calls each change costs to fetch, which are spent however often the
+    /// shop is polled.
+    #[serde(default)]
+    pub busy_poll_calls: f64,
+    #[serde(default)]
+    pub busy_poll_events: f64,
     /// When the last incremental poll started: its view of the platform reaches there.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_poll_ms: Option<i64>,
