@@ -3,8 +3,11 @@
 //! `items` holds each item's current state (typed columns plus the raw item as `jsonb`);
 //! a delete marks the row (`deleted = true`) rather than removing it, so the row's `last_seq`
 //! keeps guarding against an older event delivered again. `item_changes` appends every event
-//! once, keyed by its `id`. A batch runs in one transaction, and redelivering any batch
-//! changes nothing.
+//! once, keyed by its `id`. A batch runs in one transaction; a batch of `SPLIT_FROM` events
+//! or more is split by item over two connections, one transaction each, written at the same
+//! time (Ok once both committed; after a partial commit the host's redelivery of the whole
+//! batch is a no-op for the committed part). Redelivering any batch changes nothing. The
+//! schema is unchanged.
 //!
 //! The connection is opened lazily and rebuilt after any failure that is not the batch's
 //! fault (see [`classify`]): a server restart, `pg_terminate_backend` or a failover costs one
@@ -24,15 +27,32 @@ use postgres::{Client, NoTls, Statement};
 use shopsync_sink_abi::event::{newest_per_item, Columns, Event, TableConfig};
 use shopsync_sink_abi::{export_sink, Sink, SinkError};
 use std::collections::HashSet;
+use std::hash::{DefaultHasher, Hash, Hasher};
 use std::time::Duration;
 
 pub struct Postgres {
+    target: Target,
+    /// One connection per partition of a batch (see [`partition`]), each opened on first use.
+    conns: [Option<Conn>; PARTS],
+}
+
+/// Where and what to write: shared by the connections, which may connect concurrently.
+struct Target {
     config: postgres::Config,
     tls: Option<tokio_postgres_rustls::MakeRustlsConnect>,
-    conn: Option<Conn>,
     schema: String,
     write: String,
 }
+
+/// A big batch is split over this many connections, each writing its part in its own
+/// transaction at the same time: one backend uses one server core, and the server's time
+/// (turning item text into jsonb, inserting, the commit's fsync) is most of a batch's time.
+const PARTS: usize = 2;
+
+/// Batches smaller than this go whole over one connection: a part must be worth its own
+/// transaction and commit (about 4 ms of server work per 128 events here, near a commit's
+/// fsync), and the daemon's trickle of small batches should not double its commits.
+const SPLIT_FROM: usize = 256;
 
 /// A live connection and the batch statement prepared on it: prepared once per connection
 /// (a fresh connection prepares it again), so a batch costs no parse or plan.
@@ -106,12 +126,13 @@ struct Params<'a> {
 }
 
 impl<'a> Params<'a> {
-    fn new(events: &'a [Event], cols: &'a [Option<Columns>]) -> Params<'a> {
+    fn new(events: &[(&'a Event, bool)], cols: &'a [Option<Columns>]) -> Params<'a> {
         let text = |f: fn(&Columns) -> &Option<String>| {
             cols.iter().map(|c| c.as_ref().and_then(|c| f(c).as_deref())).collect::<Vec<_>>()
         };
         let num =
             |f: fn(&Columns) -> Option<i64>| cols.iter().map(|c| c.as_ref().and_then(f)).collect::<Vec<_>>();
+        let events: Vec<&'a Event> = events.iter().map(|&(e, _)| e).collect();
         Params {
             id: events.iter().map(|e| e.id.as_str()).collect(),
             seq: events.iter().map(|e| e.seq).collect(),
@@ -124,7 +145,7 @@ impl<'a> Params<'a> {
             o: events.iter().map(|e| e.observed_ms).collect(),
             j: events.iter().map(|e| e.item.get()).collect(),
             n: cols.iter().map(Option::is_some).collect(),
-            d: events.iter().map(Event::is_delete).collect(),
+            d: events.iter().map(|e| e.is_delete()).collect(),
             ti: text(|c| &c.title),
             c: text(|c| &c.cid),
             ps: text(|c| &c.price_source),
@@ -136,17 +157,34 @@ impl<'a> Params<'a> {
     }
 }
 
-/// The typed columns of the newest event of each item, `None` for the others (see [`Params`]).
-fn newest_columns(events: &[Event]) -> Result<Vec<Option<Columns>>, SinkError> {
-    let newest: HashSet<*const Event> =
-        newest_per_item(events).into_iter().map(|e| e as *const Event).collect();
-    events
-        .iter()
-        .map(|e| if newest.contains(&(e as *const Event)) { e.columns().map(Some) } else { Ok(None) })
-        .collect()
+/// The typed columns of each event marked newest of its item, `None` for the others (see
+/// [`Params`]).
+fn newest_columns(events: &[(&Event, bool)]) -> Result<Vec<Option<Columns>>, SinkError> {
+    events.iter().map(|&(e, newest)| if newest { e.columns().map(Some) } else { Ok(None) }).collect()
 }
 
-impl Postgres {
+/// The batch's events in `parts` groups by item (`(shop, item_id)`), in batch order, each
+/// marked whether it is the newest event of its item. All events of an item land in the same
+/// part: two parts written concurrently never touch the same `items` row, so they never wait
+/// on each other's row locks (nor deadlock), and each part sees every event of its items.
+fn partition(events: &[Event], parts: usize) -> Vec<Vec<(&Event, bool)>> {
+    let newest: HashSet<*const Event> =
+        newest_per_item(events).into_iter().map(|e| e as *const Event).collect();
+    let mut out: Vec<Vec<(&Event, bool)>> = (0..parts).map(|_| Vec::new()).collect();
+    for e in events {
+        let part = if parts > 1 {
+            let mut h = DefaultHasher::new();
+            (e.shop.as_str(), e.item_id.as_str()).hash(&mut h);
+            (h.finish() % parts as u64) as usize
+        } else {
+            0
+        };
+        out[part].push((e, newest.contains(&(e as *const Event))));
+    }
+    out
+}
+
+impl Target {
     fn connect(&self) -> Result<Conn, SinkError> {
         let mut client = match &self.tls {
             Some(tls) => self.config.connect(tls.clone()),
@@ -161,18 +199,58 @@ impl Postgres {
     }
 }
 
+/// Writes a batch (or a part of one) in one round trip. The statement runs in the implicit
+/// transaction of the extended protocol, which the server commits at the request's Sync,
+/// before it answers ReadyForQuery; `execute` waits for that answer (tokio-postgres 0.7.4 on,
+/// hence `postgres` 0.19.14 in Cargo.toml), so a commit that fails (a lost connection, an
+/// fsync error) comes back as this call's error and Ok means durable, as with an explicit
+/// BEGIN … COMMIT. Those two statements cost two more round trips, each a wake-up of both
+/// processes: milliseconds per batch on a busy machine.
 fn write(conn: &mut Conn, p: &Params<'_>) -> Result<(), postgres::Error> {
-    // An explicit transaction rather than the statement's implicit one: `execute` returns at
-    // the statement's end, before an implicit commit; COMMIT returns once the batch is durable.
-    let mut tx = conn.client.transaction()?;
-    tx.execute(
-        &conn.write,
-        &[
-            &p.id, &p.seq, &p.s, &p.i, &p.op, &p.ch, &p.h, &p.m, &p.o, &p.j, &p.n, &p.d, &p.ti, &p.c, &p.ps,
-            &p.mq, &p.sa, &p.st, &p.stat,
-        ],
-    )?;
-    tx.commit()
+    let params: [&(dyn postgres::types::ToSql + Sync); 19] = [
+        &p.id, &p.seq, &p.s, &p.i, &p.op, &p.ch, &p.h, &p.m, &p.o, &p.j, &p.n, &p.d, &p.ti, &p.c, &p.ps,
+        &p.mq, &p.sa, &p.st, &p.stat,
+    ];
+    conn.client.execute(&conn.write, &params).map(drop)
+}
+
+/// Writes one part of a batch over its own connection (`slot`), connecting first if needed.
+fn deliver_part(
+    target: &Target,
+    slot: &mut Option<Conn>,
+    events: &[(&Event, bool)],
+) -> Result<(), SinkError> {
+    if events.is_empty() {
+        return Ok(());
+    }
+    let cols = newest_columns(events)?;
+    let p = Params::new(events, &cols);
+    // Two tries: a connection that died while idle (or mid-batch) is replaced at once
+    // rather than after the host's backoff. A fresh connection that fails is not retried
+    // here: the host's backoff is the right pace for a server that is down.
+    for attempt in 0..2 {
+        let fresh = slot.is_none();
+        let conn = match slot.take() {
+            Some(c) => slot.insert(c),
+            None => slot.insert(target.connect()?),
+        };
+        match write(conn, &p) {
+            Ok(()) => return Ok(()),
+            Err(e) => {
+                let err = classify(&e);
+                if let SinkError::Retry(_) = err {
+                    // Never reuse a connection after a transient error: it may be dead,
+                    // or in a state (an aborted transaction) we cannot see from here.
+                    *slot = None;
+                    if !fresh && attempt == 0 {
+                        continue;
+                    }
+                }
+                return Err(err);
+            }
+        }
+    }
+    Err(SinkError::Retry("postgres: the connection failed twice".into()))
 }
 
 fn ssl_mode(name: &str) -> Result<SslMode, String> {
@@ -209,8 +287,13 @@ impl Sink for Postgres {
             SslMode::Disable => None,
             _ => Some(tls::connector()?),
         };
+        // One transaction (a multi-statement simple query is one) behind an advisory lock: the
+        // plugin's connections open concurrently, and two `CREATE TABLE IF NOT EXISTS` of one
+        // new table racing fail with a unique violation (23505, a Reject) in the catalog. The
+        // key is fixed ("shopsync" in ASCII): creating tables is rare, sharing the lock is cheap.
         let schema = format!(
-            "CREATE TABLE IF NOT EXISTS {items} (
+            "SELECT pg_advisory_xact_lock(8315168240290541155);
+             CREATE TABLE IF NOT EXISTS {items} (
                 shop text NOT NULL, item_id text NOT NULL, title text, cid text, price_source text,
                 moq bigint, sales bigint, stock bigint, status text, modified_ms bigint, md5 text,
                 last_seq bigint NOT NULL, deleted boolean NOT NULL DEFAULT false, item jsonb NOT NULL,
@@ -249,39 +332,40 @@ impl Sink for Postgres {
         );
         // No connection yet: a database that is down at start must not keep the sink from
         // existing; the first delivery connects (and a failure there is retried).
-        Ok(Postgres { config, tls, conn: None, schema, write })
+        Ok(Postgres { target: Target { config, tls, schema, write }, conns: Default::default() })
     }
 
     fn deliver(&mut self, events: &[u8]) -> Result<(), SinkError> {
         let events = Event::parse_batch(events)?;
-        let cols = newest_columns(&events)?;
-        let p = Params::new(&events, &cols);
-        // Two tries: a connection that died while idle (or mid-batch) is replaced at once
-        // rather than after the host's backoff. A fresh connection that fails is not retried
-        // here: the host's backoff is the right pace for a server that is down.
-        for attempt in 0..2 {
-            let fresh = self.conn.is_none();
-            let conn = match self.conn.take() {
-                Some(c) => self.conn.insert(c),
-                None => self.conn.insert(self.connect()?),
-            };
-            match write(conn, &p) {
-                Ok(()) => return Ok(()),
-                Err(e) => {
-                    let err = classify(&e);
-                    if let SinkError::Retry(_) = err {
-                        // Never reuse a connection after a transient error: it may be dead,
-                        // or in a state (an aborted transaction) we cannot see from here.
-                        self.conn = None;
-                        if !fresh && attempt == 0 {
-                            continue;
-                        }
-                    }
-                    return Err(err);
-                }
+        let parts = if events.len() >= SPLIT_FROM { PARTS } else { 1 };
+        let parts = partition(&events, parts);
+        let target = &self.target;
+        // Every part is written (or fails) before the call returns: Ok only once all parts
+        // committed. A part that committed while another failed is harmless, the host
+        // delivers the whole batch again and that part changes nothing the second time.
+        let results: Vec<Result<(), SinkError>> = std::thread::scope(|s| {
+            let mut work = self.conns.iter_mut().zip(&parts);
+            let first = work.next();
+            let others: Vec<_> =
+                work.map(|(slot, part)| s.spawn(move || deliver_part(target, slot, part))).collect();
+            let mut results = vec![first.map_or(Ok(()), |(slot, part)| deliver_part(target, slot, part))];
+            results.extend(others.into_iter().map(|h| {
+                h.join()
+                    .unwrap_or_else(|_| Err(SinkError::Retry("postgres: a writer thread panicked".into())))
+            }));
+            results
+        });
+        // A data error anywhere is the batch's fault: the host splits the batch until the bad
+        // event is alone. Otherwise a failed part makes the whole batch worth retrying.
+        let mut retry = None;
+        for r in results {
+            match r {
+                Err(e @ SinkError::Reject(_)) => return Err(e),
+                Err(e) => retry = retry.or(Some(e)),
+                Ok(()) => {}
             }
         }
-        Err(SinkError::Retry("postgres: the connection failed twice".into()))
+        retry.map_or(Ok(()), Err)
     }
 
     fn flush(&mut self) -> Result<(), SinkError> {
@@ -331,6 +415,67 @@ mod tests {
             assert_eq!(class_of(Some(transient)), Class::Transient, "{transient}");
         }
         assert_eq!(class_of(None), Class::Transient, "socket closed, timeout, I/O");
+    }
+
+    /// A batch big enough to be split goes over two connections; redelivering it changes
+    /// nothing; after both backends are terminated the next delivery heals (a transient error
+    /// at most, then Ok). Needs the local PostgreSQL (127.0.0.1, user postgres); skipped
+    /// without it.
+    #[test]
+    fn split_batches_are_exactly_once_and_heal() {
+        let admin = "host=127.0.0.1 user=postgres dbname=postgres connect_timeout=3";
+        let Ok(mut pg) = Client::connect(admin, NoTls) else {
+            eprintln!("no local PostgreSQL: skipped");
+            return;
+        };
+        let db = format!("shopsync_pg_unit_{}", std::process::id());
+        pg.batch_execute(&format!("DROP DATABASE IF EXISTS {db}")).expect("drop db");
+        pg.batch_execute(&format!("CREATE DATABASE {db}")).expect("create db");
+        let batch = |from: i64, n: i64, op: &str| {
+            let events: Vec<_> = (from..from + n)
+                .map(|k| {
+                    serde_json::json!({
+                        "id": format!("e{k}"), "seq": k, "shop": "s", "item_id": format!("i{}", k % 700),
+                        "op": op, "changed": ["title"], "md5": format!("m{k}"), "modified_ms": k, "observed_ms": k,
+                        "item": {"title": format!("t{k}"), "moq": 1, "status": "online"},
+                    })
+                })
+                .collect();
+            serde_json::to_vec(&events).expect("json")
+        };
+        let mut sink =
+            Postgres::create(serde_json::json!({"url": format!("host=127.0.0.1 user=postgres dbname={db}")}))
+                .expect("create");
+        let first = batch(0, 1000, "update");
+        assert_eq!(sink.deliver(&first), Ok(()));
+        assert!(sink.conns.iter().all(Option::is_some), "a 1000-event batch uses both connections");
+        assert_eq!(sink.deliver(&first), Ok(()), "redelivery");
+        let mut check =
+            Client::connect(&format!("host=127.0.0.1 user=postgres dbname={db}"), NoTls).expect("db");
+        let count = |c: &mut Client, q: &str| -> i64 { c.query_one(q, &[]).expect(q).get(0) };
+        assert_eq!(count(&mut check, "SELECT count(*) FROM item_changes"), 1000);
+        assert_eq!(count(&mut check, "SELECT count(*) FROM items"), 700);
+        assert_eq!(
+            count(&mut check, "SELECT count(*) FROM items WHERE last_seq < 300"),
+            0,
+            "newest event wins"
+        );
+        check
+            .batch_execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+                 WHERE datname = current_database() AND pid <> pg_backend_pid()",
+            )
+            .expect("terminate");
+        assert_eq!(sink.deliver(&batch(1000, 1000, "delete")), Ok(()), "healed within the call");
+        assert_eq!(count(&mut check, "SELECT count(*) FROM item_changes"), 2000);
+        assert_eq!(count(&mut check, "SELECT count(*) FROM items WHERE deleted AND last_seq >= 1300"), 700);
+        // A data error (a NUL in jsonb text) in one part rejects the batch.
+        let bad = String::from_utf8(batch(2000, 1000, "update"))
+            .expect("utf8")
+            .replace("\"t2500\"", "\"a\\u0000b\"");
+        assert!(matches!(sink.deliver(bad.as_bytes()), Err(SinkError::Reject(_))));
+        drop((sink, check));
+        pg.batch_execute(&format!("DROP DATABASE {db} WITH (FORCE)")).expect("drop db");
     }
 
     #[test]
