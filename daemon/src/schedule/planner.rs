@@ -436,14 +436,14 @@ mod tests {
         // Shop 0: about 50 changes a day, its polls find 50 changes for 51 calls and an
         // empty poll costs one: one more poll costs one call, the changes cost one each.
         shops[0].rate.events = 700.0;
-        shops[0].rate.span_ms = 7.0 * DAY as f64;
+        shops[0].rate.span_ms = 14.0 * DAY as f64;
         shops[0].rate.polls = 20;
         shops[0].rate.poll_calls = 51.0;
         shops[0].rate.empty_poll_calls = 1.0;
         shops[0].rate.busy_poll_calls = 51.0;
         shops[0].rate.busy_poll_events = 50.0;
         // Shop 1: dead quiet, one call a poll.
-        shops[1].rate.span_ms = 7.0 * DAY as f64;
+        shops[1].rate.span_ms = 14.0 * DAY as f64;
         shops[1].rate.polls = 20;
         shops[1].rate.poll_calls = 1.0;
         shops[1].rate.empty_poll_calls = 1.0;

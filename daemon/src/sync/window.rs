@@ -212,8 +212,9 @@ impl Ctx {
 /// first 50 by sales volume are read too (`extra`: those not read already): those orders
 /// reach some of the items the category queries cannot, and nothing else does. What is still
 /// missing then is a gap: reported (the pass's `unreachable`, the shop's known gaps in
-/// `status` and metrics) and, when it was not known before, holding the watermark before that
-/// millisecond. A gap found again, the same size or smaller, is known: an incremental pass
+/// `status` and metrics) and, when it was not known before and a second count of the
+/// millisecond shows it changed while read, holding the watermark before that millisecond
+/// (see [`recount`]). A gap found again, the same size or smaller, is known: an incremental pass
 /// neither reads the extra orders again nor holds the watermark for it (no query can fetch
 /// those items, and holding would re-read everything since on every poll). Smaller counts as
 /// known because items only ever leave a past millisecond (a change moves an item's
@@ -252,17 +253,40 @@ async fn check_group(ctx: &Arc<Ctx>, at: i64, g: &Group, extra: &[SortType]) -> 
     if known.as_ref() != Some(&gap) {
         let grew = known.as_ref().is_none_or(|k| found > k.found || items > k.items);
         if items > 0 && grew {
-            tracing::warn!(
-                shop = %ctx.shop, at_ms = at, expected = g.expected, counted = g.counted, past_cap = g.capped,
-                unreachable = items, "a millisecond's items are not all reachable; the watermark stays before it this time"
-            );
-            ctx.hold(at);
+            // A new gap is counted again at once (one call): if no item left the millisecond
+            // since its first count, its parts were counted on the same items and the gap is
+            // real; holding the watermark would only re-list everything since it (thousands
+            // of calls on a big shop) to find it again. If items left, the read raced with
+            // changes, and the watermark stays before it until a pass finds it again.
+            let again = recount(ctx, at).await?;
+            if again == g.expected {
+                tracing::warn!(
+                    shop = %ctx.shop, at_ms = at, expected = g.expected, counted = g.counted, past_cap = g.capped,
+                    unreachable = items, "a millisecond's items are not all reachable (counted twice); no query reaches them"
+                );
+            } else {
+                tracing::warn!(
+                    shop = %ctx.shop, at_ms = at, expected = g.expected, counted_again = again, unreachable = items,
+                    "a millisecond's items are not all reachable and changed while read; the watermark stays before it this time"
+                );
+                ctx.hold(at);
+            }
         }
         ctx.engine.store.update_shop(ctx.shop(), |st| {
             st.unreachable.insert(at, gap.clone());
         })?;
     }
     ctx.close_group(at)
+}
+
+/// Counts one millisecond again, all categories together, in one call: its first page, the
+/// same call that counted it when it was split (so both counts are the same measure).
+async fn recount(ctx: &Arc<Ctx>, at: i64) -> Result<u64, SyncError> {
+    let e = &ctx.engine;
+    let filter = ItemFilter { offline: ctx.incremental, cid: None, start_ms: Some(at), end_ms: Some(at + 1) };
+    bump(&ctx.stats.list_calls, 1);
+    let p = e.client.items_list(&ctx.shop, &filter, 1, e.sync.page_size, SortType::ModifiedAsc).await?;
+    Ok(p.total_results)
 }
 
 /// Reads the first 50 pages of one millisecond (of one category, or all) in `sort` order,
