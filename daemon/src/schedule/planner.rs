@@ -399,6 +399,17 @@ mod tests {
         }
     }
 
+    /// The planner's view at `now` (one-day quota days, no watch lists).
+    fn view<'a>(
+        b: &'a BudgetSettings,
+        accounts: &'a [AccountView],
+        shops: &'a [ShopView],
+        now_ms: i64,
+        free_slots: usize,
+    ) -> Input<'a> {
+        Input { now_ms, day_ms: DAY, budget: b, any_watch: false, accounts, shops, free_slots }
+    }
+
     fn shop(synced: bool) -> ShopView {
         ShopView {
             accounts: vec![0],
@@ -455,15 +466,7 @@ mod tests {
         small.limit = 300;
         small.remaining = 300;
         let accounts = [small];
-        let input = Input {
-            now_ms: DAY,
-            day_ms: DAY,
-            budget: &b,
-            any_watch: false,
-            accounts: &accounts,
-            shops: &shops,
-            free_slots: 8,
-        };
+        let input = view(&b, &accounts, &shops, DAY, 8);
         let iv = plan(&input).intervals;
         let (busy, quiet) = (iv[0].unwrap_or(f64::MAX), iv[1].unwrap_or(0.0));
         // Priced at its average poll (51 calls) it would get about 2 polls a day; priced at
@@ -489,15 +492,7 @@ mod tests {
         let mut acct = account(0.5);
         acct.remaining = 100;
         let accounts = [acct];
-        let input = Input {
-            now_ms: DAY,
-            day_ms: DAY,
-            budget: &b,
-            any_watch: false,
-            accounts: &accounts,
-            shops: &shops,
-            free_slots: 50,
-        };
+        let input = view(&b, &accounts, &shops, DAY, 50);
         let planned: u64 = plan(&input)
             .launches
             .iter()
@@ -529,15 +524,7 @@ mod tests {
             s.accounts = vec![0, 1];
             s.auto_polls = false;
         }
-        let input = Input {
-            now_ms: 8 * DAY,
-            day_ms: DAY,
-            budget: &b,
-            any_watch: false,
-            accounts: &accounts,
-            shops: &shops,
-            free_slots: 3,
-        };
+        let input = view(&b, &accounts, &shops, 8 * DAY, 3);
         let fulls: Vec<usize> = plan(&input)
             .launches
             .iter()
@@ -565,15 +552,7 @@ mod tests {
             s.auto_polls = false;
         }
         let accounts = [account(0.2)];
-        let input = Input {
-            now_ms: DAY,
-            day_ms: DAY,
-            budget: &b,
-            any_watch: false,
-            accounts: &accounts,
-            shops: &shops,
-            free_slots: 8,
-        };
+        let input = view(&b, &accounts, &shops, DAY, 8);
         // Two sessions on the account: the probe (a short cap) and the small shop; the big
         // open pass waits for them.
         let got = fulls(&input);
@@ -594,29 +573,13 @@ mod tests {
             s.rate.full_calls = if k == 0 { 2_000 } else { 100 };
         }
         let accounts = [account(0.2)];
-        let input = Input {
-            now_ms: 3 * DAY,
-            day_ms: DAY,
-            budget: &b,
-            any_watch: false,
-            accounts: &accounts,
-            shops: &shops,
-            free_slots: 1,
-        };
+        let input = view(&b, &accounts, &shops, 3 * DAY, 1);
         assert_eq!(fulls(&input).first().map(|f| f.0), Some(1));
         // Once the cheap shop was just refreshed, the expensive one's changes weigh more:
         // 6² / 2,000 days² per call against 0.5² / 100.
         shops[0].rate.last_full_ms = Some(-2 * DAY);
         shops[1].rate.last_full_ms = Some(3 * DAY + DAY / 2);
-        let input = Input {
-            now_ms: 4 * DAY,
-            day_ms: DAY,
-            budget: &b,
-            any_watch: false,
-            accounts: &accounts,
-            shops: &shops,
-            free_slots: 1,
-        };
+        let input = view(&b, &accounts, &shops, 4 * DAY, 1);
         assert_eq!(fulls(&input).first().map(|f| f.0), Some(0));
     }
 }
