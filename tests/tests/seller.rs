@@ -192,10 +192,14 @@ fn a_seller_shop_is_swept_and_only_changed_offers_are_read_in_full() {
         details1 - details0,
         ITEMS + created.len() as u64 - delisted.len() as u64 - removed.len() as u64
     );
-    assert_eq!(
-        details1 - details0,
-        changed as u64,
-        "details only for the new, updated and gone offers, not for the {ITEMS} unchanged"
+    // `modifyDate` counts seconds: a new or updated offer whose detail was read within about
+    // two seconds of its change is read once more by a later sweep (a second change in that
+    // second would not have moved modifyDate), so those may add one call each.
+    let d = details1 - details0;
+    let once_more = (created.len() + updated.len()) as u64;
+    assert!(
+        (changed as u64..=changed as u64 + once_more).contains(&d),
+        "details only for the new, updated and gone offers, not for the {ITEMS} unchanged: {d}"
     );
     assert!(pages1 - pages0 >= ITEMS.div_ceil(20), "a sweep reads every page");
 }

@@ -71,12 +71,20 @@ impl Tally {
     }
 }
 
-/// Whether an offer's list entry asks for its detail: new, `modifyDate` or title moved, or
-/// its details older than `stale_before`.
+/// `modifyDate` counts whole seconds: a detail read within the second of the offer's last
+/// change (and a little after, for the clocks' skew) may predate a second change in that same
+/// second, which leaves `modifyDate` where it was. Such a copy is read again by the next
+/// sweep; one later than this is sure to hold every change its `modifyDate` stands for.
+const SAME_SECOND_MS: i64 = 2_000;
+
+/// Whether an offer's list entry asks for its detail: new, `modifyDate` or title moved, its
+/// details read too close to its `modifyDate` to be sure of it, or its details older than
+/// `stale_before`.
 fn needs_detail(offer: &RawItem, stored: Option<&StoredItem>, stale_before: Option<i64>) -> bool {
     let Some(s) = stored else { return true };
     offer.modified_time != Some(s.item.modified_ms)
         || offer.title.as_deref().is_some_and(|t| t != s.item.title)
+        || s.skus_ms.is_some_and(|t| t < s.item.modified_ms + SAME_SECOND_MS)
         || stale_before.is_some_and(|before| s.skus_ms.is_none_or(|t| t < before))
 }
 
@@ -368,13 +376,17 @@ mod tests {
 
     #[test]
     fn details_only_for_new_changed_or_stale_offers() {
-        let s = stored(1_000, "杯", Some(500));
+        let s = stored(1_000, "杯", Some(5_000));
         assert!(needs_detail(&offer("1", 1_000, "杯"), None, None), "new");
         assert!(!needs_detail(&offer("1", 1_000, "杯"), Some(&s), None), "unchanged");
         assert!(needs_detail(&offer("1", 2_000, "杯"), Some(&s), None), "modifyDate moved");
         assert!(needs_detail(&offer("1", 1_000, "碗"), Some(&s), None), "title moved");
-        assert!(needs_detail(&offer("1", 1_000, "杯"), Some(&s), Some(600)), "details stale");
-        assert!(!needs_detail(&offer("1", 1_000, "杯"), Some(&s), Some(400)), "details fresh");
+        assert!(needs_detail(&offer("1", 1_000, "杯"), Some(&s), Some(6_000)), "details stale");
+        assert!(!needs_detail(&offer("1", 1_000, "杯"), Some(&s), Some(4_000)), "details fresh");
+        // Details read in the second of the change: a second change in that second would not
+        // move modifyDate, so the copy is read once more.
+        let early = stored(1_000, "杯", Some(1_500));
+        assert!(needs_detail(&offer("1", 1_000, "杯"), Some(&early), None), "read within the second");
     }
 
     #[test]
@@ -532,9 +544,17 @@ mod tests {
         );
         assert_eq!(r.stored(), r.truth());
 
+        // The new and updated offers' details were read within the second of their change
+        // (`modifyDate` counts seconds): once that second is well past, the next sweep reads
+        // them once more, and finds them unchanged.
+        tokio::time::sleep(Duration::from_millis(SAME_SECOND_MS as u64 + 100)).await;
         let (again, events) = r.sweep(true).await;
         assert!(events.is_empty(), "{events:?}");
-        assert_eq!(again.item_calls, 0, "nothing changed, nothing stale: no detail");
+        assert_eq!(again.item_calls, (created.len() + updated.len()) as u64);
+        // Nothing changed, nothing stale, every copy sure: no detail.
+        let (last, events) = r.sweep(true).await;
+        assert!(events.is_empty(), "{events:?}");
+        assert_eq!(last.item_calls, 0, "nothing changed, nothing stale: no detail");
     }
 
     /// Given only one of its offers, the seller's open id is learned from that offer's
