@@ -231,13 +231,14 @@ fn describe_by_rate(
             crate::metric_sum(metrics, name, &labels)
         };
         let (st, cnt) = part.iter().fold((0.0, 0u64), |a, &i| (a.0 + per_shop[i].0, a.1 + per_shop[i].1));
+        let polls_ok = mean(&|i| sum("shopsync_passes_total", i, &["kind=\"incremental\"", "result=\"ok\""]));
+        let polls = mean(&|i| sum("shopsync_passes_total", i, &["kind=\"incremental\""]));
         eprintln!(
             "  {:.1} | {:.0} | {:.1} | {:.1} | {:.1} | {:.1} | {:.1}",
             mean(&|i| rates[i] * day_ms as f64),
             mean(&|i| sizes[i] as f64),
-            mean(&|i| sum("shopsync_passes_total", i, &["kind=\"incremental\"", "result=\"ok\""])),
-            mean(&|i| sum("shopsync_passes_total", i, &["kind=\"incremental\""]))
-                - mean(&|i| sum("shopsync_passes_total", i, &["kind=\"incremental\"", "result=\"ok\""])),
+            polls_ok,
+            polls - polls_ok,
             mean(&|i| sum("shopsync_passes_total", i, &["kind=\"full\""])),
             mean(&|i| sum("shopsync_shop_poll_interval_seconds", i, &[]) * 1000.0 / hour),
             st / cnt.max(1) as f64 / hour,

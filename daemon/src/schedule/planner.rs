@@ -145,10 +145,9 @@ fn poll_share(b: &BudgetSettings, pollable: bool, copying: bool) -> f64 {
 
 /// Per account: (calls polls may spend now, calls full sessions may spend now), with
 /// `poll_day` the calls polls get over the whole day (all accounts), spread over the
-/// accounts in proportion to what each holds.
-fn allowances(input: &Input<'_>, poll_day: f64) -> Vec<(f64, f64)> {
+/// accounts in proportion to what each holds (`held`: what they all hold).
+fn allowances(input: &Input<'_>, poll_day: f64, held: f64) -> Vec<(f64, f64)> {
     let b = input.budget;
-    let held: f64 = input.accounts.iter().map(|a| plannable(a, b, input.any_watch)).sum();
     input
         .accounts
         .iter()
@@ -271,7 +270,7 @@ pub fn plan(input: &Input<'_>) -> Plan {
     let held: f64 = input.accounts.iter().map(|a| plannable(a, b, input.any_watch)).sum();
     let share = poll_share(b, !pollable.is_empty(), copying) * held;
     let poll_day = if copying { share + fetching } else { share.max(fetching) };
-    let mut allow = allowances(input, poll_day);
+    let mut allow = allowances(input, poll_day, held);
     let mut sessions: Vec<usize> = input.accounts.iter().map(|a| a.full_sessions).collect();
 
     // Polls: the square-root rule over the whole day's poll budget.

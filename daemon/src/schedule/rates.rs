@@ -74,7 +74,8 @@ pub fn observe(r: &mut ChangeRate, report: &PassReport, full_every_ms: i64) {
             if let Some(since) = r.last_poll_ms.or(r.last_full_ms) {
                 r.span_ms += (report.started_ms - since).max(0) as f64;
             }
-            r.events += (report.creates + report.updates + report.deletes) as f64;
+            let found = (report.creates + report.updates + report.deletes) as f64;
+            r.events += found;
             let calls = (report.list_calls
                 + report.count_calls
                 + report.sku_calls
@@ -82,7 +83,6 @@ pub fn observe(r: &mut ChangeRate, report: &PassReport, full_every_ms: i64) {
                 + report.other_calls) as f64;
             r.poll_calls = if r.polls == 0 { calls } else { 0.8 * r.poll_calls + 0.2 * calls };
             r.polls += 1;
-            let found = (report.creates + report.updates + report.deletes) as f64;
             if found == 0.0 {
                 ewma(&mut r.empty_poll_calls, calls);
             } else {
