@@ -103,6 +103,32 @@ fn held_lock(e: &sled::Error) -> bool {
             || e.to_string().starts_with("could not acquire lock on"))
 }
 
+/// sled 0.34 writes a snapshot to `snap.<lsn>.generating` and renames it when complete, but
+/// on opening it takes the newest `snap.*` file, a `.generating` one included. A snapshot
+/// whose write failed (a full disk) is left behind torn, and every later open then fails
+/// with "Read corrupted data" although the log and the last complete snapshot are intact
+/// (seen in CI: the disk-full suite's state would not open once there was room again).
+/// Called only after sled reported corruption, so sled held the directory's lock and no
+/// other process is writing a snapshot; removes the torn files and says how many.
+fn drop_torn_snapshots(dir: &Path) -> usize {
+    let Ok(entries) = std::fs::read_dir(dir) else { return 0 };
+    let mut dropped = 0;
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        if name.starts_with("snap.") && name.ends_with(".generating") {
+            match std::fs::remove_file(entry.path()) {
+                Ok(()) => {
+                    tracing::warn!(file = %name, "removed a snapshot whose write never finished; sled rebuilds it from its log");
+                    dropped += 1;
+                }
+                Err(e) => tracing::warn!(file = %name, error = %e, "cannot remove a torn snapshot"),
+            }
+        }
+    }
+    dropped
+}
+
 pub(super) fn item_key(shop: &str, item_id: &str) -> Vec<u8> {
     format!("{shop}/{item_id}").into_bytes()
 }
@@ -126,7 +152,12 @@ impl Store {
     /// Opens (or creates) the state in `dir` with a page cache of `cache_bytes`.
     pub fn open(dir: &Path, cache_bytes: u64) -> Result<Store, StateError> {
         let shown = dir.display().to_string();
-        let db = sled::Config::new().path(dir).cache_capacity(cache_bytes).open().map_err(|source| {
+        let open = || sled::Config::new().path(dir).cache_capacity(cache_bytes).open();
+        let db = match open() {
+            Err(sled::Error::Corruption { .. }) if drop_torn_snapshots(dir) > 0 => open(),
+            other => other,
+        }
+        .map_err(|source| {
             let hint = if held_lock(&source) { " (another shopsync is using it)" } else { "" };
             StateError::Open { dir: shown.clone(), source, hint }
         })?;
@@ -508,6 +539,23 @@ mod tests {
             detail_url: String::new(),
         };
         StoredItem::new(item.clone(), item.md5(), String::new())
+    }
+
+    #[test]
+    fn a_snapshot_torn_by_a_full_disk_does_not_keep_the_state_shut() {
+        let dir = tempfile::tempdir().unwrap();
+        let shop = "6000000000000001";
+        {
+            let s = Store::open(dir.path(), 1 << 20).unwrap();
+            let writes = vec![Write::Upsert { stored: item("1", 10), event: Some((Op::Create, vec![])) }];
+            s.commit(shop, &writes, Some(10), 99).unwrap();
+            s.db.flush().unwrap();
+        }
+        // What a snapshot write cut short by ENOSPC leaves: the file sled would rename, empty.
+        std::fs::write(dir.path().join("snap.7FFFFFFFFFFFFFFF.generating"), b"").unwrap();
+        let s = Store::open(dir.path(), 1 << 20).expect("opens past the torn snapshot");
+        assert_eq!(s.shop(shop).unwrap().item_count, 1, "what was committed is kept");
+        assert!(!dir.path().join("snap.7FFFFFFFFFFFFFFF.generating").exists());
     }
 
     #[test]
