@@ -115,7 +115,7 @@ fn default_metrics_listen() -> String {
     "127.0.0.1:9188".into()
 }
 fn default_cache_mib() -> u64 {
-    64
+    16
 }
 
 impl Default for RawDaemon {

@@ -639,7 +639,7 @@ path = "/tmp/events.jsonl"
         assert!(matches!(s.shops[0].shop, ShopRef::Url(_)));
         assert_eq!(s.sync.overlap, Duration::from_secs(300));
         assert_eq!(s.sinks[0].config["path"], "/tmp/events.jsonl");
-        assert_eq!(s.cache_bytes, 64 * 1024 * 1024);
+        assert_eq!(s.cache_bytes, 16 * 1024 * 1024);
     }
 
     #[test]

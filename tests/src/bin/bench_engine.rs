@@ -5,7 +5,7 @@
 //! not count).
 //!
 //! `cargo run --release -p shopsync-e2e --bin bench-engine -- [FACE] [ITEMS] [CHANGES] [IN_FLIGHT]`
-//! (`CACHE_MIB` sets the sled cache; default 64 as in the daemon). FACE is the seed gateway
+//! (`CACHE_MIB` sets the sled cache; default 16 as in the daemon). FACE is the seed gateway
 //! when left out, or one of the production protocol's (`param2`) two sources:
 //!
 //! - `param2-own`: `source = "own"`, `alibaba.product.list.get` (20 a page) with the token the
@@ -264,7 +264,7 @@ async fn bench() {
     let on_sale = shop["items"].as_u64().unwrap_or(items as u64);
 
     let dir = tempfile::tempdir().expect("temp dir");
-    let cache_mib: u64 = std::env::var("CACHE_MIB").ok().and_then(|v| v.parse().ok()).unwrap_or(64);
+    let cache_mib: u64 = std::env::var("CACHE_MIB").ok().and_then(|v| v.parse().ok()).unwrap_or(16);
     let store = Store::open(dir.path(), cache_mib << 20).expect("state opens");
     let rig = Rig { sim, member, on_sale, categories, store, concurrency, _dir: dir };
     match face {
