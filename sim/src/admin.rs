@@ -9,6 +9,14 @@ use rand::Rng;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
+/// A mutation waiting for its point in a client's reads.
+#[derive(Debug)]
+pub struct Armed {
+    member_id: String,
+    at_ms: i64,
+    mutation: Mutation,
+}
+
 #[derive(Debug, Serialize)]
 pub struct ShopInfo {
     pub member_id: String,
@@ -68,7 +76,7 @@ pub enum MutationOp {
 
 /// Body of `POST /_sim/shops/{member_id}/mutate`: either `count` random items or the
 /// listed `item_ids`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Mutation {
     pub op: MutationOp,
@@ -122,6 +130,37 @@ impl Sim {
             items: s.online_count(),
             categories: s.categories.len(),
             seller_open_id: crate::param2::seller_open_id(&s.member_id),
+        }
+    }
+
+    /// Holds a mutation back until a client lists the one millisecond `at_ms` of this shop
+    /// by category, and applies it just before answering that query (once). A client that
+    /// splits a crowded millisecond by category counts it first and reads the parts after,
+    /// so the change lands between the two: for tests of what a read racing with changes
+    /// must do, at an exact point rather than by chance.
+    pub fn mutate_when_split(&self, member_id: &str, at_ms: i64, m: Mutation) {
+        let mut armed = self.inner.armed.lock().unwrap_or_else(|e| e.into_inner());
+        armed.push(Armed { member_id: member_id.to_string(), at_ms, mutation: m });
+    }
+
+    /// Applies the held-back mutations this list query reaches.
+    pub(crate) fn fire_armed(&self, member_id: &str, q: &crate::catalogue::ListQuery) {
+        let (Some(start), Some(end), Some(_)) = (q.start, q.end, q.cid) else { return };
+        if end != start + 1 {
+            return;
+        }
+        let due: Vec<Armed> = {
+            let mut armed = self.inner.armed.lock().unwrap_or_else(|e| e.into_inner());
+            let (due, keep) = std::mem::take(&mut *armed)
+                .into_iter()
+                .partition(|a| a.member_id == member_id && a.at_ms == start);
+            *armed = keep;
+            due
+        };
+        for a in due {
+            if let Err(e) = self.mutate(&a.member_id, &a.mutation) {
+                eprintln!("sim1688: a held-back mutation failed: {e}");
+            }
         }
     }
 

@@ -256,6 +256,7 @@ impl Sim {
             Ok(q) => q,
             Err(r) => return r,
         };
+        self.fire_armed(p.get("member_id").map(String::as_str).unwrap_or(""), &q);
         let fields = p.get("fields").map_or_else(FieldSet::default_set, |f| FieldSet::parse(f));
         let (total, stalls, body) = {
             let cat = self.catalogue();

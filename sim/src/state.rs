@@ -220,6 +220,8 @@ pub struct Inner {
     /// Wakes the sender when a message is queued.
     pub push_wake: tokio::sync::Notify,
     pub dice: Mutex<SmallRng>,
+    /// Mutations held back until a list query reaches their point (see `Sim::mutate_when_split`).
+    pub armed: Mutex<Vec<crate::admin::Armed>>,
 }
 
 /// The simulated platform. Cheap to clone; all clones share one state.
@@ -309,6 +311,7 @@ impl Sim {
                 push: Mutex::new(Default::default()),
                 push_wake: tokio::sync::Notify::new(),
                 dice: Mutex::new(SmallRng::seed_from_u64(spec.seed ^ 0x5eed_fa17)),
+                armed: Mutex::new(Vec::new()),
             }),
         }
     }
