@@ -322,6 +322,10 @@ fn the_planner_copies_every_shop_and_polls_within_the_quota() {
             "shop {member} has a poll interval"
         );
     }
+    for reason in ["running", "allowance", "slots"] {
+        let label = format!("shopsync_planner_polls_overdue{{reason=\"{reason}\"}}");
+        assert!(m.lines().any(|l| l.starts_with(&label)), "the planner says why due polls wait ({reason})");
+    }
     sigterm(&mut d);
     let counters = sim.admin_get("/_sim/counters");
     let refused: u64 = counters["methods"]

@@ -34,6 +34,7 @@ pub struct Metrics {
     pub full_pass_items: IntGaugeVec,
     pub full_pass_eta: GaugeVec,
     pub poll_interval: GaugeVec,
+    pub polls_overdue: IntGaugeVec,
     pub events: IntCounterVec,
     pub list_pages_reread: IntCounterVec,
     pub sink_delivered: IntCounterVec,
@@ -195,6 +196,12 @@ impl Metrics {
                 "shopsync_shop_poll_interval_seconds",
                 "How often each shop is meant to be polled: the budget planner's target, or its cron's interval.",
                 &["shop"],
+            ),
+            polls_overdue: igauge(
+                &r,
+                "shopsync_planner_polls_overdue",
+                "Shops on incremental = \"auto\" whose poll is due but did not start at the planner's last tick, by why: running (a pass of the shop runs), allowance (the day's poll calls so far are spent), slots (max_passes are all busy).",
+                &["reason"],
             ),
             events: counter(&r, "shopsync_events_total", "Change events emitted, by operation.", &["op"]),
             list_pages_reread: counter(

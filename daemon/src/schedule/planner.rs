@@ -242,6 +242,19 @@ pub struct Plan {
     pub launches: Vec<Launch>,
     /// Per shop (same order as the input): the target poll interval in ms, for shops it polls.
     pub intervals: Vec<Option<f64>>,
+    /// Shops whose poll is due (their interval has passed) but was not started at this tick.
+    pub overdue: Overdue,
+}
+
+/// Why due polls wait, shop by shop (each counted once, under the first reason that holds).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Overdue {
+    /// A pass of the shop is running (often a long full session).
+    pub running: usize,
+    /// No account the shop may use has poll calls left in the day's pacing.
+    pub allowance: usize,
+    /// Every pass slot (`max_passes`) is taken.
+    pub slots: usize,
 }
 
 /// What to start now.
@@ -251,6 +264,7 @@ pub fn plan(input: &Input<'_>) -> Plan {
     let mut out = Vec::new();
     let mut planned_intervals = vec![None; input.shops.len()];
     let mut slots = input.free_slots;
+    let mut overdue_by = Overdue::default();
     let pollable: Vec<usize> =
         (0..input.shops.len()).filter(|&i| input.shops[i].synced && input.shops[i].auto_polls).collect();
     let copying = input.shops.iter().any(|s| s.auto_full && !s.synced);
@@ -285,27 +299,30 @@ pub fn plan(input: &Input<'_>) -> Plan {
         for (&i, &iv) in pollable.iter().zip(&intervals) {
             planned_intervals[i] = Some(iv);
         }
-        let mut due: Vec<(f64, usize, f64)> = pollable
-            .iter()
-            .zip(&intervals)
-            .zip(&costs)
-            .filter_map(|((&i, &iv), &(rate, fixed, per_change))| {
-                let s = &input.shops[i];
-                let last = s.rate.last_poll_ms.or(s.rate.last_full_ms).unwrap_or(0);
-                let overdue = (now - last) as f64 / iv;
-                let cost = fixed + per_change * rate * (now - last).max(0) as f64;
-                (!s.running && overdue >= 1.0).then_some((overdue, i, cost.max(1.0)))
-            })
-            .collect();
+        let mut due: Vec<(f64, usize, f64)> = Vec::new();
+        for ((&i, &iv), &(rate, fixed, per_change)) in pollable.iter().zip(&intervals).zip(&costs) {
+            let s = &input.shops[i];
+            let last = s.rate.last_poll_ms.or(s.rate.last_full_ms).unwrap_or(0);
+            let overdue = (now - last) as f64 / iv;
+            let cost = fixed + per_change * rate * (now - last).max(0) as f64;
+            match (overdue >= 1.0, s.running) {
+                (true, true) => overdue_by.running += 1,
+                (true, false) => due.push((overdue, i, cost.max(1.0))),
+                _ => {}
+            }
+        }
         due.sort_by(|a, b| b.0.total_cmp(&a.0));
         for (_, i, cost) in due {
             if slots == 0 {
-                break;
+                overdue_by.slots += 1;
+                continue;
             }
             if let Some(&a) = input.shops[i].accounts.iter().find(|&&a| allow[a].0 >= cost) {
                 allow[a].0 -= cost;
                 out.push(Launch::Poll { shop: i, account: a });
                 slots -= 1;
+            } else {
+                overdue_by.allowance += 1;
             }
         }
     }
@@ -364,7 +381,7 @@ pub fn plan(input: &Input<'_>) -> Plan {
         slots -= 1;
         out.push(Launch::Full { shop: i, account: a, cap });
     }
-    Plan { launches: out, intervals: planned_intervals }
+    Plan { launches: out, intervals: planned_intervals, overdue: overdue_by }
 }
 
 #[cfg(test)]
@@ -482,6 +499,30 @@ mod tests {
         assert!((iv[0] - DAY as f64).abs() < 1.0, "{iv:?}");
         let used: f64 = iv.iter().map(|i| DAY as f64 / i).sum();
         assert!((used - 30.0).abs() < 1e-6, "the budget is filled: {used}");
+    }
+
+    #[test]
+    fn due_polls_that_do_not_start_are_counted_by_why() {
+        let b = budget();
+        // Three synced shops last polled a day ago: all due (max_poll is a day).
+        let mut shops = vec![shop(true), shop(true), shop(true)];
+        for s in &mut shops {
+            s.rate.last_poll_ms = Some(0);
+        }
+        shops[0].running = true;
+        let accounts = [account(0.5)];
+        let now = 2 * DAY;
+        // One slot: one poll starts, one waits for a slot, the running shop waits for its pass.
+        let p = plan(&view(&b, &accounts, &shops, now, 1));
+        assert_eq!(p.launches.iter().filter(|l| matches!(l, Launch::Poll { .. })).count(), 1);
+        assert_eq!(p.overdue, Overdue { running: 1, allowance: 0, slots: 1 });
+        // The day's poll calls spent: both wait for the allowance.
+        let mut spent = account(0.5);
+        spent.spent_polls = 3_000;
+        let accounts = [spent];
+        let p = plan(&view(&b, &accounts, &shops, now, 8));
+        assert!(p.launches.iter().all(|l| !matches!(l, Launch::Poll { .. })));
+        assert_eq!(p.overdue, Overdue { running: 1, allowance: 2, slots: 0 });
     }
 
     #[test]

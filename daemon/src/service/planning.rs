@@ -125,6 +125,10 @@ pub(super) fn tick(shared: &Arc<Shared>) {
         free_slots: shared.passes.available_permits(),
     };
     let decided = plan(&input);
+    let o = decided.overdue;
+    for (reason, n) in [("running", o.running), ("allowance", o.allowance), ("slots", o.slots)] {
+        shared.metrics.polls_overdue.with_label_values(&[reason]).set(n as i64);
+    }
     if let Ok(mut iv) = shared.poll_intervals.lock() {
         iv.clear();
         for (i, shop) in shared.settings.shops.iter().enumerate() {
