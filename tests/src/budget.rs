@@ -349,6 +349,9 @@ pub fn run(cfg: &BudgetConfig) -> BudgetReport {
     // When each daemon first held a complete copy of each shop (its watermark appeared).
     let mut synced_at: [HashMap<String, i64>; 2] = [HashMap::new(), HashMap::new()];
     let mut last_probe = Instant::now() - Duration::from_secs(10);
+    // The planner's overdue polls (auto only), summed over the once-a-second probes, per reason.
+    const OVERDUE: [&str; 3] = ["running", "allowance", "slots"];
+    let (mut overdue, mut probes) = ([0.0f64; 3], 0u64);
     while start.elapsed() < run_for {
         let t0 = Instant::now();
         for (i, m) in members.iter().enumerate() {
@@ -408,6 +411,12 @@ pub fn run(cfg: &BudgetConfig) -> BudgetReport {
         }
         if last_probe.elapsed() >= Duration::from_secs(1) {
             last_probe = Instant::now();
+            let m = metrics_text(setups[0].1);
+            for (sum, reason) in overdue.iter_mut().zip(OVERDUE) {
+                let label = format!("reason=\"{reason}\"");
+                *sum += crate::metric_sum(&m, "shopsync_planner_polls_overdue", &[label.as_str()]);
+            }
+            probes += 1;
             for (k, (_, port)) in setups.iter().enumerate() {
                 if complete_at[k].is_none() {
                     let m = metrics_text(*port);
@@ -503,6 +512,16 @@ pub fn run(cfg: &BudgetConfig) -> BudgetReport {
         let counters = sims[k].admin_get("/_sim/counters");
         describe_repeats(name, &sims[k].admin_get("/_sim/counters/repeated_pages"));
         describe_by_rate(name, &members, &rates, &sizes, &per_shop, &final_metrics[k], day_ms);
+        if k == 0 {
+            let mean = |i: usize| overdue[i] / probes.max(1) as f64;
+            eprintln!(
+                "{name}: shops whose poll was due but waited, mean over the run: running {:.1} | allowance {:.1} | slots {:.1} (of {} shops)",
+                mean(0),
+                mean(1),
+                mean(2),
+                members.len()
+            );
+        }
         eprintln!("{name}: calls by method: {}", counters["methods"]);
         modes.push(ModeFigures {
             name: name.to_string(),
