@@ -483,17 +483,12 @@ async fn watched_items_emit_changes_and_one_delete() {
     assert_eq!(r.store.events_after(before).count(), 0, "the delete is emitted once");
 }
 
-/// The simulator hides items no query of the contract reaches: a bulk import of more than
-/// 2,000 items on one millisecond in one category, and items on a saturated millisecond whose
-/// category the seller does not list. The full pass reads everything else, reports exactly
-/// those as unreachable (its report, the shop's known gaps) and does not loop on them; a new
-/// gap that a second count of its millisecond confirms does not hold the watermark, and the
-/// next pass, finding the same gap or a smaller one, moves on too.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn items_no_query_reaches_are_reported_and_do_not_hold_the_watermark_twice() {
+/// A 12,000-item shop whose simulator hides items no query reaches (a one-category bulk
+/// import and stray categories), with the ids it hides, from the simulator's own truth. Seed
+/// only: the production protocol has no seller category list to split by.
+async fn shop_with_gaps() -> (Rig, MemberId, BTreeSet<String>) {
     let quirks =
         Quirks { stray_cid_share: 0.01, one_category_tie_min_items: 12_000, ..Quirks::calm_catalogue() };
-    // Seed only: the production protocol has no seller category list to split by.
     let mut r = rig_with(Face::Seed, Faults::none(), quirks).await;
     let shop = r.shop(NewShop {
         items: 12_000,
@@ -503,8 +498,20 @@ async fn items_no_query_reaches_are_reported_and_do_not_hold_the_watermark_twice
         skus: Some([0, 2]),
     });
     let hidden = r.sim.sim.unreachable(shop.as_str()).unwrap();
-    let hidden: BTreeSet<String> =
+    let hidden =
         hidden["item_ids"].as_array().unwrap().iter().map(|v| v.as_str().unwrap().to_string()).collect();
+    (r, shop, hidden)
+}
+
+/// The simulator hides items no query of the contract reaches: a bulk import of more than
+/// 2,000 items on one millisecond in one category, and items on a saturated millisecond whose
+/// category the seller does not list. The full pass reads everything else, reports exactly
+/// those as unreachable (its report, the shop's known gaps) and does not loop on them; a new
+/// gap that a second count of its millisecond confirms does not hold the watermark, and the
+/// next pass, finding the same gap or a smaller one, moves on too.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn items_no_query_reaches_are_reported_and_do_not_hold_the_watermark_twice() {
+    let (r, shop, hidden) = shop_with_gaps().await;
     assert!(hidden.len() > 2, "the simulator hides some items: {}", hidden.len());
 
     let (report, _) = r.pass(&shop, true).await;
@@ -559,20 +566,8 @@ async fn items_no_query_reaches_are_reported_and_do_not_hold_the_watermark_twice
 /// that left at their new times, meets the gap again no larger and moves on.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_gap_whose_millisecond_changes_while_read_holds_the_watermark() {
-    let quirks =
-        Quirks { stray_cid_share: 0.01, one_category_tie_min_items: 12_000, ..Quirks::calm_catalogue() };
-    let mut r = rig_with(Face::Seed, Faults::none(), quirks).await;
-    let shop = r.shop(NewShop {
-        items: 12_000,
-        categories: Some(12),
-        tie: None,
-        history_days: 365,
-        skus: Some([0, 2]),
-    });
+    let (r, shop, hidden) = shop_with_gaps().await;
     // The millisecond that hides the most items, from the simulator's own truth.
-    let hidden = r.sim.sim.unreachable(shop.as_str()).unwrap();
-    let hidden: BTreeSet<String> =
-        hidden["item_ids"].as_array().unwrap().iter().map(|v| v.as_str().unwrap().to_string()).collect();
     let mut by_ms: BTreeMap<i64, Vec<String>> = BTreeMap::new();
     for i in r.sim.sim.truth(shop.as_str()).unwrap()["items"].as_array().unwrap() {
         let id = i["item_id"].as_str().map(String::from).unwrap_or_else(|| i["item_id"].to_string());
