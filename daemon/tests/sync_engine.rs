@@ -597,3 +597,64 @@ async fn a_gap_whose_millisecond_changes_while_read_holds_the_watermark() {
     let state = r.store.shop(shop.as_str()).unwrap();
     assert!(state.watermark_ms.unwrap() > gap_at, "met again no larger, the gap no longer holds it");
 }
+
+/// The first copy of a big shop takes days under a quota, and the planner polls the shop
+/// meanwhile. A poll while the first full pass is open reads what changed since that pass
+/// started and hands it over at once, without giving the shop a watermark (nothing before
+/// the pass's start is known complete yet); the pass, resumed, never deletes what the poll
+/// wrote, and ends with the watermark past the poll and a copy equal to the truth.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_shop_is_polled_while_its_first_full_pass_is_open() {
+    let mut r = rig(Faults::none()).await;
+    let shop =
+        r.shop(NewShop { items: 3_000, categories: Some(10), tie: None, history_days: 120, skus: None });
+    // A first session given 15 calls: it stops after the page in hand, its progress kept.
+    let stats = Arc::new(PassStats::default());
+    stats.budget.store(15, std::sync::atomic::Ordering::Relaxed);
+    let stopped = r.engine.pass(&shop, true, None, stats).await;
+    assert!(stopped.is_err(), "the session stops at its cap");
+    let open = r.store.shop(shop.as_str()).unwrap();
+    let t_end = open.full.as_ref().expect("the pass stays open").t_end;
+    assert!(open.watermark_ms.is_none());
+
+    // Items change and appear after the pass started.
+    let mut changed = r.mutate(&shop, MutationOp::Update, 25);
+    changed.extend(r.mutate(&shop, MutationOp::Create, 5));
+    // What the poll must find, from the simulator's truth: every item modified after `t_end`,
+    // and it may hand over those in the overlap before it (new to the store, or not).
+    let truth = r.sim.sim.truth(shop.as_str()).unwrap();
+    let modified_after = |t: i64| -> BTreeSet<String> {
+        truth["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|i| i["modified_time"].as_i64().unwrap() > t)
+            .map(|i| i["item_id"].as_str().unwrap().to_string())
+            .collect()
+    };
+    let expected = modified_after(t_end);
+    let in_overlap = modified_after(t_end - r.sync.overlap.as_millis() as i64);
+    assert_eq!(expected, changed, "the truth agrees with what the test changed");
+
+    let before = r.store.events_after(0).count() as u64;
+    let report = r.engine.poll(&shop, Arc::new(PassStats::default())).await.unwrap();
+    assert!(report.ok);
+    let events: Vec<Event> = r.store.events_after(before).map(|e| e.unwrap().1).collect();
+    let polled: BTreeSet<String> = events.iter().map(|e| e.item_id.clone()).collect();
+    assert!(polled.is_superset(&expected), "the poll hands over all that changed since the pass started");
+    assert!(polled.is_subset(&in_overlap), "and nothing older than its overlap");
+    let st = r.store.shop(shop.as_str()).unwrap();
+    assert!(st.watermark_ms.is_none(), "no watermark before the first copy is done");
+    let polled_to = st.poll_watermark_ms.expect("the poll's own progress is kept");
+    assert!(polled_to > t_end);
+
+    let (report, events) = r.pass(&shop, true).await;
+    assert!(report.ok, "{:?}", report.error);
+    assert!(ids(&events, Op::Delete).is_empty(), "nothing the poll wrote is deleted");
+    let st = r.store.shop(shop.as_str()).unwrap();
+    assert!(st.watermark_ms.unwrap() >= polled_to, "the watermark goes on from the poll");
+    assert!(st.poll_watermark_ms.is_none() && st.full.is_none());
+    r.assert_matches_truth(&shop);
+    let (_, events) = r.pass(&shop, false).await;
+    assert!(events.is_empty(), "the next poll finds nothing new: {}", events.len());
+}

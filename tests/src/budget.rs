@@ -352,6 +352,9 @@ pub fn run(cfg: &BudgetConfig) -> BudgetReport {
     // The planner's overdue polls (auto only), summed over the once-a-second probes, per reason.
     const OVERDUE: [&str; 3] = ["running", "allowance", "slots"];
     let (mut overdue, mut probes) = ([0.0f64; 3], 0u64);
+    // The planner's spending (auto only), read at each quota day's end: calls by polls, calls
+    // by full sessions, polls that finished (running totals).
+    let mut day_totals: Vec<[f64; 3]> = Vec::new();
     while start.elapsed() < run_for {
         let t0 = Instant::now();
         for (i, m) in members.iter().enumerate() {
@@ -417,6 +420,18 @@ pub fn run(cfg: &BudgetConfig) -> BudgetReport {
                 *sum += crate::metric_sum(&m, "shopsync_planner_polls_overdue", &[label.as_str()]);
             }
             probes += 1;
+            let day = ((shopsync::clock::now_ms() - start_ms) / day_ms) as usize;
+            if day > day_totals.len() {
+                day_totals.push([
+                    crate::metric_sum(&m, "shopsync_planner_calls_total", &["kind=\"poll\""]),
+                    crate::metric_sum(&m, "shopsync_planner_calls_total", &["kind=\"full\""]),
+                    crate::metric_sum(
+                        &m,
+                        "shopsync_passes_total",
+                        &["kind=\"incremental\"", "result=\"ok\""],
+                    ),
+                ]);
+            }
             for (k, (_, port)) in setups.iter().enumerate() {
                 if complete_at[k].is_none() {
                     let m = metrics_text(*port);
@@ -478,6 +493,7 @@ pub fn run(cfg: &BudgetConfig) -> BudgetReport {
         let mut delays: Vec<f64> = Vec::with_capacity(changes.len());
         let mut steady: Vec<f64> = Vec::new();
         let mut steady_by_kind = [(0.0f64, 0u64); 2]; // (sum, count): visible, silent
+        let mut before_by_kind = [(0.0f64, 0u64); 2]; // the same, before the first copies
         let mut detected = 0u64;
         // Per shop, after its first copy: (sum, count) of the staleness of visible changes.
         let mut per_shop = vec![(0.0f64, 0u64); members.len()];
@@ -503,6 +519,10 @@ pub fn run(cfg: &BudgetConfig) -> BudgetReport {
                     per_shop[c.shop].0 += delay;
                     per_shop[c.shop].1 += 1;
                 }
+            } else {
+                let k = &mut before_by_kind[usize::from(c.silent)];
+                k.0 += delay;
+                k.1 += 1;
             }
         }
         delays.sort_by(f64::total_cmp);
@@ -513,6 +533,20 @@ pub fn run(cfg: &BudgetConfig) -> BudgetReport {
         describe_repeats(name, &sims[k].admin_get("/_sim/counters/repeated_pages"));
         describe_by_rate(name, &members, &rates, &sizes, &per_shop, &final_metrics[k], day_ms);
         if k == 0 {
+            let per_day: Vec<String> = day_totals
+                .iter()
+                .enumerate()
+                .map(|(d, t)| {
+                    let prev = if d == 0 { [0.0; 3] } else { day_totals[d - 1] };
+                    let (pc, fc, n) = (t[0] - prev[0], t[1] - prev[1], t[2] - prev[2]);
+                    format!(
+                        "day {}: polls {n:.0} costing {pc:.0} ({:.1} a poll), full {fc:.0}",
+                        d + 1,
+                        pc / n.max(1.0)
+                    )
+                })
+                .collect();
+            eprintln!("{name}: what the planner's passes spent, by quota day:\n  {}", per_day.join("\n  "));
             let mean = |i: usize| overdue[i] / probes.max(1) as f64;
             eprintln!(
                 "{name}: shops whose poll was due but waited, mean over the run: running {:.1} | allowance {:.1} | slots {:.1} (of {} shops)",
@@ -522,6 +556,14 @@ pub fn run(cfg: &BudgetConfig) -> BudgetReport {
                 members.len()
             );
         }
+        let mean_h = |k: (f64, u64)| k.0 / k.1.max(1) as f64 / hour;
+        eprintln!(
+            "{name}: before the shop's first copies: {} visible changes waited {:.1} h on average, {} silent ones {:.1} h",
+            before_by_kind[0].1,
+            mean_h(before_by_kind[0]),
+            before_by_kind[1].1,
+            mean_h(before_by_kind[1])
+        );
         eprintln!("{name}: calls by method: {}", counters["methods"]);
         modes.push(ModeFigures {
             name: name.to_string(),

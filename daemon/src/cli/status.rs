@@ -137,9 +137,15 @@ pub fn status(input: &StatusInput<'_>, as_json: bool) -> anyhow::Result<String> 
         let mut rows = vec![
             vec![
                 "watermark".into(),
-                s.watermark_ms.map_or("none (next pass is full)".into(), |w| {
-                    format!("{} ({} ago)", utc(w), span(now - w))
-                }),
+                match (s.watermark_ms, s.poll_watermark_ms) {
+                    (Some(w), _) => format!("{} ({} ago)", utc(w), span(now - w)),
+                    (None, Some(p)) => format!(
+                        "none until the first full pass ends (polls meanwhile have read to {}, {} ago)",
+                        utc(p),
+                        span(now - p)
+                    ),
+                    (None, None) => "none (next pass is full)".into(),
+                },
             ],
             vec!["items".into(), s.item_count.to_string()],
             vec!["last full".into(), pass(&s.last_full, now)],

@@ -35,6 +35,7 @@ pub struct Metrics {
     pub full_pass_eta: GaugeVec,
     pub poll_interval: GaugeVec,
     pub polls_overdue: IntGaugeVec,
+    pub planned_calls: IntCounterVec,
     pub events: IntCounterVec,
     pub list_pages_reread: IntCounterVec,
     pub sink_delivered: IntCounterVec,
@@ -202,6 +203,12 @@ impl Metrics {
                 "shopsync_planner_polls_overdue",
                 "Shops on incremental = \"auto\" whose poll is due but did not start at the planner's last tick, by why: running (a pass of the shop runs), allowance (the day's poll calls so far are spent), slots (max_passes are all busy).",
                 &["reason"],
+            ),
+            planned_calls: counter(
+                &r,
+                "shopsync_planner_calls_total",
+                "Calls spent by the passes the budget planner started, by kind: poll (incremental polls, first copies' included) or full (full-pass sessions).",
+                &["kind"],
             ),
             events: counter(&r, "shopsync_events_total", "Change events emitted, by operation.", &["op"]),
             list_pages_reread: counter(

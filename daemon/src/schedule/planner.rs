@@ -31,6 +31,12 @@
 //! shop is polled at least every `max_poll`, and none more often than `min_poll`; within
 //! those bounds the budget is filled by water-filling (clamp, then spread the rest).
 //!
+//! **Polls during a first copy.** A shop whose first full pass is open is polled too
+//! (`Engine::poll`): the pass reads what existed at its start, and polls read on from there.
+//! The first copies of a backlog take days under a quota, and without this every change made
+//! to a shop in those days would wait for its copy's end (measured: about a fifth of all
+//! changes, waiting about 60 hours on average).
+//!
 //! **Full passes.** Open passes and first copies first (progress already paid for, and an
 //! uncopied shop is the stalest there is), shortest first: every change of a shop waits for
 //! its copy, so finishing small shops first minimises the mean wait (shortest job first);
@@ -93,6 +99,9 @@ pub struct ShopView {
     /// Indices into the account list the shop may use, in its order of preference.
     pub accounts: Vec<usize>,
     pub synced: bool,
+    /// An incremental poll can run: the shop has a watermark, or its first full pass is open
+    /// (polls then follow what changes after that pass's start; see `Engine::poll`).
+    pub pollable: bool,
     pub open: Option<OpenPass>,
     pub auto_polls: bool,
     pub auto_full: bool,
@@ -266,7 +275,7 @@ pub fn plan(input: &Input<'_>) -> Plan {
     let mut slots = input.free_slots;
     let mut overdue_by = Overdue::default();
     let pollable: Vec<usize> =
-        (0..input.shops.len()).filter(|&i| input.shops[i].synced && input.shops[i].auto_polls).collect();
+        (0..input.shops.len()).filter(|&i| input.shops[i].pollable && input.shops[i].auto_polls).collect();
     let copying = input.shops.iter().any(|s| s.auto_full && !s.synced);
     // (changes per ms, calls per poll, calls per change) of the pollable shops.
     let costs: Vec<(f64, f64, f64)> = pollable
@@ -430,6 +439,7 @@ mod tests {
         ShopView {
             accounts: vec![0],
             synced,
+            pollable: synced,
             open: None,
             auto_polls: true,
             auto_full: true,
@@ -523,6 +533,28 @@ mod tests {
         let p = plan(&view(&b, &accounts, &shops, now, 8));
         assert!(p.launches.iter().all(|l| !matches!(l, Launch::Poll { .. })));
         assert_eq!(p.overdue, Overdue { running: 1, allowance: 2, slots: 0 });
+    }
+
+    #[test]
+    fn a_first_copy_in_progress_is_polled_one_not_started_is_not() {
+        let b = budget();
+        // Two shops without a copy, both last "polled" (their pass opened) a day ago; only the
+        // first has an open pass, so only it has somewhere to poll from.
+        let mut shops = vec![shop(false), shop(false)];
+        for s in &mut shops {
+            s.rate.last_poll_ms = Some(0);
+            s.running = true; // no full session for either, to see the polls alone
+        }
+        shops[0].pollable = true;
+        shops[0].open = Some(OpenPass { items_left: Some(500), calls_left: Some(20) });
+        let accounts = [account(0.5)];
+        let p = plan(&view(&b, &accounts, &shops, 2 * DAY, 8));
+        assert!(p.intervals[0].is_some() && p.intervals[1].is_none(), "{:?}", p.intervals);
+        assert_eq!(p.overdue.running, 1, "the open copy's poll is due (its pass runs now)");
+        shops[0].running = false;
+        let p = plan(&view(&b, &accounts, &shops, 2 * DAY, 8));
+        assert!(p.launches.contains(&Launch::Poll { shop: 0, account: 0 }), "{:?}", p.launches);
+        assert!(!p.launches.iter().any(|l| matches!(l, Launch::Poll { shop: 1, .. })));
     }
 
     #[test]

@@ -62,6 +62,8 @@ fn learn(
             PlannedKind::Full => l.full += calls,
             PlannedKind::Poll => l.polls += calls,
         });
+        let kind = if p.kind == PlannedKind::Full { "full" } else { "poll" };
+        shared.metrics.planned_calls.with_label_values(&[kind]).inc_by(calls);
     }
     let Some(report) = report else { return };
     let full_every = shared.settings.budget.full_every.as_millis() as i64;
@@ -121,7 +123,10 @@ async fn run(shared: Arc<Shared>, shop: ShopSettings, index: usize, full: bool, 
             a.retain(|(_, w)| w.strong_count() > 0);
             a.push((member.to_string(), Arc::downgrade(&stats)));
         }
-        let r = engine.pass(&member, full, None, stats.clone()).await;
+        let r = match plan {
+            Some(p) if p.kind == PlannedKind::Poll => engine.poll(&member, stats.clone()).await,
+            _ => engine.pass(&member, full, None, stats.clone()).await,
+        };
         shared
             .metrics
             .list_pages_reread

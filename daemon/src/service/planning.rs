@@ -102,6 +102,9 @@ pub(super) fn tick(shared: &Arc<Shared>) {
             ShopView {
                 accounts,
                 synced: state.watermark_ms.is_some(),
+                pollable: state.watermark_ms.is_some()
+                    || (state.full.is_some()
+                        && member.as_ref().is_some_and(|m| !shared.settings.sync.sellers.contains_key(m))),
                 open: state.full.as_ref().map(|f| OpenPass {
                     items_left: f.official.map(|o| o.saturating_sub(f.items_seen)),
                     calls_left: estimate::calls_left(f),
@@ -126,6 +129,10 @@ pub(super) fn tick(shared: &Arc<Shared>) {
     };
     let decided = plan(&input);
     let o = decided.overdue;
+    for kind in ["poll", "full"] {
+        // Both series exist from the first tick, so a dashboard's rate() has a start.
+        shared.metrics.planned_calls.with_label_values(&[kind]).inc_by(0);
+    }
     for (reason, n) in [("running", o.running), ("allowance", o.allowance), ("slots", o.slots)] {
         shared.metrics.polls_overdue.with_label_values(&[reason]).set(n as i64);
     }

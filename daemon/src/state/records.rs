@@ -237,6 +237,11 @@ impl Completeness {
 pub struct ShopState {
     /// Every change with `modified_time` below this has been seen and stored with its event.
     pub watermark_ms: Option<i64>,
+    /// While the shop's first full pass is open (no watermark yet): polls have stored every
+    /// change from that pass's `t_end` up to here. The pass reads what lies before `t_end`;
+    /// when it finishes, the watermark takes the later of the two (see `sync/full.rs`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub poll_watermark_ms: Option<i64>,
     /// The next event's `seq`.
     pub next_seq: u64,
     pub item_count: u64,

@@ -325,13 +325,18 @@ impl Store {
                 s.full = None;
             }
             s.watermark_ms = Some(s.watermark_ms.map_or(watermark, |old| old.max(watermark)));
+            s.poll_watermark_ms = None;
         })
         .map(|_| ())
     }
 
     /// Forgets a shop's watermark (its next pass is full); items stay for diffing.
     pub fn reset_watermark(&self, shop: &str) -> Result<(), StateError> {
-        self.update_shop(shop, |s| s.watermark_ms = None).map(|_| ())
+        self.update_shop(shop, |s| {
+            s.watermark_ms = None;
+            s.poll_watermark_ms = None;
+        })
+        .map(|_| ())
     }
 
     /// Applies one page: items, outbox events and the watermark in one transaction.
@@ -431,7 +436,12 @@ impl Store {
                 }
                 if let Some(w) = watermark {
                     // Never backwards: an overlapping or re-read window cannot undo progress.
-                    state.watermark_ms = Some(state.watermark_ms.map_or(w, |old| old.max(w)));
+                    // Before the first full pass is done, a poll's progress is its own: the
+                    // shop has no watermark until everything before it was read.
+                    let first_open = state.watermark_ms.is_none() && state.full.is_some();
+                    let moved =
+                        if first_open { &mut state.poll_watermark_ms } else { &mut state.watermark_ms };
+                    *moved = Some(moved.map_or(w, |old| old.max(w)));
                 }
                 if let Some(full) = state.full.as_mut() {
                     full.items_seen += newly_seen;

@@ -21,6 +21,12 @@ pub(super) fn open(ctx: &Ctx) -> Result<FullProgress, SyncError> {
     let store = &ctx.engine.store;
     let now = now_ms();
     let st = store.update_shop(ctx.shop(), |st| {
+        if st.full.is_none() && st.watermark_ms.is_none() {
+            // A first copy starts: polls may follow the shop from here on while it runs
+            // (see `Engine::poll`), from nothing an older pass left.
+            st.poll_watermark_ms = None;
+            st.rate.last_poll_ms = st.rate.last_poll_ms.or(Some(now));
+        }
         let f = st.full.get_or_insert_with(|| {
             // The id must differ from any earlier pass's, or the old marks would count as
             // seen: the start time is, unless the clock went back, in which case go past
@@ -107,10 +113,16 @@ pub(super) async fn run(
             price_share = c.price_share, "full pass incomplete"
         );
     }
-    let open = e.store.shop(shop)?.full;
+    let st = e.store.shop(shop)?;
+    let open = st.full;
     let held = [open.as_ref().and_then(|f| f.held_ms), ctx.held_at()].into_iter().flatten().min();
     let total_calls = open.as_ref().map_or(0, |f| f.calls) + ctx.unaccounted().0;
-    let mark = held.map_or(progress.t_end, |h| h.min(progress.t_end));
+    // Everything before `t_end` was read by this pass, and polls that ran while a first copy
+    // was open read on from there: the watermark goes to the later, unless a millisecond held.
+    let mark = match held {
+        Some(h) => h.min(progress.t_end),
+        None => progress.t_end.max(st.poll_watermark_ms.unwrap_or(progress.t_end)),
+    };
     e.store.finish_full(shop, progress.pass_id, mark)?;
     Ok((c, total_calls))
 }

@@ -77,6 +77,30 @@ impl Engine {
         Ok(report)
     }
 
+    /// A poll the budget planner asked for: an incremental pass from the watermark; or, while
+    /// the shop's first full pass is open, from where the polls since that pass's start
+    /// stand (`poll_watermark_ms`, first the pass's `t_end`). The first copy of a big shop
+    /// takes days; polling it meanwhile hands over what changes in those days as it
+    /// happens, where otherwise every such change would wait for the copy's end. Items it
+    /// writes carry the open pass's mark, so the pass counts them as seen and never deletes
+    /// them. A shop with neither (or a seller's, swept whole) gets no poll: a full pass
+    /// launched as a poll would spend calls nobody planned for.
+    pub async fn poll(&self, shop: &MemberId, stats: Arc<PassStats>) -> Result<PassReport, SyncError> {
+        let state = self.store.shop(shop.as_str())?;
+        if state.watermark_ms.is_some() {
+            return self.pass(shop, false, None, stats).await;
+        }
+        match &state.full {
+            Some(f) if !self.sync.sellers.contains_key(shop.as_str()) => {
+                let from = state.poll_watermark_ms.unwrap_or(f.t_end) - self.sync.overlap.as_millis() as i64;
+                self.pass(shop, false, Some(from), stats).await
+            }
+            _ => Err(SyncError::Task(
+                "nothing to poll from: the shop's first full pass has not started".into(),
+            )),
+        }
+    }
+
     /// Records the pass in the shop's state and makes the report.
     pub(super) async fn finish(
         &self,
