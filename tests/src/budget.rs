@@ -341,7 +341,7 @@ pub fn run(cfg: &BudgetConfig) -> BudgetReport {
     std::thread::sleep(Duration::from_millis((next_day - now) as u64));
     let start = Instant::now();
     let start_ms = shopsync::clock::now_ms();
-    let daemons: Vec<Guard> = setups.iter().map(|(s, _)| s.spawn_daemon()).collect();
+    let mut daemons: Vec<Guard> = setups.iter().map(|(s, _)| s.spawn_daemon_logged()).collect();
     let run_for = Duration::from_secs(cfg.days as u64 * cfg.day_secs);
     let tick = Duration::from_millis(250);
     let mut changes: Vec<Change> = Vec::new();
@@ -463,6 +463,17 @@ pub fn run(cfg: &BudgetConfig) -> BudgetReport {
             crate::metric_sum(&metrics_text(*port), "shopsync_sync_list_pages_reread_total", &[]) as u64
         })
         .collect();
+    for (k, d) in daemons.iter_mut().enumerate() {
+        // A daemon that died on the way makes its figures meaningless: say so, with its last words.
+        if let Ok(Some(status)) = d.0.try_wait() {
+            let log = std::fs::read_to_string(setups[k].0.path().join("daemon.log")).unwrap_or_default();
+            let tail: Vec<&str> = log.lines().rev().take(30).collect();
+            eprintln!("daemon {k} exited before the end ({status}); its last log lines, newest first:");
+            for l in tail {
+                eprintln!("  {l}");
+            }
+        }
+    }
     for mut d in daemons {
         let _ = std::process::Command::new("kill").args(["-TERM", &d.0.id().to_string()]).status();
         let t = Instant::now();

@@ -138,6 +138,20 @@ impl Setup {
         self.dir.path()
     }
 
+    /// [`Setup::spawn_daemon`], its warnings and errors written to `daemon.log` in the
+    /// setup's directory (for long runs whose daemon may die on the way).
+    pub fn spawn_daemon_logged(&self) -> Guard {
+        let log = std::fs::File::create(self.path().join("daemon.log")).expect("daemon log");
+        let child = Command::new(bin("shopsync"))
+            .args(["run", "--config"])
+            .arg(&self.config)
+            .env("SHOPSYNC_LOG", "warn")
+            .stderr(log)
+            .spawn()
+            .expect("shopsync run starts");
+        Guard(child)
+    }
+
     /// Starts `shopsync run` on this setup's config; killed when the guard drops.
     pub fn spawn_daemon(&self) -> Guard {
         let child = Command::new(bin("shopsync"))
