@@ -645,8 +645,17 @@ async fn a_shop_is_polled_while_its_first_full_pass_is_open() {
     assert!(polled.is_subset(&in_overlap), "and nothing older than its overlap");
     let st = r.store.shop(shop.as_str()).unwrap();
     assert!(st.watermark_ms.is_none(), "no watermark before the first copy is done");
-    let polled_to = st.poll_watermark_ms.expect("the poll's own progress is kept");
-    assert!(polled_to > t_end);
+    assert!(st.poll_watermark_ms.expect("the poll's own progress is kept") > t_end);
+
+    // A backfill asked to start later than the polls stand starts where they stand: what
+    // changed in between is read, and the polls' watermark never jumps a hole.
+    let late = r.mutate(&shop, MutationOp::Update, 1);
+    let since = shopsync::clock::now_ms() + 3_600_000;
+    let before = r.store.events_after(0).count() as u64;
+    r.engine.pass(&shop, false, Some(since), Arc::new(PassStats::default())).await.unwrap();
+    let read: BTreeSet<String> = r.store.events_after(before).map(|e| e.unwrap().1.item_id).collect();
+    assert!(read.is_superset(&late), "the backfill read from where the polls stood");
+    let polled_to = r.store.shop(shop.as_str()).unwrap().poll_watermark_ms.unwrap();
 
     let (report, events) = r.pass(&shop, true).await;
     assert!(report.ok, "{:?}", report.error);

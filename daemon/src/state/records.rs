@@ -280,6 +280,16 @@ pub struct Gap {
 }
 
 impl ShopState {
+    /// While the first full pass is open: where an incremental read must start (`overlap_ms`
+    /// before where polls stand, first the pass's `t_end`), so that what polls cover stays one
+    /// span from the pass's start. `None` once the shop has a watermark, or with no pass open.
+    pub fn first_copy_poll_from(&self, overlap_ms: i64) -> Option<i64> {
+        match (self.watermark_ms, &self.full) {
+            (None, Some(f)) => Some(self.poll_watermark_ms.unwrap_or(f.t_end) - overlap_ms),
+            _ => None,
+        }
+    }
+
     /// Items in the known gaps, all together.
     pub fn unreachable_items(&self) -> u64 {
         self.unreachable.values().map(|g| g.items).sum()

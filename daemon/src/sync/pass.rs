@@ -31,7 +31,13 @@ impl Engine {
             return self.sweep_pass(shop, full || first, seller, stats).await;
         }
         let state = self.store.shop(shop.as_str())?;
-        let from = since_ms.or(state.watermark_ms.map(|w| w - self.sync.overlap.as_millis() as i64));
+        let overlap = self.sync.overlap.as_millis() as i64;
+        let mut from = since_ms.or(state.watermark_ms.map(|w| w - overlap));
+        if let (Some(f), Some(poll_from)) = (from, state.first_copy_poll_from(overlap)) {
+            // A backfill of a shop still on its first copy moves the polls' watermark (see
+            // `Store::commit_page`): it starts no later than they stand, leaving no hole.
+            from = Some(f.min(poll_from));
+        }
         let kind = match from {
             Some(_) if !full => PassKind::Incremental,
             _ => PassKind::Full,
@@ -90,9 +96,8 @@ impl Engine {
         if state.watermark_ms.is_some() {
             return self.pass(shop, false, None, stats).await;
         }
-        match &state.full {
-            Some(f) if !self.sync.sellers.contains_key(shop.as_str()) => {
-                let from = state.poll_watermark_ms.unwrap_or(f.t_end) - self.sync.overlap.as_millis() as i64;
+        match state.first_copy_poll_from(self.sync.overlap.as_millis() as i64) {
+            Some(from) if !self.sync.sellers.contains_key(shop.as_str()) => {
                 self.pass(shop, false, Some(from), stats).await
             }
             _ => Err(SyncError::Task(
