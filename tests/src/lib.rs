@@ -142,23 +142,20 @@ impl Setup {
     /// setup's directory (for long runs whose daemon may die on the way).
     pub fn spawn_daemon_logged(&self) -> Guard {
         let log = std::fs::File::create(self.path().join("daemon.log")).expect("daemon log");
-        let child = Command::new(bin("shopsync"))
-            .args(["run", "--config"])
-            .arg(&self.config)
-            .env("SHOPSYNC_LOG", "warn")
-            .stderr(log)
-            .spawn()
-            .expect("shopsync run starts");
-        Guard(child)
+        self.spawn_daemon_to(Stdio::from(log))
     }
 
     /// Starts `shopsync run` on this setup's config; killed when the guard drops.
     pub fn spawn_daemon(&self) -> Guard {
+        self.spawn_daemon_to(Stdio::null())
+    }
+
+    fn spawn_daemon_to(&self, stderr: Stdio) -> Guard {
         let child = Command::new(bin("shopsync"))
             .args(["run", "--config"])
             .arg(&self.config)
             .env("SHOPSYNC_LOG", "warn")
-            .stderr(Stdio::null())
+            .stderr(stderr)
             .spawn()
             .expect("shopsync run starts");
         Guard(child)

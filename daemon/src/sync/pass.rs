@@ -93,11 +93,10 @@ impl Engine {
     /// launched as a poll would spend calls nobody planned for.
     pub async fn poll(&self, shop: &MemberId, stats: Arc<PassStats>) -> Result<PassReport, SyncError> {
         let state = self.store.shop(shop.as_str())?;
-        if state.watermark_ms.is_some() {
-            return self.pass(shop, false, None, stats).await;
-        }
-        match state.first_copy_poll_from(self.sync.overlap.as_millis() as i64) {
-            Some(from) if !self.sync.sellers.contains_key(shop.as_str()) => {
+        let first_copy = state.first_copy_poll_from(self.sync.overlap.as_millis() as i64);
+        match (state.watermark_ms, first_copy) {
+            (Some(_), _) => self.pass(shop, false, None, stats).await,
+            (None, Some(from)) if !self.sync.sellers.contains_key(shop.as_str()) => {
                 self.pass(shop, false, Some(from), stats).await
             }
             _ => Err(SyncError::Task(
