@@ -73,12 +73,61 @@ pub struct BudgetReport {
     pub largest: u64,
     pub lower_bound_calls: u64,
     pub target_days: u64,
+    /// The least mean staleness after the first copies any policy could reach, in scaled
+    /// hours (see [`staleness_bound_days`]).
+    pub steady_bound_h: f64,
     pub modes: Vec<ModeFigures>,
 }
 
 /// Lower bound of a full pass: list calls and SKU calls at full pages.
 fn lower_bound(items: u64, skus: u64) -> u64 {
     items.div_ceil(40) + skus.div_ceil(20)
+}
+
+/// The driver's mix of changes: (operation, share). `touch` (a stock/sales edit that leaves
+/// the listing's modified time alone) and `remove` are silent: only a full pass finds them.
+const OPS: [(&str, f64); 5] =
+    [("update", 0.60), ("touch", 0.20), ("create", 0.08), ("delist", 0.07), ("remove", 0.05)];
+
+fn pick_op(u: f64) -> &'static str {
+    let mut acc = 0.0;
+    for (op, share) in OPS {
+        acc += share;
+        if u < acc {
+            return op;
+        }
+    }
+    OPS[OPS.len() - 1].0
+}
+
+fn is_silent(op: &str) -> bool {
+    op == "touch" || op == "remove"
+}
+
+/// The least mean staleness (in days) any policy can reach over the changes made after the
+/// first copies, from the truth the driver knows and no daemon does: each shop's change
+/// rate `λᵢ` (a day), silent share `σ`, full-pass lower bound `Cᵢ` calls, and the whole
+/// budget `B` calls a day. A change waits half its shop's poll (or full-pass) interval on
+/// average; polls cost at least one call; the fetching of changes is left out (it only adds).
+/// Minimising `Σ (1−σ)λᵢ Iᵢ/2 + Σ σλᵢ Jᵢ/2` under `Σ 1/Iᵢ + Σ Cᵢ/Jᵢ = B` gives every
+/// interval by the square-root rule and the total `(P + F)² / 2B`, with
+/// `P = Σ √((1−σ)λᵢ)` and `F = Σ √(σλᵢCᵢ)`; the mean divides it by `Σ λᵢ`. A bound, not a
+/// plan: it ignores the reserve, pacing, the poll bounds and the days the first copies take.
+pub fn staleness_bound_days(rates_per_day: &[f64], full_costs: &[u64], budget_per_day: f64) -> f64 {
+    let (p, f) = square_root_sums(rates_per_day, full_costs);
+    let total: f64 = rates_per_day.iter().sum();
+    if total <= 0.0 || budget_per_day <= 0.0 {
+        return 0.0;
+    }
+    (p + f).powi(2) / (2.0 * budget_per_day) / total
+}
+
+/// `(P, F)` of [`staleness_bound_days`]; at the optimum polls get `P / (P + F)` of the calls.
+fn square_root_sums(rates_per_day: &[f64], full_costs: &[u64]) -> (f64, f64) {
+    let silent: f64 = OPS.iter().filter(|(op, _)| is_silent(op)).map(|(_, s)| s).sum();
+    let p: f64 = rates_per_day.iter().map(|l| ((1.0 - silent) * l).sqrt()).sum();
+    let f: f64 = rates_per_day.iter().zip(full_costs).map(|(l, &c)| (silent * l * c as f64).sqrt()).sum();
+    (p, f)
 }
 
 /// Heavy-tailed sizes (Pareto, α = 1.1) from 100 to 100,000 items, scaled so that the sum of
@@ -124,6 +173,7 @@ max_passes = 8
 base_url = "{gw}"
 auth_url = "{base}/auth/token"
 read_timeout = "2s"
+overlap = "{overlap}"
 [pacing]
 success_interval = "0ms"
 failure_interval = "20ms"
@@ -158,6 +208,9 @@ config = {{ path = "@DIR@/events.jsonl", max_bytes = 100000000000 }}
         full_every = scaled(7.0 * 86_400.0),
         min_poll = scaled(300.0),
         max_poll = scaled(86_400.0),
+        // The default 5 minutes scaled like every other interval: unscaled it would be five
+        // quota days, and every poll would read five days of changes again.
+        overlap = scaled(300.0),
     );
     for m in members {
         c += &format!("[[shops]]\nmember_id = \"{m}\"\n");
@@ -290,6 +343,7 @@ pub fn run(cfg: &BudgetConfig) -> BudgetReport {
     // Online item ids per shop (the driver picks from them) and the exact lower bound.
     let mut online: Vec<Vec<String>> = Vec::new();
     let (mut items, mut lb, mut largest) = (0u64, 0u64, 0u64);
+    let mut full_costs = Vec::new();
     for m in &members {
         let t = sims[0].admin_get(&format!("/_sim/shops/{m}/truth"));
         let list = t["items"].as_array().cloned().unwrap_or_default();
@@ -298,6 +352,7 @@ pub fn run(cfg: &BudgetConfig) -> BudgetReport {
         items += n;
         largest = largest.max(n);
         lb += lower_bound(n, skus);
+        full_costs.push(lower_bound(n, skus));
         online.push(list.iter().filter_map(|i| i["item_id"].as_str().map(String::from)).collect());
     }
     let daily = ACCOUNTS * QUOTA;
@@ -314,6 +369,14 @@ pub fn run(cfg: &BudgetConfig) -> BudgetReport {
             (lo + (hi - lo) * rng.unit()).exp() / day_ms as f64
         })
         .collect();
+    let per_day: Vec<f64> = rates.iter().map(|r| r * day_ms as f64).collect();
+    let steady_bound_h = staleness_bound_days(&per_day, &full_costs, daily as f64) * 24.0;
+    let (p, f) = square_root_sums(&per_day, &full_costs);
+    eprintln!(
+        "after the first copies, no policy can keep the mean staleness under {steady_bound_h:.1} h \
+         (at that optimum polls get {:.0}% of the calls, full passes the rest)",
+        p * 100.0 / (p + f)
+    );
 
     let setups: Vec<(Setup, u16)> = [true, false]
         .iter()
@@ -365,14 +428,7 @@ pub fn run(cfg: &BudgetConfig) -> BudgetReport {
             let mut by_op: HashMap<&str, Vec<String>> = HashMap::new();
             let mut creates = 0;
             for _ in 0..n {
-                let u = rng.unit();
-                let op = match u {
-                    u if u < 0.60 => "update",
-                    u if u < 0.80 => "touch",
-                    u if u < 0.88 => "create",
-                    u if u < 0.95 => "delist",
-                    _ => "remove",
-                };
+                let op = pick_op(rng.unit());
                 if op == "create" {
                     creates += 1;
                     continue;
@@ -406,7 +462,7 @@ pub fn run(cfg: &BudgetConfig) -> BudgetReport {
                 let _ = post(&client, &sims[0].base, &path, &body);
                 let _ = post(&client, &sims[1].base, &path, &body);
                 let at_ms = shopsync::clock::now_ms();
-                let silent = op == "touch" || op == "remove";
+                let silent = is_silent(op);
                 for id in ids {
                     changes.push(Change { shop: i, item: id, at_ms, silent });
                 }
@@ -504,6 +560,8 @@ pub fn run(cfg: &BudgetConfig) -> BudgetReport {
         let mut delays: Vec<f64> = Vec::with_capacity(changes.len());
         let mut steady: Vec<f64> = Vec::new();
         let mut steady_by_kind = [(0.0f64, 0u64); 2]; // (sum, count): visible, silent
+                                                      // After the first copy, changes never seen: (count, their part of the summed delay).
+        let mut steady_unseen = [(0u64, 0.0f64); 2];
         let mut before_by_kind = [(0.0f64, 0u64); 2]; // the same, before the first copies
         let mut detected = 0u64;
         // Per shop, after its first copy: (sum, count) of the staleness of visible changes.
@@ -523,6 +581,11 @@ pub fn run(cfg: &BudgetConfig) -> BudgetReport {
                 synced_at.iter().map(|s| s.get(&members[c.shop]).copied()).collect::<Option<Vec<_>>>();
             if copied.and_then(|v| v.into_iter().max()).is_some_and(|t| c.at_ms >= t) {
                 steady.push(delay);
+                if first.is_none() {
+                    let u = &mut steady_unseen[usize::from(c.silent)];
+                    u.0 += 1;
+                    u.1 += delay;
+                }
                 let k = &mut steady_by_kind[usize::from(c.silent)];
                 k.0 += delay;
                 k.1 += 1;
@@ -575,6 +638,17 @@ pub fn run(cfg: &BudgetConfig) -> BudgetReport {
             before_by_kind[1].1,
             mean_h(before_by_kind[1])
         );
+        // A change never seen counts until the end of the run: how much of the means above
+        // those changes are (they are not all late; some are changes no event can show).
+        for (kind, (u, all)) in ["visible", "silent"].iter().zip(steady_unseen.iter().zip(steady_by_kind)) {
+            eprintln!(
+                "{name}: after the first copy, {kind} changes never seen: {} of {} (their delays make {:.1} h of the {:.1} h mean)",
+                u.0,
+                all.1,
+                u.1 / all.1.max(1) as f64 / hour,
+                mean_h(all)
+            );
+        }
         eprintln!("{name}: calls by method: {}", counters["methods"]);
         modes.push(ModeFigures {
             name: name.to_string(),
@@ -603,7 +677,15 @@ pub fn run(cfg: &BudgetConfig) -> BudgetReport {
             list_pages_shift_rereads: shift_rereads[k],
         });
     }
-    BudgetReport { shops: members.len(), items, largest, lower_bound_calls: lb, target_days, modes }
+    BudgetReport {
+        shops: members.len(),
+        items,
+        largest,
+        lower_bound_calls: lb,
+        target_days,
+        steady_bound_h,
+        modes,
+    }
 }
 
 impl BudgetReport {
@@ -614,6 +696,10 @@ impl BudgetReport {
             ("items (largest shop)".into(), format!("{} ({})", self.items, self.largest)),
             ("sum of full-pass lower bounds".into(), format!("{} calls", self.lower_bound_calls)),
             ("target: every shop complete by day".into(), self.target_days.to_string()),
+            (
+                "after the first copies, the least mean staleness any policy can reach (square-root optimum over the whole budget, 1-call polls, full passes at their lower bound)".into(),
+                format!("{:.1} h", self.steady_bound_h),
+            ),
         ];
         for m in &self.modes {
             let p = &m.name;
@@ -669,5 +755,49 @@ impl BudgetReport {
             ));
         }
         rows
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The closed form against a search over every split of the budget and of the poll
+    /// share between two unlike shops.
+    #[test]
+    fn the_staleness_bound_is_the_best_split_of_the_budget() {
+        let (rates, costs, budget) = ([2.0, 30.0], [5u64, 40], 60.0);
+        let silent: f64 = OPS.iter().filter(|(op, _)| is_silent(op)).map(|(_, s)| s).sum();
+        let mut best = f64::MAX;
+        let steps = 200;
+        // Calls a day: a to shop 0's polls, b to shop 1's polls, c to shop 0's full passes,
+        // the rest to shop 1's.
+        for a in 1..steps {
+            for b in 1..steps - a {
+                for c in 1..steps - a - b {
+                    let d = steps - a - b - c;
+                    let calls = |k: usize| budget * k as f64 / steps as f64;
+                    // A change waits half the interval; the interval is cost / calls.
+                    let wait = (1.0 - silent) * rates[0] / calls(a) / 2.0
+                        + (1.0 - silent) * rates[1] / calls(b) / 2.0
+                        + silent * rates[0] * costs[0] as f64 / calls(c) / 2.0
+                        + silent * rates[1] * costs[1] as f64 / calls(d) / 2.0;
+                    best = best.min(wait / (rates[0] + rates[1]));
+                }
+            }
+        }
+        let bound = staleness_bound_days(&rates, &costs, budget);
+        assert!(bound <= best + 1e-12, "no split does better than the bound ({bound} vs {best})");
+        assert!(best - bound < best * 0.01, "the best split on the grid comes within 1% ({bound} vs {best})");
+    }
+
+    #[test]
+    fn the_op_mix_adds_up_and_every_op_is_picked() {
+        assert!((OPS.iter().map(|(_, s)| s).sum::<f64>() - 1.0).abs() < 1e-9);
+        assert_eq!(pick_op(0.0), "update");
+        assert_eq!(pick_op(0.7), "touch");
+        assert_eq!(pick_op(0.85), "create");
+        assert_eq!(pick_op(0.9), "delist");
+        assert_eq!(pick_op(0.99), "remove");
     }
 }
