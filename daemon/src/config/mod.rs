@@ -7,6 +7,6 @@ mod settings;
 
 pub use raw::RawConfig;
 pub use settings::{
-    BudgetSettings, Cadence, ConfigError, PushSettings, SellerSource, Settings, ShopSettings, SinkSettings,
-    SinkStart, SkuRefresh, SyncSettings, WatchSettings,
+    BudgetSettings, BudgetSplit, Cadence, ConfigError, PushSettings, SellerSource, Settings, ShopSettings,
+    SinkSettings, SinkStart, SkuRefresh, SyncSettings, WatchSettings,
 };

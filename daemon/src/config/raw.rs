@@ -421,6 +421,10 @@ fn default_country() -> String {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawBudget {
+    /// `"auto"`: polls and full passes share the planned calls as the shops' change rates
+    /// and costs make worth it; `"shares"`: in the ratio `incremental` : `full`.
+    #[serde(default)]
+    pub split: super::settings::BudgetSplit,
     /// Share for full-pass progress (first copies, resumed and periodic full passes).
     #[serde(default = "default_full_share")]
     pub full: f64,
@@ -471,6 +475,7 @@ fn default_max_poll() -> Dur {
 impl Default for RawBudget {
     fn default() -> Self {
         RawBudget {
+            split: Default::default(),
             full: default_full_share(),
             incremental: default_incremental_share(),
             watch: default_watch_share(),

@@ -29,6 +29,20 @@ pub enum SkuRefresh {
     All,
 }
 
+/// How the planned calls of a day are divided between polls and full passes
+/// (`budget.split`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum BudgetSplit {
+    /// By the shops' learned change rates and costs, to minimise the mean staleness of all
+    /// changes (see `schedule/planner.rs`); the shares `full` and `incremental` together
+    /// only size the pool.
+    #[default]
+    Auto,
+    /// In the ratio of the shares `incremental` : `full`.
+    Shares,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum SinkStart {
@@ -103,6 +117,7 @@ pub struct ShopSettings {
 /// The budget planner's settings (`[budget]`), validated.
 #[derive(Debug, Clone, PartialEq)]
 pub struct BudgetSettings {
+    pub split: BudgetSplit,
     pub full: f64,
     pub incremental: f64,
     pub watch: f64,
@@ -368,6 +383,7 @@ impl Settings {
             return Err("budget.min_poll must not be longer than budget.max_poll".into());
         }
         let budget = BudgetSettings {
+            split: b.split,
             full: b.full,
             incremental: b.incremental,
             watch: b.watch,
@@ -640,6 +656,11 @@ path = "/tmp/events.jsonl"
         assert_eq!(s.sync.overlap, Duration::from_secs(300));
         assert_eq!(s.sinks[0].config["path"], "/tmp/events.jsonl");
         assert_eq!(s.cache_bytes, 16 * 1024 * 1024);
+        assert_eq!(s.budget.split, BudgetSplit::Auto);
+        let shares = parse(&format!("{GOOD}\n[budget]\nsplit = \"shares\"\n")).unwrap();
+        assert_eq!(shares.budget.split, BudgetSplit::Shares);
+        let e = parse(&format!("{GOOD}\n[budget]\nsplit = \"half\"\n")).unwrap_err().to_string();
+        assert!(e.contains("split") && e.contains("auto") && e.contains("shares"), "{e}");
     }
 
     #[test]

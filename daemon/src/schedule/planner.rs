@@ -3,8 +3,10 @@
 //!
 //! **The day's split.** Per account, the reserve (and the watch share, when watch lists
 //! exist) is never planned, and the calls the explicit crons are expected to need are taken
-//! off first. What is left is split between incremental polls and full-pass progress in the
-//! ratio of their shares. Polls are paced over the day (their allowance grows with the time
+//! off first. What is left is split between incremental polls and full-pass progress: while
+//! first copies run, in the ratio of their shares (polls cut to a fifth); then, with
+//! `split = "auto"`, where it buys the most freshness (polls get `P / (P + F)`, see
+//! [`poll_day`]), or with `split = "shares"` still in the ratio of the shares. Polls are paced over the day (their allowance grows with the time
 //! elapsed), so the evening is not left without polls; full passes may use their share at
 //! once, and in the last tenth of the day they may take whatever is left, so no call of the
 //! day is wasted. No launch is made that its account's allowance does not hold, and a full
@@ -46,7 +48,7 @@
 //! [`refresh_index`]): the shop whose expected silent changes (stock and sales edits and
 //! removals only a full pass sees) weigh most per call.
 
-use crate::config::BudgetSettings;
+use crate::config::{BudgetSettings, BudgetSplit};
 use crate::state::ChangeRate;
 
 use super::rates::{per_change_cost, poll_fixed_cost, silent_rate, visible_rate};
@@ -149,6 +151,52 @@ fn poll_share(b: &BudgetSettings, pollable: bool, copying: bool) -> f64 {
         } else {
             s
         }
+    }
+}
+
+/// The calls polls get over the whole day, all accounts together (`held`: what they hold
+/// for planned work), `fetching` (the calls that fetch the changes polls find) included.
+///
+/// With `split = "auto"` and every first copy done, the division is the one that minimises
+/// the mean staleness of all changes. Polls every `Iᵢ` at `cᵢ` calls leave the visible
+/// changes (rate `λᵢ`) a total wait of `Σ λᵢ Iᵢ / 2`; full passes every `Jᵢ` at `Cᵢ` calls
+/// leave the silent ones (rate `sᵢ`) `Σ sᵢ Jᵢ / 2`. Each side's best under its own calls
+/// is the square-root rule, with totals `P² / 2Bₚ` and `F² / 2B_f` for `P = Σ √(λᵢcᵢ)` and
+/// `F = Σ √(sᵢCᵢ)`; their sum under `Bₚ + B_f = B` is least at `Bₚ = B · P / (P + F)`.
+/// The fetching comes off the top (it is spent however often a shop is polled), and polls
+/// always get enough to reach every shop once per `max_poll`. While first copies run the
+/// configured ratio holds, cut to [`POLLS_WHILE_COPYING`] (a full pass there is a first
+/// copy, not a refresh, and the rule above does not price it).
+fn poll_day(
+    input: &Input<'_>,
+    costs: &[(f64, f64, f64)], // (changes per ms, calls per poll, calls per change), pollable shops
+    fetching: f64,
+    held: f64,
+    copying: bool,
+) -> f64 {
+    let b = input.budget;
+    let share = poll_share(b, !costs.is_empty(), copying) * held;
+    if costs.is_empty() {
+        return 0.0;
+    }
+    if copying {
+        return share + fetching;
+    }
+    let p: f64 = costs.iter().map(|&(l, c, _)| (l * c).sqrt()).sum();
+    let f: f64 = input
+        .shops
+        .iter()
+        .filter(|s| s.auto_full && s.synced)
+        .map(|s| (silent_rate(&s.rate, input.day_ms) * full_cost(s).unwrap_or(1).max(1) as f64).sqrt())
+        .sum();
+    match b.split {
+        BudgetSplit::Auto if p + f > 0.0 => {
+            let once_per_max_poll: f64 = costs.iter().map(|&(_, c, _)| c).sum::<f64>() * input.day_ms as f64
+                / b.max_poll.as_millis().max(1) as f64;
+            let fetching = fetching.min(held);
+            (fetching + (held - fetching) * p / (p + f)).max(fetching + once_per_max_poll).min(held)
+        }
+        _ => share.max(fetching),
     }
 }
 
@@ -291,8 +339,7 @@ pub fn plan(input: &Input<'_>) -> Plan {
     // owed anyway, and holding them back only makes the copied shops' changes wait.
     let fetching = costs.iter().map(|&(l, _, k)| l * k).sum::<f64>() * input.day_ms as f64;
     let held: f64 = input.accounts.iter().map(|a| plannable(a, b, input.any_watch)).sum();
-    let share = poll_share(b, !pollable.is_empty(), copying) * held;
-    let poll_day = if copying { share + fetching } else { share.max(fetching) };
+    let poll_day = poll_day(input, &costs, fetching, held, copying);
     let mut allow = allowances(input, poll_day, held);
     let mut sessions: Vec<usize> = input.accounts.iter().map(|a| a.full_sessions).collect();
 
@@ -402,6 +449,7 @@ mod tests {
 
     fn budget() -> BudgetSettings {
         BudgetSettings {
+            split: BudgetSplit::Auto,
             full: 0.45,
             incremental: 0.35,
             watch: 0.1,
@@ -509,6 +557,46 @@ mod tests {
         assert!((iv[0] - DAY as f64).abs() < 1.0, "{iv:?}");
         let used: f64 = iv.iter().map(|i| DAY as f64 / i).sum();
         assert!((used - 30.0).abs() < 1e-6, "the budget is filled: {used}");
+    }
+
+    #[test]
+    fn polls_and_full_passes_split_the_day_where_changes_wait_longest() {
+        // Twenty synced shops, each with 24 visible changes a day and 1-call polls, full
+        // passes of 50 calls; `silent` silent changes a day each.
+        let shops_with = |silent: f64| -> Vec<ShopView> {
+            (0..20)
+                .map(|_| {
+                    let mut s = shop(true);
+                    s.rate.events = 24.0 * 30.0;
+                    s.rate.span_ms = 30.0 * DAY as f64;
+                    s.rate.silent = silent * 30.0;
+                    s.rate.silent_span_ms = 30.0 * DAY as f64;
+                    s.rate.empty_poll_calls = 1.0;
+                    s.rate.full_calls = 50;
+                    s.rate.last_full_ms = Some(DAY);
+                    s
+                })
+                .collect()
+        };
+        let accounts = [account(0.5)];
+        // Polls a day per shop, from the planned interval.
+        let polls_a_day = |b: &BudgetSettings, shops: &[ShopView]| {
+            let p = plan(&view(b, &accounts, shops, 2 * DAY, 8));
+            DAY as f64 / p.intervals[0].expect("polled")
+        };
+        let auto = budget();
+        let (quiet, busy) = (shops_with(0.1), shops_with(40.0));
+        let (q, bz) = (polls_a_day(&auto, &quiet), polls_a_day(&auto, &busy));
+        // P = 20·√24, F = 20·√(50·s) (per day; the rates' one-day prior moves them a little):
+        // polls get P / (P + F) of the 2,700 planned calls (no watch lists: only the reserve is kept).
+        let share = |s: f64| 24f64.sqrt() / (24f64.sqrt() + (50.0 * s).sqrt());
+        assert!((q - 2_700.0 * share(0.1) / 20.0).abs() < 2_700.0 * share(0.1) / 20.0 * 0.05, "{q}");
+        assert!((bz - 2_700.0 * share(40.0) / 20.0).abs() < 2_700.0 * share(40.0) / 20.0 * 0.05, "{bz}");
+        assert!(bz < q / 2.0, "silent changes that pile up take calls from polls: {bz} vs {q}");
+        // With fixed shares the silent changes move nothing: 35 : 45 of the planned calls.
+        let shares = BudgetSettings { split: BudgetSplit::Shares, ..budget() };
+        let (q, bz) = (polls_a_day(&shares, &quiet), polls_a_day(&shares, &busy));
+        assert!((q - bz).abs() < 1e-6 && (q - 2_700.0 * 0.35 / 0.8 / 20.0).abs() < 1.0, "{q} {bz}");
     }
 
     #[test]
