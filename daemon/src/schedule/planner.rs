@@ -6,12 +6,13 @@
 //! off first. What is left is split between incremental polls and full-pass progress: while
 //! first copies run, in the ratio of their shares (polls cut to a fifth); then, with
 //! `split = "auto"`, where it buys the most freshness (polls get `P / (P + F)`, see
-//! [`poll_day`]), or with `split = "shares"` still in the ratio of the shares. Polls are paced over the day (their allowance grows with the time
-//! elapsed), so the evening is not left without polls; full passes may use their share at
-//! once, and in the last tenth of the day they may take whatever is left, so no call of the
-//! day is wasted. No launch is made that its account's allowance does not hold, and a full
-//! session is given a call cap that fits it: a full pass stops after the page in hand at its
-//! cap and resumes at a later session (its progress is in the state).
+//! [`poll_day`]), or with `split = "shares"` still in the ratio of the shares. Polls are
+//! paced over the day (their allowance grows with the time elapsed), so the evening is not
+//! left without polls; full passes may use their share at once, and in the last tenth of the
+//! day they may take whatever is left, so no call of the day is wasted. No launch is made
+//! that its account's allowance does not hold, and a full session is given a call cap that
+//! fits it: a full pass stops after the page in hand at its cap and resumes at a later
+//! session (its progress is in the state).
 //!
 //! **How often to poll (the rule, and why).** Changes of shop `i` arrive as a Poisson process
 //! of rate `λᵢ` (learned in `rates.rs`); a poll costs `cᵢ` calls. What an operator feels is
