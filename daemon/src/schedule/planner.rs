@@ -144,9 +144,9 @@ fn plannable(a: &AccountView, b: &BudgetSettings, any_watch: bool) -> f64 {
     (a.limit as f64 * (1.0 - kept) - a.cron_demand as f64).max(0.0)
 }
 
-/// The share of planned calls that goes to polls (0 when no shop can be polled).
-fn poll_share(b: &BudgetSettings, pollable: bool, copying: bool) -> f64 {
-    if !pollable || b.incremental + b.full <= 0.0 {
+/// The share of planned calls that goes to polls by the configured ratio.
+fn poll_share(b: &BudgetSettings, copying: bool) -> f64 {
+    if b.incremental + b.full <= 0.0 {
         0.0
     } else {
         let s = b.incremental / (b.incremental + b.full);
@@ -179,29 +179,29 @@ fn poll_day(
     copying: bool,
 ) -> f64 {
     let b = input.budget;
-    let share = poll_share(b, !costs.is_empty(), copying) * held;
     if costs.is_empty() {
         return 0.0;
     }
+    let share = poll_share(b, copying) * held;
     if copying {
         return share + fetching;
     }
-    let p: f64 = costs.iter().map(|&(l, c, _)| (l * c).sqrt()).sum();
-    let f: f64 = input
-        .shops
-        .iter()
-        .filter(|s| s.auto_full && s.synced)
-        .map(|s| (silent_rate(&s.rate, input.day_ms) * full_cost(s).unwrap_or(1).max(1) as f64).sqrt())
-        .sum();
-    match b.split {
-        BudgetSplit::Auto if p + f > 0.0 => {
+    if b.split == BudgetSplit::Auto {
+        let p: f64 = costs.iter().map(|&(l, c, _)| (l * c).sqrt()).sum();
+        let f: f64 = input
+            .shops
+            .iter()
+            .filter(|s| s.auto_full && s.synced)
+            .map(|s| (silent_rate(&s.rate, input.day_ms) * full_cost(s).unwrap_or(1).max(1) as f64).sqrt())
+            .sum();
+        if p + f > 0.0 {
             let once_per_max_poll: f64 = costs.iter().map(|&(_, c, _)| c).sum::<f64>() * input.day_ms as f64
                 / b.max_poll.as_millis().max(1) as f64;
             let fetching = fetching.min(held);
-            (fetching + (held - fetching) * p / (p + f)).max(fetching + once_per_max_poll).min(held)
+            return (fetching + (held - fetching) * p / (p + f)).max(fetching + once_per_max_poll).min(held);
         }
-        _ => share.max(fetching),
     }
+    share.max(fetching)
 }
 
 /// Per account: (calls polls may spend now, calls full sessions may spend now), with
