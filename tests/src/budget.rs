@@ -104,6 +104,11 @@ fn is_silent(op: &str) -> bool {
     op == "touch" || op == "remove"
 }
 
+/// The share of the driver's changes that are silent.
+fn silent_share() -> f64 {
+    OPS.iter().filter(|(op, _)| is_silent(op)).map(|(_, s)| s).sum()
+}
+
 /// The least mean staleness (in days) any policy can reach over the changes made after the
 /// first copies, from the truth the driver knows and no daemon does: each shop's change
 /// rate `λᵢ` (a day), silent share `σ`, full-pass lower bound `Cᵢ` calls, and the whole
@@ -124,7 +129,7 @@ pub fn staleness_bound_days(rates_per_day: &[f64], full_costs: &[u64], budget_pe
 
 /// `(P, F)` of [`staleness_bound_days`]; at the optimum polls get `P / (P + F)` of the calls.
 fn square_root_sums(rates_per_day: &[f64], full_costs: &[u64]) -> (f64, f64) {
-    let silent: f64 = OPS.iter().filter(|(op, _)| is_silent(op)).map(|(_, s)| s).sum();
+    let silent = silent_share();
     let p: f64 = rates_per_day.iter().map(|l| ((1.0 - silent) * l).sqrt()).sum();
     let f: f64 = rates_per_day.iter().zip(full_costs).map(|(l, &c)| (silent * l * c as f64).sqrt()).sum();
     (p, f)
@@ -559,8 +564,9 @@ pub fn run(cfg: &BudgetConfig) -> BudgetReport {
         }
         let mut delays: Vec<f64> = Vec::with_capacity(changes.len());
         let mut steady: Vec<f64> = Vec::new();
-        let mut steady_by_kind = [(0.0f64, 0u64); 2]; // (sum, count): visible, silent
-                                                      // After the first copy, changes never seen: (count, their part of the summed delay).
+        // (sum, count): visible, silent
+        let mut steady_by_kind = [(0.0f64, 0u64); 2];
+        // After the first copy, changes never seen: (count, their part of the summed delay).
         let mut steady_unseen = [(0u64, 0.0f64); 2];
         let mut before_by_kind = [(0.0f64, 0u64); 2]; // the same, before the first copies
         let mut detected = 0u64;
@@ -767,7 +773,7 @@ mod tests {
     #[test]
     fn the_staleness_bound_is_the_best_split_of_the_budget() {
         let (rates, costs, budget) = ([2.0, 30.0], [5u64, 40], 60.0);
-        let silent: f64 = OPS.iter().filter(|(op, _)| is_silent(op)).map(|(_, s)| s).sum();
+        let silent = silent_share();
         let mut best = f64::MAX;
         let steps = 200;
         // Calls a day: a to shop 0's polls, b to shop 1's polls, c to shop 0's full passes,
