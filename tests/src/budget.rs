@@ -262,13 +262,15 @@ fn describe_repeats(mode: &str, repeated: &serde_json::Value) {
 
 /// Prints (to stderr), for shops grouped by change rate, what each daemon did with them:
 /// polls and full passes run, the poll interval it aimed at, and the mean staleness of the
-/// visible changes after the first copy, so that a staleness figure can be traced to a policy.
-fn describe_by_rate(
+/// visible changes after the first copy, so that a staleness figure can be traced to a policy;
+/// then, grouped by size, the full sessions and the staleness of the silent changes (which
+/// only full passes see, and a full pass costs in proportion to the size).
+fn describe_shops(
     mode: &str,
     members: &[String],
     rates: &[f64],
     sizes: &[u64],
-    per_shop: &[(f64, u64)],
+    per_shop: &[[(f64, u64); 2]],
     metrics: &str,
     day_ms: i64,
 ) {
@@ -288,7 +290,8 @@ fn describe_by_rate(
             labels.extend_from_slice(extra);
             crate::metric_sum(metrics, name, &labels)
         };
-        let (st, cnt) = part.iter().fold((0.0, 0u64), |a, &i| (a.0 + per_shop[i].0, a.1 + per_shop[i].1));
+        let (st, cnt) =
+            part.iter().fold((0.0, 0u64), |a, &i| (a.0 + per_shop[i][0].0, a.1 + per_shop[i][0].1));
         let polls_ok = mean(&|i| sum("shopsync_passes_total", i, &["kind=\"incremental\"", "result=\"ok\""]));
         let polls = mean(&|i| sum("shopsync_passes_total", i, &["kind=\"incremental\""]));
         eprintln!(
@@ -299,6 +302,27 @@ fn describe_by_rate(
             polls - polls_ok,
             mean(&|i| sum("shopsync_passes_total", i, &["kind=\"full\""])),
             mean(&|i| sum("shopsync_shop_poll_interval_seconds", i, &[]) * 1000.0 / hour),
+            st / cnt.max(1) as f64 / hour,
+        );
+    }
+    order.sort_by_key(|&i| sizes[i]);
+    eprintln!(
+        "{mode}: by size (fifths of the shops): items | changes/day | full sessions | silent changes after the first copy | their staleness (h)"
+    );
+    for part in order.chunks(order.len().div_ceil(5).max(1)) {
+        let n = part.len() as f64;
+        let mean = |f: &dyn Fn(usize) -> f64| part.iter().map(|&i| f(i)).sum::<f64>() / n;
+        let fulls = |i: usize| {
+            let s = format!("shop=\"{}\"", members[i]);
+            crate::metric_sum(metrics, "shopsync_passes_total", &[s.as_str(), "kind=\"full\""])
+        };
+        let (st, cnt) =
+            part.iter().fold((0.0, 0u64), |a, &i| (a.0 + per_shop[i][1].0, a.1 + per_shop[i][1].1));
+        eprintln!(
+            "  {:.0} | {:.1} | {:.1} | {cnt} | {:.1}",
+            mean(&|i| sizes[i] as f64),
+            mean(&|i| rates[i] * day_ms as f64),
+            mean(&fulls),
             st / cnt.max(1) as f64 / hour,
         );
     }
@@ -570,8 +594,9 @@ pub fn run(cfg: &BudgetConfig) -> BudgetReport {
         let mut steady_unseen = [(0u64, 0.0f64); 2];
         let mut before_by_kind = [(0.0f64, 0u64); 2]; // the same, before the first copies
         let mut detected = 0u64;
-        // Per shop, after its first copy: (sum, count) of the staleness of visible changes.
-        let mut per_shop = vec![(0.0f64, 0u64); members.len()];
+        // Per shop, after its first copy: (sum, count) of the staleness of visible changes,
+        // then of silent ones.
+        let mut per_shop = vec![[(0.0f64, 0u64); 2]; members.len()];
         for c in &changes {
             let key = (members[c.shop].clone(), c.item.clone());
             let first = seen.get(&key).and_then(|v| v.iter().find(|&&t| t >= c.at_ms).copied());
@@ -595,10 +620,9 @@ pub fn run(cfg: &BudgetConfig) -> BudgetReport {
                 let k = &mut steady_by_kind[usize::from(c.silent)];
                 k.0 += delay;
                 k.1 += 1;
-                if !c.silent {
-                    per_shop[c.shop].0 += delay;
-                    per_shop[c.shop].1 += 1;
-                }
+                let p = &mut per_shop[c.shop][usize::from(c.silent)];
+                p.0 += delay;
+                p.1 += 1;
             } else {
                 let k = &mut before_by_kind[usize::from(c.silent)];
                 k.0 += delay;
@@ -611,7 +635,18 @@ pub fn run(cfg: &BudgetConfig) -> BudgetReport {
         let ns = steady.len().max(1) as f64;
         let counters = sims[k].admin_get("/_sim/counters");
         describe_repeats(name, &sims[k].admin_get("/_sim/counters/repeated_pages"));
-        describe_by_rate(name, &members, &rates, &sizes, &per_shop, &final_metrics[k], day_ms);
+        describe_shops(name, &members, &rates, &sizes, &per_shop, &final_metrics[k], day_ms);
+        // The last copies to complete set the day every shop is complete: which ones they were.
+        let mut last: Vec<(i64, usize)> =
+            (0..members.len()).filter_map(|i| synced_at[k].get(&members[i]).map(|&t| (t, i))).collect();
+        last.sort_unstable();
+        let last: Vec<String> = last
+            .iter()
+            .rev()
+            .take(5)
+            .map(|&(t, i)| format!("{} items on day {:.1}", sizes[i], (t - start_ms) as f64 / day_ms as f64))
+            .collect();
+        eprintln!("{name}: the last first copies completed: {}", last.join(", "));
         if k == 0 {
             let per_day: Vec<String> = day_totals
                 .iter()

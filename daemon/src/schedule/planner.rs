@@ -47,12 +47,15 @@
 //! shops on `full = "auto"` whose last full pass is older than `full_every`, most overdue
 //! first, and then, with what the day still has, refreshes by the square-root rule (see
 //! [`refresh_index`]): the shop whose expected silent changes (stock and sales edits and
-//! removals only a full pass sees) weigh most per call.
+//! removals only a full pass sees) weigh most per call. A refresh is priced at what the
+//! shop's last one cost, or before any at its list pages (`rates::refresh_cost`): a first
+//! copy's cost, SKU details of every item included, would make every shop look several times
+//! dearer to refresh than it is.
 
 use crate::config::{BudgetSettings, BudgetSplit};
 use crate::state::ChangeRate;
 
-use super::rates::{per_change_cost, poll_fixed_cost, silent_rate, visible_rate};
+use super::rates::{per_change_cost, poll_fixed_cost, silent_rate, silent_ratio, visible_rate};
 
 /// A full session is not started for fewer calls than this.
 const MIN_FULL_CHUNK: u64 = 10;
@@ -67,8 +70,17 @@ const AHEAD: f64 = 0.05;
 /// fill, not a third more. But most shops are small and copied on the first day, and their
 /// changes wait for polls while the big ones copy: in `bench-budget` a fifth (0.2) left the
 /// planner's mean staleness at 19.4 h; 0.35 brought it to 15.4 h (changes polls see, after
-/// the first copy: 7.2 h to 4.1 h) with every shop still complete by day 5.2.
+/// the first copy: 7.2 h to 4.1 h) with every shop still complete by day 5.2. (0.25 was
+/// tried when later runs completed on day 6.2: 6.1, and the mean rose from 13.1 h to 14.6 h;
+/// the copies were late for another reason, see [`CRITICAL_COPY`].)
 const POLLS_WHILE_COPYING: f64 = 0.35;
+/// A first copy whose calls left, times the other accounts, times this, reach the calls all
+/// first copies still need is started ahead of the shortest-first order. Shortest first, the
+/// biggest copy would start last and then run alone: a pass has one session at a time, so
+/// while it ends the other accounts' full calls go elsewhere and the last copy is late by
+/// about its calls times the other accounts over the day's calls (measured: complete on day
+/// 6.2, where the calls sufficed for about 5.5). With one account there is nothing to gain.
+const CRITICAL_COPY: u64 = 3;
 /// In the last tenth of the day full passes may take all that is left but this share of the
 /// limit (what the day has not spent by then is lost at the reset).
 const END_OF_DAY_FLOOR: f64 = 0.02;
@@ -113,6 +125,8 @@ pub struct ShopView {
     pub auto_full: bool,
     pub rate: ChangeRate,
     pub items: u64,
+    /// Calls a refresh of it is expected to cost (`rates::refresh_cost`).
+    pub refresh_calls: Option<u64>,
     /// A pass of it runs (or waits for its turn) now.
     pub running: bool,
 }
@@ -177,6 +191,7 @@ fn poll_day(
     fetching: f64,
     held: f64,
     copying: bool,
+    ratio: f64,
 ) -> f64 {
     let b = input.budget;
     if costs.is_empty() {
@@ -192,7 +207,9 @@ fn poll_day(
             .shops
             .iter()
             .filter(|s| s.auto_full && s.synced)
-            .map(|s| (silent_rate(&s.rate, input.day_ms) * full_cost(s).unwrap_or(1).max(1) as f64).sqrt())
+            .map(|s| {
+                (silent_rate(&s.rate, input.day_ms, ratio) * full_cost(s).unwrap_or(1).max(1) as f64).sqrt()
+            })
             .sum();
         if p + f > 0.0 {
             let once_per_max_poll: f64 = costs.iter().map(|&(_, c, _)| c).sum::<f64>() * input.day_ms as f64
@@ -279,16 +296,19 @@ pub fn poll_intervals(
 /// Serving the largest `s·a²/c` first is the square-root rule again (each shop then gets
 /// refreshed every `∝ √(c/s)`), the rule that minimises the mean wait of a change under a
 /// fixed budget, as for polls (see the module's head).
-fn refresh_index(s: &ShopView, since_full: i64, day_ms: i64) -> f64 {
+fn refresh_index(s: &ShopView, since_full: i64, day_ms: i64, ratio: f64) -> f64 {
     let age = since_full.max(0) as f64;
     let cost = full_cost(s).unwrap_or(1).max(1) as f64;
-    silent_rate(&s.rate, day_ms) * age * age / cost
+    silent_rate(&s.rate, day_ms, ratio) * age * age / cost
 }
 
 /// Calls a full pass of the shop is expected to need from here.
 fn full_cost(s: &ShopView) -> Option<u64> {
     if let Some(o) = &s.open {
         return o.calls_left;
+    }
+    if s.synced && s.refresh_calls.is_some() {
+        return s.refresh_calls;
     }
     if s.rate.full_calls > 0 {
         return Some(s.rate.full_calls);
@@ -344,7 +364,10 @@ pub fn plan(input: &Input<'_>) -> Plan {
     // changes wait.
     let fetching = costs.iter().map(|&(l, _, k)| l * k).sum::<f64>() * input.day_ms as f64;
     let held: f64 = input.accounts.iter().map(|a| plannable(a, b, input.any_watch)).sum();
-    let poll_day = poll_day(input, &costs, fetching, held, copying);
+    // Silent changes per visible one: a shop's silent rate is expected from its visible one
+    // until its own refreshes measure it (see `rates.rs`).
+    let ratio = silent_ratio(input.shops.iter().map(|s| &s.rate), input.day_ms);
+    let poll_day = poll_day(input, &costs, fetching, held, copying, ratio);
     let mut allow = allowances(input, poll_day, held);
     let mut sessions: Vec<usize> = input.accounts.iter().map(|a| a.full_sessions).collect();
 
@@ -391,6 +414,15 @@ pub fn plan(input: &Input<'_>) -> Plan {
     // Full sessions, in order of priority.
     let day = input.day_ms;
     let full_every = b.full_every.as_millis() as i64;
+    // The calls all first copies still need: a copy that would outlast the others if it
+    // started last goes first (see `CRITICAL_COPY`).
+    let backlog: u64 = input.shops.iter().filter(|s| s.auto_full && !s.synced).filter_map(full_cost).sum();
+    let others = input.accounts.len().saturating_sub(1) as u64;
+    let first_copy_key = |s: &ShopView, size: Option<u64>| match size {
+        _ if full_cost(s).is_some_and(|c| c < backlog && c * others * CRITICAL_COPY >= backlog) => -0.5,
+        Some(n) if n > 0 => n as f64,
+        _ => -1.0,
+    };
     let mut order: Vec<(u8, f64, usize)> = Vec::new();
     for (i, s) in input.shops.iter().enumerate() {
         if s.running {
@@ -401,13 +433,14 @@ pub fn plan(input: &Input<'_>) -> Plan {
         let key = match &s.open {
             Some(_) if !s.auto_full => continue,
             // Shortest first: a pass that ends sooner hands its shop's changes over sooner.
-            Some(o) => (0, o.items_left.map_or(-1.0, |n| n as f64)),
+            Some(o) if s.synced => (0, o.items_left.map_or(-1.0, |n| n as f64)),
+            Some(o) => (0, first_copy_key(s, o.items_left)),
             None if !s.synced && !s.auto_full => continue,
             // A first copy of unknown size is probed first (a short session learns the
             // official count), then takes its place in the shortest-first order.
-            None if !s.synced => (0, if s.items > 0 { s.items as f64 } else { -1.0 }),
+            None if !s.synced => (0, first_copy_key(s, Some(s.items))),
             None if s.auto_full && since_full >= full_every => (2, -(since_full as f64) / full_every as f64),
-            None if s.auto_full => (3, -refresh_index(s, since_full, day)),
+            None if s.auto_full => (3, -refresh_index(s, since_full, day, ratio)),
             None => continue,
         };
         order.push((key.0, key.1, i));
@@ -498,6 +531,7 @@ mod tests {
             auto_full: true,
             rate: ChangeRate::default(),
             items: 1_000,
+            refresh_calls: None,
             running: false,
         }
     }
@@ -521,7 +555,9 @@ mod tests {
 
     #[test]
     fn a_busy_shop_is_polled_for_what_one_more_poll_costs_not_for_its_changes() {
-        let b = budget();
+        // The configured ratio of the shares, so that polls get a known part of the day (the
+        // split itself is tested below).
+        let b = BudgetSettings { split: BudgetSplit::Shares, ..budget() };
         let mut shops = vec![shop(true), shop(true)];
         // Shop 0: about 50 changes a day, its polls find 50 changes for 51 calls and an
         // empty poll costs one: one more poll costs one call, the changes cost one each.
@@ -698,6 +734,36 @@ mod tests {
         assert_eq!(&fulls[..3.min(fulls.len())], &[2, 1, 0][..3.min(fulls.len())], "{fulls:?}");
     }
 
+    #[test]
+    fn a_first_copy_that_would_outlast_the_others_starts_ahead_of_them() {
+        let b = budget();
+        // Ten small shops not copied yet and a big one, three accounts.
+        let mut shops: Vec<ShopView> = (0..11).map(|_| shop(false)).collect();
+        for s in &mut shops {
+            s.accounts = vec![0, 1, 2];
+            s.auto_polls = false;
+            s.items = 4_000; // 315 calls each by the estimate
+        }
+        shops[10].items = 40_000; // 3,105 calls
+        let accounts = [account(0.2), account(0.2), account(0.2)];
+        // 3,105 × 2 other accounts × 3 is more than the 6,255 all copies need: started last,
+        // it would run alone long after the small ones are done. It goes first.
+        let input = view(&b, &accounts, &shops, DAY, 1);
+        assert_eq!(fulls(&input).first().map(|f| f.0), Some(10));
+        // Among seventy small shops (25,155 calls in all) it can wait its turn.
+        let mut many: Vec<ShopView> = (0..60).map(|_| shops[0].clone()).collect();
+        many.extend(shops);
+        let input = view(&b, &accounts, &many, DAY, 1);
+        assert_eq!(fulls(&input).first().map(|f| f.0), Some(0));
+        // With one account the order changes nothing for the last copy: shortest first.
+        let mut alone = many[60..].to_vec();
+        for s in &mut alone {
+            s.accounts = vec![0];
+        }
+        let input = view(&b, &accounts[..1], &alone, DAY, 1);
+        assert_eq!(fulls(&input).first().map(|f| f.0), Some(0));
+    }
+
     fn fulls(input: &Input<'_>) -> Vec<(usize, u64)> {
         plan(input)
             .launches
@@ -745,6 +811,28 @@ mod tests {
         shops[0].rate.last_full_ms = Some(-2 * DAY);
         shops[1].rate.last_full_ms = Some(3 * DAY + DAY / 2);
         let input = view(&b, &accounts, &shops, 4 * DAY, 1);
+        assert_eq!(fulls(&input).first().map(|f| f.0), Some(0));
+    }
+
+    #[test]
+    fn a_shop_never_refreshed_is_expected_to_have_silent_changes_where_polls_find_changes() {
+        let b = budget();
+        let mut shops = vec![shop(true), shop(true)];
+        for (k, s) in shops.iter_mut().enumerate() {
+            s.auto_polls = false;
+            s.rate.last_full_ms = Some(DAY);
+            s.rate.full_calls = 100;
+            // Polled for two days since its copy: the first found 2 changes, the second 200.
+            s.rate.events = if k == 0 { 2.0 } else { 200.0 };
+            s.rate.span_ms = 2.0 * DAY as f64;
+        }
+        // Neither has been refreshed: nothing about their silent changes is measured, yet the
+        // busy one is refreshed first, its visible changes say it has more silent ones.
+        let accounts = [account(0.2)];
+        let input = view(&b, &accounts, &shops, 3 * DAY, 1);
+        assert_eq!(fulls(&input).first().map(|f| f.0), Some(1));
+        shops.swap(0, 1);
+        let input = view(&b, &accounts, &shops, 3 * DAY, 1);
         assert_eq!(fulls(&input).first().map(|f| f.0), Some(0));
     }
 }

@@ -28,9 +28,47 @@ pub fn visible_rate(r: &ChangeRate, day_ms: i64) -> f64 {
     rate(r.events, r.span_ms, day_ms)
 }
 
-/// Changes per millisecond only full passes see (silent stock/sales edits, removals).
-pub fn silent_rate(r: &ChangeRate, day_ms: i64) -> f64 {
-    rate(r.silent, r.silent_span_ms, day_ms)
+/// Silent changes per visible change assumed before any shop's refreshes have measured it.
+const SILENT_RATIO_PRIOR: f64 = 0.5;
+/// That prior's weight, in visible changes expected over the measured spans.
+const SILENT_RATIO_WEIGHT: f64 = 20.0;
+
+/// Silent changes per visible change, over every shop whose full passes have measured its
+/// silent changes (a span between two full passes): the silent ones found, against the
+/// visible ones its rate expects over the same spans.
+pub fn silent_ratio<'a>(rates: impl IntoIterator<Item = &'a ChangeRate>, day_ms: i64) -> f64 {
+    let (mut silent, mut expected) = (0.0, 0.0);
+    for r in rates.into_iter().filter(|r| r.silent_span_ms > 0.0) {
+        silent += r.silent;
+        expected += visible_rate(r, day_ms) * r.silent_span_ms;
+    }
+    (silent + SILENT_RATIO_PRIOR * SILENT_RATIO_WEIGHT) / (expected + SILENT_RATIO_WEIGHT)
+}
+
+/// Changes per millisecond only full passes see (silent stock/sales edits, removals): what
+/// the shop's refreshes found, with a prior of `ratio` (see [`silent_ratio`]) times its
+/// visible rate, weighted as one quota day.
+pub fn silent_rate(r: &ChangeRate, day_ms: i64, ratio: f64) -> f64 {
+    let weight = PRIOR_WEIGHT_DAYS * day_ms as f64;
+    (r.silent + ratio * visible_rate(r, day_ms) * weight) / (r.silent_span_ms + weight)
+}
+
+/// Calls a refresh (a full pass of a shop that has its copy) is expected to cost: what the
+/// last refresh cost; before any, with SKU details fetched only for changed items
+/// (`skus_of_changed_only`, `full_pass_skus = "changed"`), its list pages alone, for the SKU
+/// calls that were most of the first copy's cost are not spent again; else what the first
+/// copy cost. `None`: nothing to go on.
+pub fn refresh_cost(r: &ChangeRate, items: u64, page_size: u64, skus_of_changed_only: bool) -> Option<u64> {
+    if r.refresh_calls > 0 {
+        return Some(r.refresh_calls);
+    }
+    let copy = (r.full_calls > 0).then_some(r.full_calls);
+    // The list pages, with the same margin for splits as a first copy's estimate.
+    let list = (items > 0).then(|| items.div_ceil(page_size.max(1)) * 11 / 10 + 5);
+    match (skus_of_changed_only, list) {
+        (true, Some(l)) => Some(copy.map_or(l, |c| c.min(l))),
+        _ => copy.or(list),
+    }
 }
 
 /// Calls one incremental poll is expected to cost, on average so far.
@@ -111,6 +149,7 @@ pub fn observe(r: &mut ChangeRate, report: &PassReport, full_every_ms: i64) {
             if let Some(total) = report.full_pass_calls {
                 if let Some(prev) = r.last_full_ms {
                     r.silent_span_ms += (report.finished_ms - prev).max(0) as f64;
+                    r.refresh_calls = total;
                 }
                 r.last_full_ms = Some(report.finished_ms);
                 r.full_calls = total;
@@ -184,5 +223,52 @@ mod tests {
         // A quiet shop tends to the prior's one change a week.
         let quiet = ChangeRate::default();
         assert!((visible_rate(&quiet, day) * day as f64 - 1.0 / 7.0).abs() < 1e-9);
+    }
+
+    #[test]
+    fn silent_changes_are_expected_where_visible_ones_are_until_refreshes_measure_them() {
+        let day = 86_400_000i64;
+        // Polled for ten days: one shop finds 100 changes a day, another 1.
+        let polled = |per_day: f64| ChangeRate {
+            events: 10.0 * per_day,
+            span_ms: 10.0 * day as f64,
+            ..Default::default()
+        };
+        let (busy, quiet) = (polled(100.0), polled(1.0));
+        // No shop refreshed yet: the ratio is the prior, and the busy shop is expected to
+        // have about a hundred times the quiet one's silent changes.
+        let ratio = silent_ratio([&busy, &quiet], day);
+        assert!((ratio - SILENT_RATIO_PRIOR).abs() < 1e-9);
+        let per_day = |r: &ChangeRate, ratio: f64| silent_rate(r, day, ratio) * day as f64;
+        assert!(per_day(&busy, ratio) > 50.0 * per_day(&quiet, ratio));
+        // Refreshes of a third shop measured 20 silent changes a day against 80 visible ones
+        // over 10 days: the ratio follows (a quarter; the rate estimate and the prior pull it up a little).
+        let measured = ChangeRate { silent: 200.0, silent_span_ms: 10.0 * day as f64, ..polled(80.0) };
+        let ratio = silent_ratio([&busy, &quiet, &measured], day);
+        assert!((0.25..0.30).contains(&ratio), "{ratio}");
+        // A shop's own measurement outweighs the prior within days.
+        assert!((19.0..21.0).contains(&per_day(&measured, ratio)), "{}", per_day(&measured, ratio));
+    }
+
+    #[test]
+    fn a_refresh_is_priced_at_its_list_pages_until_one_was_measured() {
+        let day = 86_400_000;
+        let mut r = ChangeRate::default();
+        // The first copy of 4,000 items cost 400 calls, most of them SKU details.
+        let mut copy = report(PassKind::Full, 0, 1_000, 0);
+        copy.full_pass_calls = Some(400);
+        observe(&mut r, &copy, 7 * day);
+        // SKU details only for changed items: a refresh reads the 100 list pages (and a
+        // margin); with every item's SKUs fetched again, it costs what the copy did.
+        assert_eq!(refresh_cost(&r, 4_000, 40, true), Some(115));
+        assert_eq!(refresh_cost(&r, 4_000, 40, false), Some(400));
+        // A refresh measured: its own cost from then on.
+        let mut refresh = report(PassKind::Full, day, day + 1_000, 3);
+        refresh.full_pass_calls = Some(130);
+        observe(&mut r, &refresh, 7 * day);
+        assert_eq!((r.full_calls, r.refresh_calls), (130, 130));
+        assert_eq!(refresh_cost(&r, 4_000, 40, true), Some(130));
+        // Nothing known at all.
+        assert_eq!(refresh_cost(&ChangeRate::default(), 0, 40, true), None);
     }
 }

@@ -5,8 +5,9 @@ use super::passes::run_planned;
 use super::shared::{Planned, PlannedKind, Shared};
 use crate::api::{Client, ShopRef};
 use crate::clock::now_ms;
-use crate::config::{Cadence, Settings};
+use crate::config::{Cadence, Settings, SkuRefresh};
 use crate::schedule::planner::{plan, AccountView, Input, Launch, OpenPass, ShopView};
+use crate::schedule::rates::refresh_cost;
 use crate::schedule::{demand, estimate};
 use crate::state::Store;
 use std::sync::Arc;
@@ -111,6 +112,12 @@ pub(super) fn tick(shared: &Arc<Shared>) {
                 }),
                 auto_polls: shop.incremental == Cadence::Auto,
                 auto_full: shop.full == Cadence::Auto,
+                refresh_calls: refresh_cost(
+                    &state.rate,
+                    state.item_count,
+                    u64::from(shared.settings.sync.page_size),
+                    shared.settings.sync.full_pass_skus == SkuRefresh::Changed,
+                ),
                 rate: state.rate,
                 items: state.item_count,
                 running,
