@@ -43,7 +43,9 @@
 //! **Full passes.** Open passes and first copies first (progress already paid for, and an
 //! uncopied shop is the stalest there is), shortest first: every change of a shop waits for
 //! its copy, so finishing small shops first minimises the mean wait (shortest job first);
-//! a shop of unknown size gets a short probe session that learns its official count. Then
+//! a shop of unknown size gets a short probe session that learns its official count, and a
+//! copy so big that, started last, it would outlast all the others goes ahead of them (see
+//! [`CRITICAL_COPY`]). Then
 //! shops on `full = "auto"` whose last full pass is older than `full_every`, most overdue
 //! first, and then, with what the day still has, refreshes by the square-root rule (see
 //! [`refresh_index`]): the shop whose expected silent changes (stock and sales edits and
