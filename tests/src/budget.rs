@@ -646,7 +646,11 @@ pub fn run(cfg: &BudgetConfig) -> BudgetReport {
             .take(5)
             .map(|&(t, i)| format!("{} items on day {:.1}", sizes[i], (t - start_ms) as f64 / day_ms as f64))
             .collect();
-        eprintln!("{name}: the last first copies completed: {}", last.join(", "));
+        eprintln!(
+            "{name}: the last first copies completed: {} ({} shops never completed one)",
+            last.join(", "),
+            members.len() - synced_at[k].len()
+        );
         if k == 0 {
             let per_day: Vec<String> = day_totals
                 .iter()

@@ -50,9 +50,10 @@
 //! first, and then, with what the day still has, refreshes by the square-root rule (see
 //! [`refresh_index`]): the shop whose expected silent changes (stock and sales edits and
 //! removals only a full pass sees) weigh most per call. A refresh is priced at what the
-//! shop's last one cost, or before any at its list pages (`rates::refresh_cost`): a first
-//! copy's cost, SKU details of every item included, would make every shop look several times
-//! dearer to refresh than it is.
+//! shop's refreshes cost on average, or before any at its list pages and the SKU details it
+//! is expected to fetch again (`rates::refresh_cost`): a first copy's cost, SKU details of
+//! every item included, would make every shop look several times dearer to refresh than it
+//! is.
 
 use crate::config::{BudgetSettings, BudgetSplit};
 use crate::state::ChangeRate;
@@ -421,7 +422,10 @@ pub fn plan(input: &Input<'_>) -> Plan {
     let backlog: u64 = input.shops.iter().filter(|s| s.auto_full && !s.synced).filter_map(full_cost).sum();
     let others = input.accounts.len().saturating_sub(1) as u64;
     let first_copy_key = |s: &ShopView, size: Option<u64>| match size {
-        _ if full_cost(s).is_some_and(|c| c < backlog && c * others * CRITICAL_COPY >= backlog) => -0.5,
+        // Between the probes (-1) and the rest, the biggest first.
+        _ if full_cost(s).is_some_and(|c| c < backlog && c * others * CRITICAL_COPY >= backlog) => {
+            -0.5 - full_cost(s).unwrap_or(0) as f64 / backlog.max(1) as f64 / 2.0
+        }
         Some(n) if n > 0 => n as f64,
         _ => -1.0,
     };
@@ -746,13 +750,15 @@ mod tests {
             s.auto_polls = false;
             s.items = 4_000; // 315 calls each by the estimate
         }
+        shops[9].items = 30_000; // 2,330 calls
         shops[10].items = 40_000; // 3,105 calls
         let accounts = [account(0.2), account(0.2), account(0.2)];
-        // 3,105 × 2 other accounts × 3 is more than the 6,255 all copies need: started last,
-        // it would run alone long after the small ones are done. It goes first.
-        let input = view(&b, &accounts, &shops, DAY, 1);
-        assert_eq!(fulls(&input).first().map(|f| f.0), Some(10));
-        // Among seventy small shops (25,155 calls in all) it can wait its turn.
+        // 3,105 × 2 other accounts × 3 is more than the 8,270 all copies need: started last,
+        // it would run alone long after the small ones are done. It goes first, and the
+        // other big one (2,330 × 6, critical too) next: the biggest first among them.
+        let input = view(&b, &accounts, &shops, DAY, 2);
+        assert_eq!(fulls(&input).iter().map(|f| f.0).collect::<Vec<_>>(), vec![10, 9]);
+        // Among seventy shops (27,170 calls in all) both can wait their turn.
         let mut many: Vec<ShopView> = (0..60).map(|_| shops[0].clone()).collect();
         many.extend(shops);
         let input = view(&b, &accounts, &many, DAY, 1);

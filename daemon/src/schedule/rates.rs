@@ -53,21 +53,25 @@ pub fn silent_rate(r: &ChangeRate, day_ms: i64, ratio: f64) -> f64 {
     (r.silent + ratio * visible_rate(r, day_ms) * weight) / (r.silent_span_ms + weight)
 }
 
-/// Calls a refresh (a full pass of a shop that has its copy) is expected to cost: what the
-/// last refresh cost; before any, with SKU details fetched only for changed items
-/// (`skus_of_changed_only`, `full_pass_skus = "changed"`), its list pages alone, for the SKU
-/// calls that were most of the first copy's cost are not spent again; else what the first
-/// copy cost. `None`: nothing to go on.
-pub fn refresh_cost(r: &ChangeRate, items: u64, page_size: u64, skus_of_changed_only: bool) -> Option<u64> {
+/// Calls a refresh (a full pass of a shop that has its copy) is expected to cost: the
+/// average of the refreshes measured so far; before any, its list pages plus `sku_share` of
+/// the SKU calls the first copy made on top of them. `sku_share` is 1 when every full pass
+/// fetches every item's SKU details again (`full_pass_skus = "all"`); with `"changed"` a
+/// refresh fetches them only for changed items and for details older than `sku_max_age`, so
+/// about `full_every / sku_max_age` of them (refreshes come at least every `full_every`).
+/// `None`: nothing to go on.
+pub fn refresh_cost(r: &ChangeRate, items: u64, page_size: u64, sku_share: f64) -> Option<u64> {
     if r.refresh_calls > 0 {
         return Some(r.refresh_calls);
     }
-    let copy = (r.full_calls > 0).then_some(r.full_calls);
     // The list pages, with the same margin for splits as a first copy's estimate.
     let list = (items > 0).then(|| items.div_ceil(page_size.max(1)) * 11 / 10 + 5);
-    match (skus_of_changed_only, list) {
-        (true, Some(l)) => Some(copy.map_or(l, |c| c.min(l))),
-        _ => copy.or(list),
+    let share = |calls: u64| (sku_share.clamp(0.0, 1.0) * calls as f64).round() as u64;
+    match (list, r.full_calls) {
+        (Some(l), 0) => Some(l + share(items / 20)),
+        (Some(l), copy) => Some(l.min(copy) + share(copy.saturating_sub(l))),
+        (None, 0) => None,
+        (None, copy) => Some(copy),
     }
 }
 
@@ -149,7 +153,10 @@ pub fn observe(r: &mut ChangeRate, report: &PassReport, full_every_ms: i64) {
             if let Some(total) = report.full_pass_calls {
                 if let Some(prev) = r.last_full_ms {
                     r.silent_span_ms += (report.finished_ms - prev).max(0) as f64;
-                    r.refresh_calls = total;
+                    // Averaged: with `sku_max_age` every few refreshes fetch most SKU details
+                    // again, and the last one alone would swing between cheap and dear.
+                    r.refresh_calls =
+                        if r.refresh_calls == 0 { total } else { (r.refresh_calls + total) / 2 };
                 }
                 r.last_full_ms = Some(report.finished_ms);
                 r.full_calls = total;
@@ -246,8 +253,12 @@ mod tests {
         let measured = ChangeRate { silent: 200.0, silent_span_ms: 10.0 * day as f64, ..polled(80.0) };
         let ratio = silent_ratio([&busy, &quiet, &measured], day);
         assert!((0.25..0.30).contains(&ratio), "{ratio}");
-        // A shop's own measurement outweighs the prior within days.
-        assert!((19.0..21.0).contains(&per_day(&measured, ratio)), "{}", per_day(&measured, ratio));
+        // A shop's own measurement outweighs the prior within days: this one's polls find
+        // 80 changes a day (the ratio would expect about 20 silent ones), its refreshes found
+        // 2 a day over 10 days.
+        let own = ChangeRate { silent: 20.0, silent_span_ms: 10.0 * day as f64, ..polled(80.0) };
+        let got = per_day(&own, silent_ratio([&measured], day));
+        assert!((2.5..4.5).contains(&got), "{got}");
     }
 
     #[test]
@@ -258,17 +269,22 @@ mod tests {
         let mut copy = report(PassKind::Full, 0, 1_000, 0);
         copy.full_pass_calls = Some(400);
         observe(&mut r, &copy, 7 * day);
-        // SKU details only for changed items: a refresh reads the 100 list pages (and a
-        // margin); with every item's SKUs fetched again, it costs what the copy did.
-        assert_eq!(refresh_cost(&r, 4_000, 40, true), Some(115));
-        assert_eq!(refresh_cost(&r, 4_000, 40, false), Some(400));
-        // A refresh measured: its own cost from then on.
+        // SKU details only for changed items (none due by age): a refresh reads the 100
+        // list pages (and a margin); half of them due by age: half the copy's 285 SKU calls
+        // on top; every item's SKUs fetched again: what the copy cost.
+        assert_eq!(refresh_cost(&r, 4_000, 40, 0.0), Some(115));
+        assert_eq!(refresh_cost(&r, 4_000, 40, 0.5), Some(258));
+        assert_eq!(refresh_cost(&r, 4_000, 40, 1.0), Some(400));
+        // Refreshes measured: their average from then on.
         let mut refresh = report(PassKind::Full, day, day + 1_000, 3);
         refresh.full_pass_calls = Some(130);
         observe(&mut r, &refresh, 7 * day);
         assert_eq!((r.full_calls, r.refresh_calls), (130, 130));
-        assert_eq!(refresh_cost(&r, 4_000, 40, true), Some(130));
+        assert_eq!(refresh_cost(&r, 4_000, 40, 0.0), Some(130));
+        refresh.full_pass_calls = Some(390);
+        observe(&mut r, &refresh, 7 * day);
+        assert_eq!(refresh_cost(&r, 4_000, 40, 0.0), Some(260));
         // Nothing known at all.
-        assert_eq!(refresh_cost(&ChangeRate::default(), 0, 40, true), None);
+        assert_eq!(refresh_cost(&ChangeRate::default(), 0, 40, 0.0), None);
     }
 }

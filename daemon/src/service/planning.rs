@@ -116,7 +116,13 @@ pub(super) fn tick(shared: &Arc<Shared>) {
                     &state.rate,
                     state.item_count,
                     u64::from(shared.settings.sync.page_size),
-                    shared.settings.sync.full_pass_skus == SkuRefresh::Changed,
+                    match shared.settings.sync.full_pass_skus {
+                        SkuRefresh::All => 1.0,
+                        SkuRefresh::Changed => {
+                            shared.settings.budget.full_every.as_secs_f64()
+                                / shared.settings.sync.sku_max_age.as_secs_f64().max(1.0)
+                        }
+                    },
                 ),
                 rate: state.rate,
                 items: state.item_count,

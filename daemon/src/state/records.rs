@@ -331,8 +331,8 @@ pub struct ChangeRate {
     /// Calls the last complete full pass cost, all its sessions together.
     #[serde(default)]
     pub full_calls: u64,
-    /// The same, for the last complete full pass that followed an earlier one (a refresh):
-    /// with SKU details fetched only for changed items, it costs a fraction of a first copy.
+    /// What the complete full passes that followed an earlier one (refreshes) cost, averaged:
+    /// with SKU details fetched only for changed and old items, a fraction of a first copy.
     #[serde(default)]
     pub refresh_calls: u64,
 }
