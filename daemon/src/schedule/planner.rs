@@ -421,12 +421,12 @@ pub fn plan(input: &Input<'_>) -> Plan {
     // started last goes first (see `CRITICAL_COPY`).
     let backlog: u64 = input.shops.iter().filter(|s| s.auto_full && !s.synced).filter_map(full_cost).sum();
     let others = input.accounts.len().saturating_sub(1) as u64;
-    let first_copy_key = |s: &ShopView, size: Option<u64>| match size {
-        // Between the probes (-1) and the rest, the biggest first.
-        _ if full_cost(s).is_some_and(|c| c < backlog && c * others * CRITICAL_COPY >= backlog) => {
-            -0.5 - full_cost(s).unwrap_or(0) as f64 / backlog.max(1) as f64 / 2.0
+    let first_copy_key = |s: &ShopView, size: Option<u64>| match (full_cost(s), size) {
+        // Between the probes (-1) and the rest, the biggest first (`c < backlog`: no zero).
+        (Some(c), _) if c < backlog && c * others * CRITICAL_COPY >= backlog => {
+            -0.5 - c as f64 / backlog as f64 / 2.0
         }
-        Some(n) if n > 0 => n as f64,
+        (_, Some(n)) if n > 0 => n as f64,
         _ => -1.0,
     };
     let mut order: Vec<(u8, f64, usize)> = Vec::new();
