@@ -58,7 +58,9 @@
 use crate::config::{BudgetSettings, BudgetSplit};
 use crate::state::ChangeRate;
 
-use super::rates::{per_change_cost, poll_fixed_cost, silent_rate, silent_ratio, visible_rate};
+use super::rates::{
+    list_calls, per_change_cost, poll_fixed_cost, silent_rate, silent_ratio, sku_calls, visible_rate,
+};
 
 /// A full session is not started for fewer calls than this.
 const MIN_FULL_CHUNK: u64 = 10;
@@ -317,7 +319,7 @@ fn full_cost(s: &ShopView) -> Option<u64> {
         return Some(s.rate.full_calls);
     }
     // List calls with the splitting margin, and SKU calls for a share of the listings.
-    (s.items > 0).then(|| s.items.div_ceil(40) * 11 / 10 + s.items / 20 + 5)
+    (s.items > 0).then(|| list_calls(s.items, 40) + sku_calls(s.items))
 }
 
 /// What the planner decided at one tick.

@@ -53,6 +53,17 @@ pub fn silent_rate(r: &ChangeRate, day_ms: i64, ratio: f64) -> f64 {
     (r.silent + ratio * visible_rate(r, day_ms) * weight) / (r.silent_span_ms + weight)
 }
 
+/// List calls a full pass of `items` items is expected to make: its pages, a tenth more for
+/// the splits, and a few counts.
+pub fn list_calls(items: u64, page_size: u64) -> u64 {
+    items.div_ceil(page_size.max(1)) * 11 / 10 + 5
+}
+
+/// SKU-detail calls a first copy of `items` items is expected to make.
+pub fn sku_calls(items: u64) -> u64 {
+    items / 20
+}
+
 /// Calls a refresh (a full pass of a shop that has its copy) is expected to cost: the
 /// average of the refreshes measured so far; before any, its list pages plus `sku_share` of
 /// the SKU calls the first copy made on top of them. `sku_share` is 1 when every full pass
@@ -64,11 +75,10 @@ pub fn refresh_cost(r: &ChangeRate, items: u64, page_size: u64, sku_share: f64) 
     if r.refresh_calls > 0 {
         return Some(r.refresh_calls);
     }
-    // The list pages, with the same margin for splits as a first copy's estimate.
-    let list = (items > 0).then(|| items.div_ceil(page_size.max(1)) * 11 / 10 + 5);
+    let list = (items > 0).then(|| list_calls(items, page_size));
     let share = |calls: u64| (sku_share.clamp(0.0, 1.0) * calls as f64).round() as u64;
     match (list, r.full_calls) {
-        (Some(l), 0) => Some(l + share(items / 20)),
+        (Some(l), 0) => Some(l + share(sku_calls(items))),
         (Some(l), copy) => Some(l.min(copy) + share(copy.saturating_sub(l))),
         (None, 0) => None,
         (None, copy) => Some(copy),
