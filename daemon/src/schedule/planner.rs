@@ -41,9 +41,14 @@
 //! changes, waiting about 60 hours on average).
 //!
 //! **Full passes.** Open passes and first copies first (progress already paid for, and an
-//! uncopied shop is the stalest there is), shortest first: every change of a shop waits for
-//! its copy, so finishing small shops first minimises the mean wait (shortest job first);
-//! a shop of unknown size gets a short probe session that learns its official count, and a
+//! uncopied shop is the stalest there is), by Smith's rule (weighted shortest processing
+//! time): the least items left per change a day that waits for the pass first. Every
+//! change of a shop waits for its copy (polls of the open copy catch the visible ones made
+//! since its start), and for a refresh its silent ones; ordering by size over that rate
+//! minimises the total wait, where shortest first (what the rule gives for equal rates) would
+//! leave a big busy shop's many changes waiting behind small quiet shops. The rates are
+//! learned from the polls of the open copies, so the order sharpens over the first day. A
+//! shop of unknown size gets a short probe session that learns its official count, and a
 //! copy so big that, started last, it would outlast all the others goes ahead of them (see
 //! [`CRITICAL_COPY`]). Then
 //! shops on `full = "auto"` whose last full pass is older than `full_every`, most overdue
@@ -80,7 +85,7 @@ const AHEAD: f64 = 0.05;
 /// the copies were late for another reason, see [`CRITICAL_COPY`].)
 const POLLS_WHILE_COPYING: f64 = 0.35;
 /// A first copy whose calls left, times the other accounts, times this, reach the calls all
-/// first copies still need is started ahead of the shortest-first order. Shortest first, the
+/// first copies still need is started ahead of the order below. Shortest first (equal rates), the
 /// biggest copy would start last and then run alone: a pass has one session at a time, so
 /// while it ends the other accounts' full calls go elsewhere and the last copy is late by
 /// about its calls times the other accounts over the day's calls (measured: complete on day
@@ -297,7 +302,8 @@ pub fn poll_intervals(
 
 /// How much a refresh (a full pass of a synced shop) is worth per call now: the silent
 /// changes (stock and sales edits, removals: only a full pass sees them) arrive at rate `s`
-/// and have waited `a²·s/2` in total since the last full pass `a` ago; a pass costs `c`.
+/// and have waited `a²·s/2` in total since the last full pass's view `a` ago (the middle of
+/// its run: see `ChangeRate::last_full_view_ms`); a pass costs `c`.
 /// Serving the largest `s·a²/c` first is the square-root rule again (each shop then gets
 /// refreshed every `∝ √(c/s)`), the rule that minimises the mean wait of a change under a
 /// fixed budget, as for polls (see the module's head).
@@ -423,12 +429,20 @@ pub fn plan(input: &Input<'_>) -> Plan {
     // started last goes first (see `CRITICAL_COPY`).
     let backlog: u64 = input.shops.iter().filter(|s| s.auto_full && !s.synced).filter_map(full_cost).sum();
     let others = input.accounts.len().saturating_sub(1) as u64;
+    // Smith's rule (weighted shortest processing time): items left over the changes a day
+    // that wait for the pass. For a first copy that is all of the shop's changes (polls
+    // catch some visible ones meanwhile), for a refresh its silent ones.
+    let waiting = |s: &ShopView| {
+        let silent = silent_rate(&s.rate, day, ratio);
+        (if s.synced { silent } else { visible_rate(&s.rate, day) + silent }) * day as f64
+    };
+    let smith = |s: &ShopView, n: u64| n as f64 / waiting(s).max(1e-9);
     let first_copy_key = |s: &ShopView, size: Option<u64>| match (full_cost(s), size) {
         // Between the probes (-1) and the rest, the biggest first (`c < backlog`: no zero).
         (Some(c), _) if c < backlog && c * others * CRITICAL_COPY >= backlog => {
             -0.5 - c as f64 / backlog as f64 / 2.0
         }
-        (_, Some(n)) if n > 0 => n as f64,
+        (_, Some(n)) if n > 0 => smith(s, n),
         _ => -1.0,
     };
     let mut order: Vec<(u8, f64, usize)> = Vec::new();
@@ -437,18 +451,22 @@ pub fn plan(input: &Input<'_>) -> Plan {
             continue;
         }
         let since_full = now - s.rate.last_full_ms.unwrap_or(0);
+        // Silent changes gather on an item from when the last pass read it: about halfway
+        // through that pass (a first copy can take days).
+        let since_view = now - s.rate.last_full_view_ms.or(s.rate.last_full_ms).unwrap_or(0);
         // Shops with a full cron get their first and resumed passes from the cron side.
         let key = match &s.open {
             Some(_) if !s.auto_full => continue,
-            // Shortest first: a pass that ends sooner hands its shop's changes over sooner.
-            Some(o) if s.synced => (0, o.items_left.map_or(-1.0, |n| n as f64)),
+            // Shortest first, weighted by the changes that wait: a pass that ends sooner hands
+            // its shop's changes over sooner.
+            Some(o) if s.synced => (0, o.items_left.map_or(-1.0, |n| smith(s, n))),
             Some(o) => (0, first_copy_key(s, o.items_left)),
             None if !s.synced && !s.auto_full => continue,
             // A first copy of unknown size is probed first (a short session learns the
-            // official count), then takes its place in the shortest-first order.
+            // official count), then takes its place in the order by Smith's rule.
             None if !s.synced => (0, first_copy_key(s, Some(s.items))),
             None if s.auto_full && since_full >= full_every => (2, -(since_full as f64) / full_every as f64),
-            None if s.auto_full => (3, -refresh_index(s, since_full, day, ratio)),
+            None if s.auto_full => (3, -refresh_index(s, since_view, day, ratio)),
             None => continue,
         };
         order.push((key.0, key.1, i));
@@ -722,7 +740,7 @@ mod tests {
     }
 
     #[test]
-    fn open_passes_and_first_copies_come_first_shortest_first_then_overdue_ones() {
+    fn open_passes_and_first_copies_come_first_then_overdue_ones() {
         let b = budget();
         let mut shops = vec![shop(true), shop(false), shop(true), shop(true)];
         shops[0].rate.last_full_ms = Some(0); // overdue at day 8
@@ -739,7 +757,37 @@ mod tests {
             .iter()
             .filter_map(|l| if let Launch::Full { shop, .. } = l { Some(*shop) } else { None })
             .collect();
-        assert_eq!(&fulls[..3.min(fulls.len())], &[2, 1, 0][..3.min(fulls.len())], "{fulls:?}");
+        // Nothing measured yet: every change of the uncopied shop waits for its copy, only
+        // the silent ones (about half as many) for the refresh, so the copy of twice the
+        // size goes first (1,000 / 1.5 against 500 / 0.5, in the prior's changes).
+        assert_eq!(&fulls[..3.min(fulls.len())], &[1, 2, 0][..3.min(fulls.len())], "{fulls:?}");
+    }
+
+    #[test]
+    fn first_copies_go_by_their_size_over_the_changes_that_wait_for_them() {
+        let b = budget();
+        // Three first copies in progress, polled for a day: a big busy shop, a small and a
+        // middling one where polls found nothing.
+        let mut shops = vec![shop(false), shop(false), shop(false)];
+        let sizes = [(4_000, 300.0), (500, 0.0), (1_000, 0.0)];
+        for (s, &(items, found)) in shops.iter_mut().zip(&sizes) {
+            s.items = items;
+            s.open = Some(OpenPass { items_left: Some(items), calls_left: Some(items / 10) });
+            s.rate.events = found;
+            s.rate.span_ms = DAY as f64;
+            s.auto_polls = false;
+        }
+        // One account: no copy is critical (see `CRITICAL_COPY`). Shortest first would take
+        // the two quiet ones; the busy shop's 150 changes a day weigh more than its size.
+        let accounts = [account(0.2)];
+        let input = view(&b, &accounts, &shops, 2 * DAY, 8);
+        assert_eq!(fulls(&input).iter().map(|f| f.0).collect::<Vec<_>>(), vec![0, 1]);
+        // Equal rates: shortest first.
+        for s in &mut shops {
+            s.rate.events = 0.0;
+        }
+        let input = view(&b, &accounts, &shops, 2 * DAY, 8);
+        assert_eq!(fulls(&input).iter().map(|f| f.0).collect::<Vec<_>>(), vec![1, 2]);
     }
 
     #[test]
