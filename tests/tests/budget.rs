@@ -175,7 +175,12 @@ fn a_shop_bigger_than_a_quota_day_completes_across_days() {
     // A kill can cost the pages read but not yet committed (waiting for their SKU batch):
     // a few per window in flight (4) per interruption (SIGKILL, SIGTERM and the quota
     // running out on each of about five days).
-    assert!(repeated <= 7 * 4 * 3, "{repeated} list pages were answered twice");
+    // On failure, which pages: the query keys (sort|...|window|category|page) say why.
+    assert!(
+        repeated <= 7 * 4 * 3,
+        "{repeated} list pages were answered twice: {}",
+        sim.admin_get("/_sim/counters/repeated_pages")
+    );
 
     let status = setup.status_json().expect("status");
     let shop = &status["shops"][0]["state"];

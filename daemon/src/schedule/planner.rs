@@ -302,8 +302,7 @@ pub fn poll_intervals(
 
 /// How much a refresh (a full pass of a synced shop) is worth per call now: the silent
 /// changes (stock and sales edits, removals: only a full pass sees them) arrive at rate `s`
-/// and have waited `a²·s/2` in total since the last full pass's view `a` ago (the middle of
-/// its run: see `ChangeRate::last_full_view_ms`); a pass costs `c`.
+/// and have waited `a²·s/2` in total since the last full pass `a` ago; a pass costs `c`.
 /// Serving the largest `s·a²/c` first is the square-root rule again (each shop then gets
 /// refreshed every `∝ √(c/s)`), the rule that minimises the mean wait of a change under a
 /// fixed budget, as for polls (see the module's head).
@@ -451,9 +450,6 @@ pub fn plan(input: &Input<'_>) -> Plan {
             continue;
         }
         let since_full = now - s.rate.last_full_ms.unwrap_or(0);
-        // Silent changes gather on an item from when the last pass read it: about halfway
-        // through that pass (a first copy can take days).
-        let since_view = now - s.rate.last_full_view_ms.or(s.rate.last_full_ms).unwrap_or(0);
         // Shops with a full cron get their first and resumed passes from the cron side.
         let key = match &s.open {
             Some(_) if !s.auto_full => continue,
@@ -466,7 +462,7 @@ pub fn plan(input: &Input<'_>) -> Plan {
             // official count), then takes its place in the order by Smith's rule.
             None if !s.synced => (0, first_copy_key(s, Some(s.items))),
             None if s.auto_full && since_full >= full_every => (2, -(since_full as f64) / full_every as f64),
-            None if s.auto_full => (3, -refresh_index(s, since_view, day, ratio)),
+            None if s.auto_full => (3, -refresh_index(s, since_full, day, ratio)),
             None => continue,
         };
         order.push((key.0, key.1, i));

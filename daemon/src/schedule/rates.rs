@@ -161,19 +161,14 @@ pub fn observe(r: &mut ChangeRate, report: &PassReport, full_every_ms: i64) {
                 r.silent += (report.updates + report.deletes) as f64;
             }
             if let Some(total) = report.full_pass_calls {
-                let started = report.full_pass_started_ms.unwrap_or(report.started_ms);
-                let view = started + (report.finished_ms - started).max(0) / 2;
-                // The silent changes it found gathered on each item since the last pass read
-                // it: from view to view, not from end to end.
-                if let Some(prev) = r.last_full_view_ms.or(r.last_full_ms) {
-                    r.silent_span_ms += (view - prev).max(0) as f64;
+                if let Some(prev) = r.last_full_ms {
+                    r.silent_span_ms += (report.finished_ms - prev).max(0) as f64;
                     // Averaged: with `sku_max_age` every few refreshes fetch most SKU details
                     // again, and the last one alone would swing between cheap and dear.
                     r.refresh_calls =
                         if r.refresh_calls == 0 { total } else { (r.refresh_calls + total) / 2 };
                 }
                 r.last_full_ms = Some(report.finished_ms);
-                r.last_full_view_ms = Some(view);
                 r.full_calls = total;
                 // A full pass's view of the platform reaches its start: polls go on from there.
                 r.last_poll_ms = r.last_poll_ms.max(Some(report.started_ms));
@@ -213,7 +208,6 @@ mod tests {
             watermark_ms: None,
             resumable: false,
             full_pass_calls: None,
-            full_pass_started_ms: None,
         }
     }
 
@@ -275,26 +269,6 @@ mod tests {
         let own = ChangeRate { silent: 20.0, silent_span_ms: 10.0 * day as f64, ..polled(80.0) };
         let got = per_day(&own, silent_ratio([&measured], day));
         assert!((2.5..4.5).contains(&got), "{got}");
-    }
-
-    #[test]
-    fn a_full_pass_stands_for_the_middle_of_its_run() {
-        let day = 86_400_000;
-        let mut r = ChangeRate::default();
-        // A first copy over four days (its last session starts on day 3.5).
-        let mut copy = report(PassKind::Full, 3 * day + day / 2, 4 * day, 0);
-        copy.full_pass_calls = Some(4_000);
-        copy.full_pass_started_ms = Some(0);
-        observe(&mut r, &copy, 7 * day);
-        assert_eq!((r.last_full_ms, r.last_full_view_ms), (Some(4 * day), Some(2 * day)));
-        // A refresh in one session from day 9.5 to 10 finds 30 silent changes: they gathered
-        // from day 2 (on average) to day 9.75, not from day 4.
-        let mut refresh = report(PassKind::Full, 9 * day + day / 2, 10 * day, 30);
-        refresh.full_pass_calls = Some(500);
-        refresh.full_pass_started_ms = Some(9 * day + day / 2);
-        observe(&mut r, &refresh, 7 * day);
-        assert_eq!(r.silent_span_ms, (7 * day + 3 * day / 4) as f64);
-        assert_eq!(r.silent, 30.0);
     }
 
     #[test]

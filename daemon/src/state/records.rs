@@ -328,11 +328,6 @@ pub struct ChangeRate {
     /// When the last full pass finished.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_full_ms: Option<i64>,
-    /// The moment the last full pass's view of the shop stands for: halfway through its run.
-    /// A first copy can take days, and an item it read on its first day has gathered silent
-    /// changes since then, not since the copy finished.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub last_full_view_ms: Option<i64>,
     /// Calls the last complete full pass cost, all its sessions together.
     #[serde(default)]
     pub full_calls: u64,

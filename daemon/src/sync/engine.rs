@@ -66,8 +66,6 @@ pub struct PassReport {
     pub resumable: bool,
     /// For a full pass this session completed: what the whole pass cost, all sessions.
     pub full_pass_calls: Option<u64>,
-    /// For a full pass this session completed: when its first session started.
-    pub full_pass_started_ms: Option<i64>,
 }
 
 /// Syncs shops through one account's client into the store.

@@ -50,7 +50,6 @@ impl Engine {
         // Items an incremental pass writes while a full pass is open count as seen by it.
         ctx.mark = state.full.as_ref().map(|f| f.pass_id);
         let started_ms = now_ms();
-        let mut pass_started = None;
         let result = match (kind, from) {
             (PassKind::Incremental, Some(from)) => {
                 tracing::info!(shop = %shop, kind = ?kind, "pass started");
@@ -64,7 +63,6 @@ impl Engine {
             _ => match full::open(&ctx) {
                 Ok(progress) => {
                     tracing::info!(shop = %shop, kind = ?kind, session = progress.sessions, "pass started");
-                    pass_started = Some(progress.started_ms);
                     ctx.mark = Some(progress.pass_id);
                     ctx.persist_windows = true;
                     let ctx = Arc::new(ctx);
@@ -81,7 +79,6 @@ impl Engine {
         let total_calls = result.as_ref().ok().and_then(|r| r.as_ref().map(|(_, calls)| *calls));
         let result = result.map(|r| r.map(|(c, _)| c));
         let mut report = self.finish(shop, kind, started_ms, &stats, result).await?;
-        report.full_pass_started_ms = total_calls.and(pass_started);
         report.full_pass_calls = total_calls;
         Ok(report)
     }
@@ -163,7 +160,6 @@ impl Engine {
             watermark_ms: state.watermark_ms,
             resumable: state.full.is_some(),
             full_pass_calls: None,
-            full_pass_started_ms: None,
         };
         match &result {
             Ok(_) => tracing::info!(

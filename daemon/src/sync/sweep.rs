@@ -111,11 +111,9 @@ impl Engine {
         let stale_before = full.then(|| now_ms() - self.sync.sku_max_age.as_millis() as i64);
         let mut ctx = Ctx::new(self.clone(), shop.clone(), stats.clone(), false);
         let started_ms = now_ms();
-        let mut pass_started = None;
         let result = match full::open(&ctx) {
             Ok(progress) => {
                 tracing::info!(shop = %shop, kind = ?kind, session = progress.sessions, "sweep started");
-                pass_started = Some(progress.started_ms);
                 ctx.mark = Some(progress.pass_id);
                 let ctx = Arc::new(ctx);
                 let r = run(&ctx, seller, progress, stale_before).await;
@@ -129,7 +127,6 @@ impl Engine {
         };
         let total_calls = result.as_ref().ok().and_then(|(c, calls)| c.as_ref().map(|_| *calls));
         let mut report = self.finish(shop, kind, started_ms, &stats, result.map(|(c, _)| c)).await?;
-        report.full_pass_started_ms = total_calls.and(pass_started);
         report.full_pass_calls = total_calls;
         Ok(report)
     }
