@@ -47,11 +47,13 @@
 //! since its start), and for a refresh its silent ones; ordering by size over that rate
 //! minimises the total wait, where shortest first (what the rule gives for equal rates) would
 //! leave a big busy shop's many changes waiting behind small quiet shops. The rates are
-//! learned from the polls of the open copies, so the order sharpens over the first day. A
-//! shop of unknown size gets a short probe session that learns its official count, and a
-//! copy so big that, started last, it would outlast all the others goes ahead of them (see
-//! [`CRITICAL_COPY`]). Then
-//! shops on `full = "auto"` whose last full pass is older than `full_every`, most overdue
+//! learned from the polls of the open copies, so the order sharpens over the first day.
+//! (In `bench-budget` it gained nothing beyond one run's noise over shortest first: the
+//! polls of an open copy hand over most of its visible changes anyway, and its silent ones
+//! wait for the first refresh after it, which this order does not move.) A shop of
+//! unknown size gets a short probe session that learns its official count, and a copy so
+//! big that, started last, it would outlast all the others goes ahead of them (see
+//! [`CRITICAL_COPY`]). Then shops on `full = "auto"` whose last full pass is older than `full_every`, most overdue
 //! first, and then, with what the day still has, refreshes by the square-root rule (see
 //! [`refresh_index`]): the shop whose expected silent changes (stock and sales edits and
 //! removals only a full pass sees) weigh most per call. A refresh is priced at what the
@@ -85,8 +87,8 @@ const AHEAD: f64 = 0.05;
 /// the copies were late for another reason, see [`CRITICAL_COPY`].)
 const POLLS_WHILE_COPYING: f64 = 0.35;
 /// A first copy whose calls left, times the other accounts, times this, reach the calls all
-/// first copies still need is started ahead of the order below. Shortest first (equal rates), the
-/// biggest copy would start last and then run alone: a pass has one session at a time, so
+/// first copies still need is started ahead of the order below. Shortest first (equal
+/// rates), the biggest copy would start last and then run alone: a pass has one session at a time, so
 /// while it ends the other accounts' full calls go elsewhere and the last copy is late by
 /// about its calls times the other accounts over the day's calls (measured: complete on day
 /// 6.2, where the calls sufficed for about 5.5). With one account there is nothing to gain.
