@@ -53,9 +53,9 @@
 //! wait for the first refresh after it, which this order does not move.) A shop of
 //! unknown size gets a short probe session that learns its official count, and a copy so
 //! big that, started last, it would outlast all the others goes ahead of them (see
-//! [`CRITICAL_COPY`]). Then shops on `full = "auto"` whose last full pass is older than `full_every`, most overdue
-//! first, and then, with what the day still has, refreshes by the square-root rule (see
-//! [`refresh_index`]): the shop whose expected silent changes (stock and sales edits and
+//! [`CRITICAL_COPY`]). Then shops on `full = "auto"` whose last full pass is older than
+//! `full_every`, most overdue first, and then, with what the day still has, refreshes by
+//! the square-root rule (see [`refresh_index`]): the shop whose expected silent changes (stock and sales edits and
 //! removals only a full pass sees) weigh most per call. A refresh is priced at what the
 //! shop's refreshes cost on average, or before any at its list pages and the SKU details it
 //! is expected to fetch again (`rates::refresh_cost`): a first copy's cost, SKU details of
@@ -88,10 +88,11 @@ const AHEAD: f64 = 0.05;
 const POLLS_WHILE_COPYING: f64 = 0.35;
 /// A first copy whose calls left, times the other accounts, times this, reach the calls all
 /// first copies still need is started ahead of the order below. Shortest first (equal
-/// rates), the biggest copy would start last and then run alone: a pass has one session at a time, so
-/// while it ends the other accounts' full calls go elsewhere and the last copy is late by
-/// about its calls times the other accounts over the day's calls (measured: complete on day
-/// 6.2, where the calls sufficed for about 5.5). With one account there is nothing to gain.
+/// rates), the biggest copy would start last and then run alone: a pass has one session at
+/// a time, so while it ends the other accounts' full calls go elsewhere and the last copy is
+/// late by about its calls times the other accounts over the day's calls (measured: complete
+/// on day 6.2, where the calls sufficed for about 5.5). With one account there is nothing to
+/// gain.
 const CRITICAL_COPY: u64 = 3;
 /// In the last tenth of the day full passes may take all that is left but this share of the
 /// limit (what the day has not spent by then is lost at the reset).
