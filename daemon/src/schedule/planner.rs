@@ -54,13 +54,12 @@
 //! unknown size gets a short probe session that learns its official count, and a copy so
 //! big that, started last, it would outlast all the others goes ahead of them (see
 //! [`CRITICAL_COPY`]). Then shops on `full = "auto"` whose last full pass is older than
-//! `full_every`, most overdue first, and then, with what the day still has, refreshes by
-//! the square-root rule (see [`refresh_index`]): the shop whose expected silent changes (stock and sales edits and
-//! removals only a full pass sees) weigh most per call. A refresh is priced at what the
-//! shop's refreshes cost on average, or before any at its list pages and the SKU details it
-//! is expected to fetch again (`rates::refresh_cost`): a first copy's cost, SKU details of
-//! every item included, would make every shop look several times dearer to refresh than it
-//! is.
+//! `full_every`, most overdue first, and then, with what the day still has, refreshes by the
+//! square-root rule (see [`refresh_index`]): the shop whose expected silent changes (stock and
+//! sales edits and removals only a full pass sees) weigh most per call. A refresh is priced at what
+//! the shop's refreshes cost on average, or before any at its list pages and the SKU details it is
+//! expected to fetch again (`rates::refresh_cost`): a first copy's cost, SKU details of every item
+//! included, would make every shop look several times dearer to refresh than it is.
 
 use crate::config::{BudgetSettings, BudgetSplit};
 use crate::state::ChangeRate;
