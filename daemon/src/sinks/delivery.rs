@@ -12,6 +12,11 @@
 //! after `reject_attempts` tries, and everything around them is delivered. The halving is
 //! immediate (a rejection is about the data, waiting does not change it).
 //!
+//! While the plugin delivers a batch, the next one is read from the outbox and framed
+//! (`Batch`): the read is about half of a fast sink's time per batch, and it need not wait
+//! for the call. It is used only if the cursor then stands where it was read from (the batch
+//! passed); after a failure or a split it is dropped and the outbox read again.
+//!
 //! A sink whose plugin cannot create an instance (its database is down at start, a secret
 //! file is not there yet) or whose library is missing still runs: it is unhealthy, counts
 //! errors, and tries again with the same backoff as a failing delivery.
@@ -79,6 +84,36 @@ enum Step {
     Split,
 }
 
+/// A batch read from the outbox and framed as the JSON array the plugin takes.
+struct Batch {
+    /// The cursor it was read after.
+    after: u64,
+    first: u64,
+    last: u64,
+    len: usize,
+    /// The stored events are JSON already: the array is built without decoding them.
+    json: Arc<Vec<u8>>,
+}
+
+impl Batch {
+    fn read(store: &Store, after: u64, limit: usize) -> Result<Option<Batch>, StateError> {
+        let events = store.raw_events_after(after, limit)?;
+        let (Some(first), Some(last)) = (events.first().map(|b| b.0), events.last().map(|b| b.0)) else {
+            return Ok(None);
+        };
+        let mut json = Vec::with_capacity(events.iter().map(|b| b.1.len() + 1).sum::<usize>() + 2);
+        json.push(b'[');
+        for (i, (_, ev)) in events.iter().enumerate() {
+            if i > 0 {
+                json.push(b',');
+            }
+            json.extend_from_slice(ev);
+        }
+        json.push(b']');
+        Ok(Some(Batch { after, first, last, len: events.len(), json: Arc::new(json) }))
+    }
+}
+
 pub struct SinkRunner {
     pub name: String,
     plugin: String,
@@ -100,6 +135,8 @@ pub struct SinkRunner {
     /// Set once a lone event was dead-lettered: the rest of the suspect range is probed
     /// with batches doubling in size instead of one event at a time.
     widening: AtomicBool,
+    /// The batch after the one being delivered, read while the plugin worked.
+    ahead: Mutex<Option<Batch>>,
 }
 
 fn open(s: &SinkSettings, plugin_dir: &Path) -> Result<Instance, HostError> {
@@ -124,6 +161,7 @@ impl SinkRunner {
             in_flight: Arc::new(AtomicBool::new(false)),
             suspect_until: AtomicU64::new(0),
             widening: AtomicBool::new(false),
+            ahead: Mutex::new(None),
         }
     }
 
@@ -266,30 +304,35 @@ impl SinkRunner {
             Err(m) => return Ok(self.failed(m)),
         };
         let cursor = self.cursor()?;
-        let batch = self.store.raw_events_after(cursor, self.batch_limit(cursor))?;
-        let (Some(first), Some(last)) = (batch.first().map(|b| b.0), batch.last().map(|b| b.0)) else {
-            return Ok(Step::Idle);
+        let limit = self.batch_limit(cursor);
+        let ahead = self.ahead.lock().unwrap_or_else(|e| e.into_inner()).take();
+        // A batch read ahead holds at most a full batch; in a suspect range (a split) the
+        // limit is smaller and the outbox is read again.
+        let batch = match ahead {
+            Some(b) if b.after == cursor && b.len <= limit => b,
+            _ => match Batch::read(&self.store, cursor, limit)? {
+                Some(b) => b,
+                None => return Ok(Step::Idle),
+            },
         };
+        let (first, last) = (batch.first, batch.last);
         // An event leaves the process only once it is durable (see state/store.rs).
         self.store.ensure_durable(last).await?;
-        // The stored events are JSON already: the batch is their array, built without decoding.
-        let mut json = Vec::with_capacity(batch.iter().map(|b| b.1.len() + 1).sum::<usize>() + 2);
-        json.push(b'[');
-        for (i, (_, ev)) in batch.iter().enumerate() {
-            if i > 0 {
-                json.push(b',');
-            }
-            json.extend_from_slice(ev);
-        }
-        json.push(b']');
         let flag = self.in_flight.clone();
         flag.store(true, Ordering::Release);
-        let payload = json.clone();
+        let payload = batch.json.clone();
         let call = tokio::task::spawn_blocking(move || {
             let r = inst.deliver(&payload);
             flag.store(false, Ordering::Release);
             r
         });
+        // While the plugin works: the batch that follows if this one passes. A read that
+        // fails here is simply not kept; the next step reads again and reports it.
+        if last >= self.suspect_until.load(Ordering::Relaxed) {
+            if let Ok(next) = Batch::read(&self.store, last, self.opts.batch_size.max(1)) {
+                *self.ahead.lock().unwrap_or_else(|e| e.into_inner()) = next;
+            }
+        }
         let result = match tokio::time::timeout(self.opts.timeout, call).await {
             Err(_) => {
                 self.health.stuck.store(true, Ordering::Relaxed);
@@ -305,15 +348,15 @@ impl SinkRunner {
                 self.store.set_sink_cursor(&self.name, last)?;
                 self.rejections.store(0, Ordering::Relaxed);
                 self.passed(last);
-                self.health.delivered.fetch_add(batch.len() as u64, Ordering::Relaxed);
+                self.health.delivered.fetch_add(batch.len as u64, Ordering::Relaxed);
                 self.health.healthy.store(true, Ordering::Relaxed);
                 Ok(Step::Delivered)
             }
             Call::Retry(m) => Ok(self.failed(m)),
-            Call::Reject(m) if batch.len() > 1 => {
+            Call::Reject(m) if batch.len > 1 => {
                 self.note_error(&m);
-                self.narrow(batch.len(), last);
-                tracing::info!(sink = %self.name, events = batch.len(), error = %m, "batch rejected; splitting it to find the events refused");
+                self.narrow(batch.len, last);
+                tracing::info!(sink = %self.name, events = batch.len, error = %m, "batch rejected; splitting it to find the events refused");
                 Ok(Step::Split)
             }
             Call::Reject(m) => {
@@ -326,17 +369,17 @@ impl SinkRunner {
                     sink: self.name.clone(),
                     first_pos: first,
                     last_pos: last,
-                    events: batch.len() as u64,
+                    events: batch.len as u64,
                     error: m.clone(),
                     at_ms: now_ms(),
-                    batch: String::from_utf8_lossy(&json).into_owned(),
+                    batch: String::from_utf8_lossy(&batch.json).into_owned(),
                 };
                 self.store.dlq_put(&letter)?;
                 self.store.set_sink_cursor(&self.name, last)?;
                 self.rejections.store(0, Ordering::Relaxed);
                 self.widening.store(true, Ordering::Relaxed);
                 self.passed(last);
-                self.health.dead_lettered.fetch_add(batch.len() as u64, Ordering::Relaxed);
+                self.health.dead_lettered.fetch_add(batch.len as u64, Ordering::Relaxed);
                 self.note_error(&m);
                 tracing::error!(sink = %self.name, pos = first, error = %m, "event moved to the dead-letter queue");
                 Ok(Step::Delivered)
