@@ -322,7 +322,8 @@ impl Client {
         // counted there on the next day, where we did not count it (a call refused with code
         // 15 at a reset, seen under load with scaled quota days).
         let permit = inner.pacer.acquire().await;
-        if let Err(until_ms) = inner.quota.spend(now_ms()) {
+        let spent_ms = now_ms();
+        if let Err(until_ms) = inner.quota.spend(spent_ms) {
             // No call was made (the pass stops on this error): release the slot as after a success.
             permit.done(Outcome::Success);
             return Err(ApiError::QuotaExhausted { account: inner.account.name.clone(), until_ms });
@@ -368,6 +369,7 @@ impl Client {
             }
             Err(e) => Err(ApiError::from_transport(e)),
         };
+        inner.quota.settle(spent_ms, now_ms());
         let outcome = match &result {
             Ok(_) => Outcome::Success,
             Err(e) => match e.retry() {

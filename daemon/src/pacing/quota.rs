@@ -7,6 +7,12 @@
 //! Asia/Shanghai on the platform), and that is persisted too, so a restart does not spend
 //! calls only to hear code 15 again.
 //!
+//! A call counted just before the reset can reach the platform just after it, and be counted
+//! there on the next day, where we did not count it: a call whose answer comes back on a
+//! later quota day than it was counted on is counted on that day too ([`Quota::settle`]).
+//! Without that, a day spent to its last call ends with one refused (seen under load with
+//! scaled quota days). Only calls in flight across a reset are counted twice.
+//!
 //! Counts are kept per app key, not per account name: renaming an account in the config
 //! must not hand it a fresh day.
 
@@ -106,6 +112,18 @@ impl Quota {
         Ok(())
     }
 
+    /// A call counted at `spent_ms` has come back at `now_ms`: if a reset came between, the
+    /// platform may have counted it on the new day, so it is counted there too.
+    pub fn settle(&self, spent_ms: i64, now_ms: i64) {
+        if self.days.index(spent_ms) >= self.days.index(now_ms) {
+            return;
+        }
+        if let Some(d) = self.today(now_ms).as_mut() {
+            d.used += 1;
+            self.store.save(&self.key, d.day, d.used);
+        }
+    }
+
     /// The platform said the quota is gone (code 15): believe it until the reset.
     pub fn mark_exhausted(&self, now_ms: i64) -> i64 {
         if let Some(d) = self.today(now_ms).as_mut() {
@@ -147,6 +165,22 @@ mod tests {
         assert!(q.spend(t).is_ok());
         assert_eq!(q.spend(t), Err(next_shanghai_midnight(t)));
         assert!(q.spend(next_shanghai_midnight(t)).is_ok());
+    }
+
+    #[test]
+    fn a_call_in_flight_across_the_reset_counts_on_both_days() {
+        let store = Arc::new(MemoryQuotaStore::default());
+        let q = Quota::new("a", 10, QuotaDay::default(), store);
+        let reset = next_shanghai_midnight(1_700_000_000_000);
+        // Counted 5 ms before the reset, answered 20 ms after it.
+        assert!(q.spend(reset - 5).is_ok());
+        q.settle(reset - 5, reset + 20);
+        assert_eq!(q.used(reset + 20), 1, "the new day counts it too");
+        // A call counted and answered on the same day is counted once.
+        assert!(q.spend(reset + 30).is_ok());
+        q.settle(reset + 30, reset + 60);
+        assert_eq!(q.used(reset + 60), 2);
+        assert_eq!(q.remaining(reset + 60), 8);
     }
 
     #[test]
