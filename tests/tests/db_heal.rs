@@ -395,35 +395,50 @@ async fn measure_rows_delivered_under_pg_terminate_backend() {
 }
 
 /// `sslmode = "require"` really encrypts (the local server has `ssl = on`), `disable` does
-/// not: read from `pg_stat_ssl` for each sink's live connection.
+/// not, and neither does a loopback connection that names no `sslmode`, while one whose
+/// connection string says `sslmode=prefer` does: read from `pg_stat_ssl` for each sink's live
+/// connection.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_sslmode_require_encrypts_and_disable_does_not() {
     let db = pg_db("heal_tls");
     let mut e = env();
     let ids: BTreeSet<String> = fill(&e.store, 0, 300, None).into_iter().collect();
-    let conf = |app: &str, mode: &str, table: &str| {
-        serde_json::json!({
-            "url": format!("host=127.0.0.1 user=postgres dbname={db} application_name={app}"),
-            "sslmode": mode,
+    // `mode`: the config's `sslmode`, or with a leading `url:` the connection string's.
+    let conf = |app: &str, mode: Option<&str>, table: &str| {
+        let url = format!("host=127.0.0.1 user=postgres dbname={db} application_name={app}");
+        let mut c = serde_json::json!({
+            "url": url,
             "changes_table": table,
             "items_table": format!("{table}_items"),
-        })
+        });
+        match mode.map(|m| m.strip_prefix("url:").ok_or(m)) {
+            Some(Ok(in_url)) => c["url"] = format!("{url} sslmode={in_url}").into(),
+            Some(Err(m)) => c["sslmode"] = m.into(),
+            None => {}
+        }
+        c
     };
+    let names = ["tls", "plain", "local", "urlprefer"];
     let sinks = [
-        sink("tls", "postgres", conf("tls", "require", "tls")),
-        sink("plain", "postgres", conf("plain", "disable", "plain")),
+        sink("tls", "postgres", conf("tls", Some("require"), "tls")),
+        sink("plain", "postgres", conf("plain", Some("disable"), "plain")),
+        sink("local", "postgres", conf("local", None, "local")),
+        sink("urlprefer", "postgres", conf("urlprefer", Some("url:prefer"), "urlprefer")),
     ];
     assert!(e.mgr.apply(&sinks).await.unwrap().is_empty());
     let done = |s: &Store| {
         let last = s.outbox_last_pos().unwrap_or(0);
-        ["tls", "plain"].iter().all(|n| s.sink_cursor(n).ok().flatten() == Some(last))
+        names.iter().all(|n| s.sink_cursor(n).ok().flatten() == Some(last))
     };
     until("both sinks to deliver", 30, || done(&e.store)).await;
     let ssl = sh(&format!(
         "psql -h 127.0.0.1 -U postgres -d postgres -tA -F '|' -c \"SELECT application_name, ssl FROM pg_stat_activity JOIN pg_stat_ssl USING (pid) WHERE datname = '{db}' ORDER BY 1\""
     ));
     e.mgr.shutdown().await;
-    assert_eq!(ssl, "plain|f\ntls|t", "the require sink's connection is encrypted, the disable one's is not");
+    assert_eq!(
+        ssl, "local|f\nplain|f\ntls|t\nurlprefer|t",
+        "require and a connection string's prefer encrypt; disable and a loopback default do not"
+    );
     let got: BTreeSet<String> =
         try_sh(&format!("psql -h 127.0.0.1 -U postgres -d {db} -tA -c 'SELECT id FROM tls'"))
             .lines()

@@ -1,6 +1,7 @@
 //! Sink benchmark: events per second from the outbox through the JSONL, PostgreSQL and
 //! MariaDB plugins (the last two when their servers answer on 127.0.0.1), next to what the
-//! disk can fsync. Prints a table.
+//! disk can fsync. PostgreSQL runs twice: as configured by default (a loopback connection is
+//! not encrypted) and with `sslmode = "require"`, to show what TLS costs. Prints a table.
 //!
 //! `cargo run --release -p shopsync-e2e --bin bench-sinks -- [EVENTS]`
 
@@ -45,15 +46,26 @@ async fn main() {
     let db = format!("shopsync_bench_{}", std::process::id());
     let pg = answers(&format!("psql -h 127.0.0.1 -U postgres -d postgres -c 'CREATE DATABASE {db}'"));
     let my = answers(&format!("mysql -h 127.0.0.1 -u root -e 'CREATE DATABASE {db} CHARACTER SET utf8mb4'"));
-    let mut sinks = vec![("jsonl", serde_json::json!({"path": dir.path().join("out/events.jsonl")}))];
+    // (name, plugin, config, target)
+    let mut sinks = vec![(
+        "jsonl",
+        "jsonl",
+        serde_json::json!({"path": dir.path().join("out/events.jsonl")}),
+        "≥ 200,000",
+    )];
     if pg {
+        let url = format!("host=127.0.0.1 user=postgres dbname={db}");
+        sinks.push(("postgres", "postgres", serde_json::json!({ "url": url }), "≥ 50,000"));
         sinks.push((
+            "postgres, sslmode = require",
             "postgres",
-            serde_json::json!({"url": format!("host=127.0.0.1 user=postgres dbname={db}")}),
+            serde_json::json!({"url": url, "sslmode": "require", "items_table": "tls_items", "changes_table": "tls_changes"}),
+            "",
         ));
     }
     if my {
-        sinks.push(("mysql", serde_json::json!({"url": format!("mysql://root@127.0.0.1:3306/{db}")})));
+        let url = format!("mysql://root@127.0.0.1:3306/{db}");
+        sinks.push(("mysql", "mysql", serde_json::json!({ "url": url }), "≥ 20,000"));
     }
     println!(
         "sink benchmark: {events} events ({} bytes of JSON each), batches of 1000; {} cores",
@@ -67,9 +79,9 @@ async fn main() {
         events as f64 / fill
     );
     println!("| disk fdatasync rate (4 KiB appends) | {fsyncs:.0} fsyncs/s → at most {:.0} events/s for a sink that fsyncs every 1000-event batch | |", fsyncs * 1000.0);
-    for (plugin, config) in sinks {
+    for (name, plugin, config, target) in sinks {
         let s = SinkSettings {
-            name: plugin.into(),
+            name: name.into(),
             plugin: plugin.into(),
             start: SinkStart::Earliest,
             delivery: DeliveryOptions { batch_size: 1_000, ..Default::default() },
@@ -79,9 +91,9 @@ async fn main() {
         let t = Instant::now();
         let rep = runner.drain(5).await.expect("drain");
         let secs = t.elapsed().as_secs_f64();
-        let target = if plugin == "jsonl" { "≥ 200,000 events/s" } else { "≥ 20,000 events/s" };
+        let target = if target.is_empty() { String::new() } else { format!("{target} events/s") };
         println!(
-            "| {plugin} | {:.0} events/s ({} events in {secs:.2} s{}) | {target} |",
+            "| {name} | {:.0} events/s ({} events in {secs:.2} s{}) | {target} |",
             rep.delivered as f64 / secs,
             rep.delivered,
             rep.error.map(|e| format!(", error: {e}")).unwrap_or_default()
