@@ -430,7 +430,7 @@ async fn postgres_sslmode_require_encrypts_and_disable_does_not() {
         let last = s.outbox_last_pos().unwrap_or(0);
         names.iter().all(|n| s.sink_cursor(n).ok().flatten() == Some(last))
     };
-    until("both sinks to deliver", 30, || done(&e.store)).await;
+    until("every sink to deliver", 30, || done(&e.store)).await;
     let ssl = sh(&format!(
         "psql -h 127.0.0.1 -U postgres -d postgres -tA -F '|' -c \"SELECT application_name, ssl FROM pg_stat_activity JOIN pg_stat_ssl USING (pid) WHERE datname = '{db}' ORDER BY 1\""
     ));

@@ -41,6 +41,10 @@ pub struct Postgres {
 struct Target {
     config: postgres::Config,
     tls: Option<tokio_postgres_rustls::MakeRustlsConnect>,
+    /// `sslmode` was left out and the server is this machine, so `config` says `disable`;
+    /// a server that accepts only encrypted connections (a `hostssl` line in `pg_hba.conf`)
+    /// is then asked again as `prefer` would (see [`only_local`]).
+    local_default: bool,
     schema: String,
     write: String,
 }
@@ -187,9 +191,17 @@ fn partition(events: &[Event], parts: usize) -> Vec<Vec<(&Event, bool)>> {
 
 impl Target {
     fn connect(&self) -> Result<Conn, SinkError> {
-        let mut client = match &self.tls {
-            Some(tls) => self.config.connect(tls.clone()),
-            None => self.config.connect(NoTls),
+        let mut client = match (&self.tls, self.local_default) {
+            (Some(tls), true) => self.config.connect(NoTls).or_else(|e| {
+                // 28000: no `pg_hba.conf` line lets this connection in unencrypted.
+                if e.code().map(|c| c.code()) == Some("28000") {
+                    self.config.clone().ssl_mode(SslMode::Prefer).connect(tls.clone())
+                } else {
+                    Err(e)
+                }
+            }),
+            (Some(tls), false) => self.config.connect(tls.clone()),
+            (None, _) => self.config.connect(NoTls),
         }
         .map_err(|e| classify(&e))?;
         // On every connection, not once: the tables may have been dropped, or the database
@@ -258,6 +270,7 @@ fn deliver_part(
 /// Unix socket). Such a connection is not encrypted unless `sslmode` says so: nothing it
 /// carries leaves the machine, and encrypting it cost a quarter to a third of the sink's
 /// throughput in `bench-sinks` (the server decrypts every batch on the core that writes it).
+/// A server that refuses it unencrypted is asked again with TLS, as `prefer` would.
 fn only_local(config: &postgres::Config) -> bool {
     use postgres::config::Host;
     let local = |h: &Host| match h {
@@ -292,9 +305,10 @@ impl Sink for Postgres {
         if let Some(p) = &cfg.password {
             config.password(p);
         }
+        let local_default = cfg.sslmode.is_none() && !target.contains("sslmode") && only_local(&config);
         if let Some(m) = &cfg.sslmode {
             config.ssl_mode(ssl_mode(m)?);
-        } else if !target.contains("sslmode") && only_local(&config) {
+        } else if local_default {
             config.ssl_mode(SslMode::Disable);
         }
         if config.get_connect_timeout().is_none() {
@@ -303,7 +317,7 @@ impl Sink for Postgres {
         // Keepalives find a connection whose server vanished without a FIN (a failover).
         config.keepalives(true).keepalives_idle(Duration::from_secs(30));
         let tls = match config.get_ssl_mode() {
-            SslMode::Disable => None,
+            SslMode::Disable if !local_default => None,
             _ => Some(tls::connector()?),
         };
         // One transaction (a multi-statement simple query is one) behind an advisory lock: the
@@ -351,7 +365,10 @@ impl Sink for Postgres {
         );
         // No connection yet: a database that is down at start must not keep the sink from
         // existing; the first delivery connects (and a failure there is retried).
-        Ok(Postgres { target: Target { config, tls, schema, write }, conns: Default::default() })
+        Ok(Postgres {
+            target: Target { config, tls, local_default, schema, write },
+            conns: Default::default(),
+        })
     }
 
     fn deliver(&mut self, events: &[u8]) -> Result<(), SinkError> {
