@@ -329,7 +329,7 @@ impl SinkRunner {
         // While the plugin works: the batch that follows if this one passes. A read that
         // fails here is simply not kept; the next step reads again and reports it.
         if last >= self.suspect_until.load(Ordering::Relaxed) {
-            if let Ok(next) = Batch::read(&self.store, last, self.opts.batch_size.max(1)) {
+            if let Ok(next) = Batch::read(&self.store, last, self.batch_limit(last)) {
                 *self.ahead.lock().unwrap_or_else(|e| e.into_inner()) = next;
             }
         }

@@ -305,6 +305,8 @@ impl Sink for Postgres {
         if let Some(p) = &cfg.password {
             config.password(p);
         }
+        // `postgres::Config` reads a missing `sslmode` as `prefer`, so whether the connection
+        // string named one is read from its text.
         let local_default = cfg.sslmode.is_none() && !target.contains("sslmode") && only_local(&config);
         if let Some(m) = &cfg.sslmode {
             config.ssl_mode(ssl_mode(m)?);
