@@ -175,12 +175,31 @@ fn a_shop_bigger_than_a_quota_day_completes_across_days() {
     // A kill can cost the pages read but not yet committed (waiting for their SKU batch):
     // a few per window in flight (4) per interruption (SIGKILL, SIGTERM and the quota
     // running out on each of about five days).
+    // A window in flight when the pass stops is read again from its first page (the
+    // progress holds unfinished windows whole), and the bulk-import tie is one millisecond
+    // of about 45 pages a sort order that no split can narrow: an interruption landing in it
+    // re-reads what it had read of it (measured 2026-12-07: ~60 of 89-91 repeats, in 2 of 6
+    // runs). Those pages are bounded apart: each answered at most once more per interruption
+    // that landed in it (two allowed); every other window keeps the bound above.
     // On failure, which pages: the query keys (sort|...|window|category|page) say why.
-    assert!(
-        repeated <= 7 * 4 * 3,
-        "{repeated} list pages were answered twice: {}",
-        sim.admin_get("/_sim/counters/repeated_pages")
+    let pages = sim.admin_get("/_sim/counters/repeated_pages");
+    let (mut tie_pages, mut other_repeats) = (Vec::new(), 0);
+    for p in pages["pages"].as_array().into_iter().flatten() {
+        let (Some(key), Some(served)) = (p["key"].as_str(), p["served"].as_u64()) else { continue };
+        let f: Vec<&str> = key.split('|').collect();
+        let num = |i: usize| f.get(i).and_then(|v| v.parse::<i64>().ok());
+        match (num(2), num(3)) {
+            (Some(a), Some(b)) if b - a <= 1 => tie_pages.push(served),
+            _ => other_repeats += served - 1,
+        }
+    }
+    assert_eq!(
+        tie_pages.iter().map(|s| s - 1).sum::<u64>() + other_repeats,
+        repeated,
+        "every repeat is listed: {pages}"
     );
+    assert!(other_repeats <= 7 * 4 * 3, "{other_repeats} list pages were answered twice: {pages}");
+    assert!(tie_pages.iter().all(|&s| s <= 3), "a one-millisecond page read again more than twice: {pages}");
 
     let status = setup.status_json().expect("status");
     let shop = &status["shops"][0]["state"];
