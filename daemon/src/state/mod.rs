@@ -20,7 +20,7 @@ pub use follow::FollowMark;
 pub use push::{PushRecord, PushStatus};
 pub use quarantine::Quarantined;
 pub use records::{
-    ChangeRate, Completeness, FullProgress, Gap, PageMark, PassKind, PassRecord, ShopState, SplitMs,
+    ChangeRate, Completeness, FullProgress, Gap, PageMark, Parked, PassKind, PassRecord, ShopState, SplitMs,
     StoredItem, WindowState,
 };
 pub use sinks::DeadLetter;

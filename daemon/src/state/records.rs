@@ -86,15 +86,31 @@ impl WindowState {
     }
 }
 
-/// Where a page's commit leaves its window: stored in the page's own transaction, so a
+/// Where a page's commit leaves the open full pass: stored in the page's own transaction, so a
 /// resumed pass never reads a committed page again.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct PageMark {
-    pub window: WindowState,
+    /// Where the page's window stands now (`None`: the commit moves no window, it only settles
+    /// parked items, or it is a page of a millisecond's extra read, kept with its split).
+    pub window: Option<WindowState>,
     /// Calls and wall time the pass spent since its previous mark (for the estimated finish;
     /// counted with the page, so a SIGKILL loses none of it).
     pub calls: u64,
     pub active_ms: i64,
+    /// Items of the page still waiting for their SKU details: parked in the pass's progress,
+    /// so the page counts as read and a resumed pass fetches their details without listing
+    /// the page again.
+    pub park: Vec<Parked>,
+    /// Parked items this commit writes: they leave the progress (one entry per id).
+    pub unpark: Vec<String>,
+}
+
+/// An item listed by an open full pass whose SKU details were not fetched yet: its listing,
+/// as read (see [`PageMark::park`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Parked {
+    pub item: Item,
+    pub listing_md5: String,
 }
 
 /// An open full pass: everything needed to resume it, on any account, after quota ran out,
@@ -129,6 +145,10 @@ pub struct FullProgress {
     /// Milliseconds split by category whose parts are still being read.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub splits: Vec<SplitMs>,
+    /// Items listed on committed pages, still waiting for their SKU details (a batch of 20
+    /// ids fills across pages): the next session fetches them first.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub parked: Vec<Parked>,
 }
 
 /// A millisecond of a full pass split by category (thousands of items on one millisecond),
@@ -171,6 +191,7 @@ impl FullProgress {
             verifying: false,
             held_ms: None,
             splits: Vec::new(),
+            parked: Vec::new(),
         }
     }
 

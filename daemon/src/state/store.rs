@@ -446,9 +446,33 @@ impl Store {
                 if let Some(full) = state.full.as_mut() {
                     full.items_seen += newly_seen;
                     if let Some(p) = page {
-                        if let Some(ws) = full.windows.iter_mut().find(|ws| ws.same(&p.window)) {
-                            *ws = p.window.clone();
+                        if let Some(w) = &p.window {
+                            if let Some(ws) = full.windows.iter_mut().find(|ws| ws.same(w)) {
+                                *ws = w.clone();
+                            }
                         }
+                        for id in &p.unpark {
+                            if let Some(i) = full.parked.iter().position(|x| &x.item.item_id == id) {
+                                full.parked.remove(i);
+                            }
+                        }
+                    }
+                    if !full.parked.is_empty() {
+                        // A parked listing that a later read replaced (a poll while the pass
+                        // was stopped, a window read again) or whose item is gone would bring
+                        // back what no longer is: it leaves with that write.
+                        full.parked.retain(|x| {
+                            !writes.iter().any(|w| match w {
+                                Write::Upsert { stored, .. } => {
+                                    stored.item.item_id == x.item.item_id
+                                        && stored.item.modified_ms >= x.item.modified_ms
+                                }
+                                Write::Delete { last } => last.item.item_id == x.item.item_id,
+                            })
+                        });
+                    }
+                    if let Some(p) = page {
+                        full.parked.extend(p.park.iter().cloned());
                         full.calls += p.calls;
                         full.active_ms += p.active_ms;
                     }
@@ -592,6 +616,56 @@ mod tests {
             vec![(1, Op::Create), (2, Op::Delete)]
         );
         assert_eq!(s.item_ids(shop).unwrap(), vec!["2".to_string()]);
+    }
+
+    /// A full pass's page moves its window and parks the items still waiting for details in
+    /// one transaction; writing a parked item takes one entry of it out again.
+    #[test]
+    fn a_page_parks_its_waiting_items_with_its_place_and_their_commit_unparks_them() {
+        use super::super::records::{FullProgress, Parked, WindowState};
+        let dir = tempfile::tempdir().unwrap();
+        let s = Store::open(dir.path(), 1 << 20).unwrap();
+        let shop = "6000000000000001";
+        s.update_shop(shop, |st| {
+            st.full = Some(FullProgress::new(7, 0, 100, WindowState::new(0, 100, None)))
+        })
+        .unwrap();
+        let parked = |id: &str| Parked { item: item(id, 10).item, listing_md5: "l".into() };
+        let mut window = WindowState::new(0, 100, None);
+        window.next_page = 2;
+        window.first_total = Some(80);
+        let mark = PageMark {
+            window: Some(window.clone()),
+            park: vec![parked("2"), parked("3")],
+            ..PageMark::default()
+        };
+        let writes = vec![Write::Upsert { stored: item("1", 10), event: Some((Op::Create, vec![])) }];
+        s.commit_page(shop, &writes, None, 99, Some(&mark)).unwrap();
+        let full = s.shop(shop).unwrap().full.unwrap();
+        assert_eq!(full.windows, vec![window]);
+        let ids = |f: &FullProgress| f.parked.iter().map(|p| p.item.item_id.clone()).collect::<Vec<_>>();
+        assert_eq!(ids(&full), ["2", "3"]);
+        let unpark = PageMark { unpark: vec!["3".into()], ..PageMark::default() };
+        let writes = vec![Write::Upsert { stored: item("3", 10), event: Some((Op::Create, vec![])) }];
+        s.commit_page(shop, &writes, None, 99, Some(&unpark)).unwrap();
+        let full = s.shop(shop).unwrap().full.unwrap();
+        assert_eq!(ids(&full), ["2"], "a listing as new as the one written leaves too");
+        assert_eq!(full.items_seen, 2);
+        // Another read writing an item (a poll, say) or deleting it ends its parked listings.
+        let mark = PageMark { park: vec![parked("3")], ..PageMark::default() };
+        s.commit_page(shop, &[], None, 99, Some(&mark)).unwrap();
+        let writes = vec![
+            Write::Upsert { stored: item("3", 11), event: Some((Op::Update, vec![])) },
+            Write::Delete { last: item("2", 10) },
+        ];
+        s.commit_page(shop, &writes, None, 99, None).unwrap();
+        assert!(s.shop(shop).unwrap().full.unwrap().parked.is_empty());
+        // A write older than the parked listing leaves it waiting.
+        let mark = PageMark { park: vec![parked("4")], ..PageMark::default() };
+        s.commit_page(shop, &[Write::Upsert { stored: item("4", 9), event: None }], None, 99, Some(&mark))
+            .unwrap();
+        s.commit_page(shop, &[Write::Upsert { stored: item("4", 9), event: None }], None, 99, None).unwrap();
+        assert_eq!(ids(&s.shop(shop).unwrap().full.unwrap()), ["4"]);
     }
 
     #[test]

@@ -87,6 +87,9 @@ pub(super) async fn run(
             n
         }
     };
+    // Items a stopped session listed but could not fetch the details of: first, so that
+    // nothing is parked when the windows end.
+    super::window::unpark(ctx, std::mem::take(&mut progress.parked)).await?;
     if !progress.verifying {
         if progress.sessions > 1 {
             tracing::info!(
