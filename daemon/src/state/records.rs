@@ -103,6 +103,9 @@ pub struct PageMark {
     pub park: Vec<Parked>,
     /// Parked items this commit writes: they leave the progress (one entry per id).
     pub unpark: Vec<String>,
+    /// Items a read found delisted or gone that are not stored: every parked listing of
+    /// them leaves the progress, or the next session would store what no longer is.
+    pub forget: Vec<String>,
 }
 
 /// An item listed by an open full pass whose SKU details were not fetched yet: its listing,

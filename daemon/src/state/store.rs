@@ -458,17 +458,21 @@ impl Store {
                         }
                     }
                     if !full.parked.is_empty() {
-                        // A parked listing that a later read replaced (a poll while the pass
-                        // was stopped, a window read again) or whose item is gone would bring
-                        // back what no longer is: it leaves with that write.
+                        // A parked listing that a newer read replaced (a poll while the pass was
+                        // stopped) or whose item is gone would bring back what no longer is: it
+                        // leaves with that write. A read as old as it (a poll that found the
+                        // listing unchanged and fetched no SKU details) leaves it waiting.
+                        let forget = page.map_or(&[][..], |p| &p.forget[..]);
                         full.parked.retain(|x| {
-                            !writes.iter().any(|w| match w {
-                                Write::Upsert { stored, .. } => {
-                                    stored.item.item_id == x.item.item_id
-                                        && stored.item.modified_ms >= x.item.modified_ms
-                                }
-                                Write::Delete { last } => last.item.item_id == x.item.item_id,
-                            })
+                            let id = &x.item.item_id;
+                            !forget.contains(id)
+                                && !writes.iter().any(|w| match w {
+                                    Write::Upsert { stored, .. } => {
+                                        &stored.item.item_id == id
+                                            && stored.item.modified_ms > x.item.modified_ms
+                                    }
+                                    Write::Delete { last } => &last.item.item_id == id,
+                                })
                         });
                     }
                     if let Some(p) = page {
@@ -636,7 +640,7 @@ mod tests {
         window.first_total = Some(80);
         let mark = PageMark {
             window: Some(window.clone()),
-            park: vec![parked("2"), parked("3")],
+            park: vec![parked("2"), parked("3"), parked("3")],
             ..PageMark::default()
         };
         let writes = vec![Write::Upsert { stored: item("1", 10), event: Some((Op::Create, vec![])) }];
@@ -644,28 +648,28 @@ mod tests {
         let full = s.shop(shop).unwrap().full.unwrap();
         assert_eq!(full.windows, vec![window]);
         let ids = |f: &FullProgress| f.parked.iter().map(|p| p.item.item_id.clone()).collect::<Vec<_>>();
-        assert_eq!(ids(&full), ["2", "3"]);
+        assert_eq!(ids(&full), ["2", "3", "3"]);
         let unpark = PageMark { unpark: vec!["3".into()], ..PageMark::default() };
         let writes = vec![Write::Upsert { stored: item("3", 10), event: Some((Op::Create, vec![])) }];
         s.commit_page(shop, &writes, None, 99, Some(&unpark)).unwrap();
         let full = s.shop(shop).unwrap().full.unwrap();
-        assert_eq!(ids(&full), ["2"], "a listing as new as the one written leaves too");
+        assert_eq!(ids(&full), ["2", "3"], "an item listed twice waits twice");
         assert_eq!(full.items_seen, 2);
-        // Another read writing an item (a poll, say) or deleting it ends its parked listings.
-        let mark = PageMark { park: vec![parked("3")], ..PageMark::default() };
+        // A read as old as the parked listing (a poll that fetched no details) leaves it;
+        // a newer one, a delete, or a read that found the item gone unstored ends it.
+        s.commit_page(shop, &[Write::Upsert { stored: item("3", 10), event: None }], None, 99, None).unwrap();
+        assert_eq!(ids(&s.shop(shop).unwrap().full.unwrap()), ["2", "3"]);
+        let mark = PageMark { park: vec![parked("4")], ..PageMark::default() };
         s.commit_page(shop, &[], None, 99, Some(&mark)).unwrap();
         let writes = vec![
             Write::Upsert { stored: item("3", 11), event: Some((Op::Update, vec![])) },
             Write::Delete { last: item("2", 10) },
         ];
         s.commit_page(shop, &writes, None, 99, None).unwrap();
-        assert!(s.shop(shop).unwrap().full.unwrap().parked.is_empty());
-        // A write older than the parked listing leaves it waiting.
-        let mark = PageMark { park: vec![parked("4")], ..PageMark::default() };
-        s.commit_page(shop, &[Write::Upsert { stored: item("4", 9), event: None }], None, 99, Some(&mark))
-            .unwrap();
-        s.commit_page(shop, &[Write::Upsert { stored: item("4", 9), event: None }], None, 99, None).unwrap();
         assert_eq!(ids(&s.shop(shop).unwrap().full.unwrap()), ["4"]);
+        let forget = PageMark { forget: vec!["4".into()], ..PageMark::default() };
+        s.commit_page(shop, &[], None, 99, Some(&forget)).unwrap();
+        assert!(s.shop(shop).unwrap().full.unwrap().parked.is_empty());
     }
 
     #[test]

@@ -14,7 +14,7 @@ use super::stats::{bump, PassStats};
 use super::watch::quarantine;
 use crate::api::ApiError;
 use crate::clock::now_ms;
-use crate::state::Write;
+use crate::state::{PageMark, Write};
 
 impl Engine {
     /// Fetches `ids` again and commits what changed under the shop `key` (its member id, as
@@ -29,6 +29,7 @@ impl Engine {
                 tasks.spawn(async move { (client.item_get(&id).await, id) });
             }
             let mut writes = Vec::new();
+            let mut forget = Vec::new();
             while let Some(done) = tasks.join_next().await {
                 let (res, id) = done.map_err(|e| SyncError::Task(e.to_string()))?;
                 bump(&stats.item_calls, 1);
@@ -41,8 +42,10 @@ impl Engine {
                     Err(e) => return Err(e.into()),
                 };
                 let Some(raw) = raw else {
-                    if let Some(last) = self.store.item(key, &id)? {
-                        writes.push(Write::Delete { last });
+                    match self.store.item(key, &id)? {
+                        Some(last) => writes.push(Write::Delete { last }),
+                        // Not stored: an open full pass may hold it parked, now out of date.
+                        None => forget.push(id),
                     }
                     continue;
                 };
@@ -60,7 +63,8 @@ impl Engine {
                 }
                 self.store.release(key, &[id.as_str()])?;
             }
-            apply(&self.store, key, stats, &writes, None, None)?;
+            let forget = (!forget.is_empty()).then(|| PageMark { forget, ..PageMark::default() });
+            apply(&self.store, key, stats, &writes, None, forget.as_ref())?;
         }
         Ok(())
     }

@@ -462,6 +462,8 @@ struct StagedPage {
     /// Its place is committed and its items are parked in the full pass's progress: each one
     /// written leaves it.
     parked: bool,
+    /// Parked by an earlier session (see [`unpark`]).
+    earlier: bool,
 }
 
 /// Reads one window to the end (from where a previous session left it), or returns the
@@ -719,7 +721,7 @@ fn stage(
     if let Some(&t) = unreadable.iter().min() {
         watermark = watermark.map(|m| m.min(t));
     }
-    Ok(StagedPage { items, gone, watermark, mark, read: None, parked: false })
+    Ok(StagedPage { items, gone, watermark, mark, ..StagedPage::default() })
 }
 
 /// Sets an unreadable item aside: logged with its id, counted, kept in the quarantine (shown
@@ -839,7 +841,7 @@ fn commit_parking(
             watermark: page.watermark.take(),
             mark: Some(mark),
             read: page.read.take(),
-            parked: false,
+            ..StagedPage::default()
         };
         commit(ctx, first, batcher)?;
         page.items = later;
@@ -864,15 +866,19 @@ pub(super) async fn unpark(ctx: &Ctx, parked: Vec<Parked>) -> Result<(), SyncErr
         batcher.want(&p.item.sku_ids);
         items.push((NormalizedListing { item: p.item, listing_md5: p.listing_md5 }, stored, true));
     }
-    let mut staged = VecDeque::from([StagedPage { items, parked: true, ..StagedPage::default() }]);
+    let mut staged =
+        VecDeque::from([StagedPage { items, parked: true, earlier: true, ..StagedPage::default() }]);
     fetch_due(ctx, &mut staged, &mut batcher, true).await
 }
 
 fn commit(ctx: &Ctx, page: StagedPage, batcher: &mut SkuBatcher) -> Result<(), SyncError> {
     let mut writes = Vec::with_capacity(page.items.len());
+    let mut forget = Vec::new();
     for id in &page.gone {
-        if let Some(last) = ctx.engine.store.item(ctx.shop(), id)? {
-            writes.push(Write::Delete { last });
+        match ctx.engine.store.item(ctx.shop(), id)? {
+            Some(last) => writes.push(Write::Delete { last }),
+            // Never stored, maybe parked by the open full pass: that listing is out of date.
+            None => forget.push(id.clone()),
         }
     }
     let ids: Vec<String> = page.items.iter().map(|i| i.0.item.item_id.clone()).collect();
@@ -880,7 +886,10 @@ fn commit(ctx: &Ctx, page: StagedPage, batcher: &mut SkuBatcher) -> Result<(), S
     if page.parked {
         mark.get_or_insert_with(PageMark::default).unpark = ids.clone();
     }
-    if let Some(m) = mark.as_mut() {
+    if !forget.is_empty() {
+        mark.get_or_insert_with(PageMark::default).forget = forget;
+    }
+    if let Some(m) = mark.as_mut().filter(|_| ctx.persist_windows) {
         (m.calls, m.active_ms) = ctx.unaccounted();
     }
     let now = crate::clock::now_ms();
@@ -896,6 +905,13 @@ fn commit(ctx: &Ctx, page: StagedPage, batcher: &mut SkuBatcher) -> Result<(), S
         }
         let item = if need {
             let skus = batcher.take(&l.item.sku_ids);
+            if page.earlier && skus.is_empty() {
+                // Listed by an earlier session, and the platform knows none of its SKUs now:
+                // the item was removed or re-edited since (an edit moves its time past this
+                // pass, where polls read it). Storing the old listing would keep a ghost.
+                tracing::debug!(shop = %ctx.shop, item_id = %l.item.item_id, "a parked item's SKUs are gone; not stored");
+                continue;
+            }
             with_skus(l.item, skus)
         } else if l.item.sku_ids.is_empty() {
             // The variants are gone (or never were): no details to keep.
