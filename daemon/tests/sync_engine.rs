@@ -47,6 +47,9 @@ struct Rig {
     face: Face,
     tokens: Arc<MemoryTokenStore>,
     app_key: String,
+    /// What `client` was built from (a test may build another client on them).
+    api: ApiSettings,
+    account: AccountSettings,
     _dir: tempfile::TempDir,
 }
 
@@ -110,7 +113,7 @@ async fn rig_with(face: Face, faults: Faults, quirks: Quirks) -> Rig {
     };
     let tokens = Arc::new(MemoryTokenStore::default());
     let hooks = Hooks { tokens: tokens.clone(), ..Hooks::default() };
-    let client = Client::new(api, account, hooks).unwrap();
+    let client = Client::new(api.clone(), account.clone(), hooks).unwrap();
     let sync = SyncSettings {
         page_size,
         slice: Duration::from_secs(30 * 86_400),
@@ -126,7 +129,7 @@ async fn rig_with(face: Face, faults: Faults, quirks: Quirks) -> Rig {
         sellers: Default::default(),
     };
     let engine = Engine::new(client.clone(), store.clone(), sync.clone());
-    Rig { sim, store, engine, client, sync, face, tokens, app_key, _dir: dir }
+    Rig { sim, store, engine, client, sync, face, tokens, app_key, api, account, _dir: dir }
 }
 
 impl Rig {
@@ -666,4 +669,62 @@ async fn a_shop_is_polled_while_its_first_full_pass_is_open() {
     r.assert_matches_truth(&shop);
     let (_, events) = r.pass(&shop, false).await;
     assert!(events.is_empty(), "the next poll finds nothing new: {}", events.len());
+}
+
+/// A full pass cut off by the quota over and over, where few items need SKU details (a refresh
+/// of a copy missing one item in forty): each page commits as soon as it is read and the items
+/// waiting for a batch of 20 ids are parked in the pass's progress, so a stop costs no page
+/// read again unless it fell on a SKU call (then the page in hand). Before parking, one
+/// waiting item held every page read after it, and each stop cost them all.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_pass_cut_off_by_the_quota_lists_no_page_again() {
+    let mut r = rig(Faults::none()).await;
+    let shop = r.shop(NewShop {
+        items: 2_400,
+        categories: Some(10),
+        tie: None,
+        history_days: 120,
+        skus: Some([1, 3]),
+    });
+    let (report, _) = r.pass(&shop, true).await;
+    assert!(report.ok, "{:?}", report.error);
+    // One stored item in forty forgotten: the refresh finds them new and fetches their details.
+    let forgotten: Vec<_> = r.store.items(shop.as_str()).map(|i| i.unwrap()).step_by(40).collect();
+    let writes: Vec<_> = forgotten.into_iter().map(|last| shopsync::state::Write::Delete { last }).collect();
+    r.store.commit_page(shop.as_str(), &writes, None, 0, None).unwrap();
+
+    let day = Duration::from_millis(300);
+    let account = AccountSettings {
+        daily_quota: 6,
+        pacing: PacingSettings { quota_day: shopsync::clock::QuotaDay::new(day), ..r.account.pacing.clone() },
+        ..r.account.clone()
+    };
+    let tight = Client::new(r.api.clone(), account, Hooks::default()).unwrap();
+    let engine = Engine::new(tight, r.store.clone(), r.sync.clone());
+    r.sim.sim.traffic().reset_counters();
+    let (mut stops, mut parked_seen) = (0, 0);
+    loop {
+        match engine.pass(&shop, true, None, Arc::new(PassStats::default())).await {
+            Ok(report) => {
+                assert!(report.ok, "{:?}", report.error);
+                break;
+            }
+            Err(e) => assert!(e.is_quota(), "only the quota stops it: {e}"),
+        }
+        stops += 1;
+        assert!(stops < 200, "the pass ends");
+        let full = r.store.shop(shop.as_str()).unwrap().full.expect("the pass stays open");
+        parked_seen += full.parked.len();
+        tokio::time::sleep(day).await;
+    }
+    let repeated = r.sim.sim.traffic().repeated_pages(100);
+    let again: u32 = repeated.iter().map(|(_, n)| n - 1).sum();
+    eprintln!(
+        "{stops} stops, {parked_seen} items parked at them, {again} list pages answered again: {repeated:?}"
+    );
+    assert!(stops >= 8, "the quota cut the pass {stops} times");
+    assert!(parked_seen > 0, "some stop left items parked");
+    assert!(again <= stops / 2, "{again} list pages answered again over {stops} stops: {repeated:?}");
+    assert!(r.store.shop(shop.as_str()).unwrap().full.is_none(), "the pass closed");
+    r.assert_matches_truth(&shop);
 }
