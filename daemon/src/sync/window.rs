@@ -826,11 +826,7 @@ fn commit_parking(
         if page.parked {
             page.items = later;
             if !now.is_empty() {
-                // `earlier` goes along: an item parked by an earlier session whose SKUs are
-                // gone is not stored (see `commit`).
-                let part =
-                    StagedPage { items: now, parked: true, earlier: page.earlier, ..StagedPage::default() };
-                commit(ctx, part, batcher)?;
+                commit(ctx, StagedPage { items: now, parked: true, ..StagedPage::default() }, batcher)?;
             }
             continue;
         }
@@ -898,11 +894,8 @@ fn commit(ctx: &Ctx, page: StagedPage, batcher: &mut SkuBatcher) -> Result<(), S
     }
     let now = crate::clock::now_ms();
     for (l, stored, need) in page.items {
-        // Taken whether or not the item is written: details are dropped once every item that
-        // asked for them has taken them (see `SkuBatcher::take`).
-        let skus = need.then(|| batcher.take(&l.item.sku_ids));
         if page.parked {
-            // Parked, maybe by an earlier session days ago: a newer read stored since wins
+            // Parked in an earlier session, maybe days ago: a newer read stored since wins
             // (an item's `modified_time` only moves forward), and one that deleted it took
             // its parked listing with it (see `Store::commit_page`).
             let now_stored = ctx.engine.store.item(ctx.shop(), &l.item.item_id)?;
@@ -910,23 +903,24 @@ fn commit(ctx: &Ctx, page: StagedPage, batcher: &mut SkuBatcher) -> Result<(), S
                 continue;
             }
         }
-        let item = match skus {
-            Some(skus) if page.earlier && skus.is_empty() => {
+        let item = if need {
+            let skus = batcher.take(&l.item.sku_ids);
+            if page.earlier && skus.is_empty() {
                 // Listed by an earlier session, and the platform knows none of its SKUs now:
                 // the item was removed or re-edited since (an edit moves its time past this
                 // pass, where polls read it). Storing the old listing would keep a ghost.
                 tracing::debug!(shop = %ctx.shop, item_id = %l.item.item_id, "a parked item's SKUs are gone; not stored");
                 continue;
             }
-            Some(skus) => with_skus(l.item, skus),
+            with_skus(l.item, skus)
+        } else if l.item.sku_ids.is_empty() {
             // The variants are gone (or never were): no details to keep.
-            None if l.item.sku_ids.is_empty() => l.item,
-            None => {
-                // Same listing (SKU ids included) as stored: the stored details still hold.
-                let mut item = l.item;
-                item.skus = stored.as_ref().map(|s| s.item.skus.clone()).unwrap_or_default();
-                item
-            }
+            l.item
+        } else {
+            // Same listing (SKU ids included) as stored: the stored details still hold.
+            let mut item = l.item;
+            item.skus = stored.as_ref().map(|s| s.item.skus.clone()).unwrap_or_default();
+            item
         };
         let skus_ms = need.then_some(now);
         if let Some(w) = diff(&ctx.engine.store, ctx.shop(), item, l.listing_md5, skus_ms, ctx.mark)? {
