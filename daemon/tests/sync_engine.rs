@@ -714,9 +714,22 @@ async fn a_full_pass_cut_off_by_the_quota_lists_no_page_again() {
         }
         stops += 1;
         assert!(stops < 200, "the pass ends");
-        let full = r.store.shop(shop.as_str()).unwrap().full.expect("the pass stays open");
-        parked_seen += full.parked.len();
-        if let (None, Some(p)) = (&delisted, full.parked.first()) {
+        // The pass returns as soon as one window meets the quota; the others are aborted at
+        // their next await, a page commit in hand finishing first: read once they are still.
+        let mut tries = 0;
+        let (full, parked) = loop {
+            let full = r.store.shop(shop.as_str()).unwrap().full.expect("the pass stays open");
+            let parked = r.store.parked_items(shop.as_str(), full.pass_id).unwrap();
+            if r.store.shop(shop.as_str()).unwrap().full.as_ref() == Some(&full) {
+                break (full, parked);
+            }
+            tries += 1;
+            assert!(tries < 100, "the pass's windows stopped");
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        };
+        assert_eq!(full.parked_count, parked.len() as u64, "the count follows the parked tree");
+        parked_seen += parked.len();
+        if let (None, Some(p)) = (&delisted, parked.first()) {
             let id = p.item.item_id.clone();
             let m = Mutation { op: MutationOp::Delist, count: None, item_ids: Some(vec![id.clone()]) };
             assert_eq!(r.sim.sim.mutate(shop.as_str(), &m).unwrap().item_ids, std::slice::from_ref(&id));
@@ -727,9 +740,9 @@ async fn a_full_pass_cut_off_by_the_quota_lists_no_page_again() {
             // watermark, the delisting among it.
             let report = r.engine.poll(&shop, Arc::new(PassStats::default())).await.unwrap();
             assert!(report.ok);
-            let full = r.store.shop(shop.as_str()).unwrap().full.expect("the pass stays open");
+            let parked = r.store.parked_items(shop.as_str(), full.pass_id).unwrap();
             assert!(
-                !full.parked.iter().any(|p| p.item.item_id == id),
+                !parked.iter().any(|p| p.item.item_id == id),
                 "the poll's delisting ends its parked entry"
             );
             delisted = Some(id);

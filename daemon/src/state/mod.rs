@@ -3,13 +3,15 @@
 //!
 //! `store.rs` opens the database and holds the item, shop and outbox trees with the one
 //! transaction per page; `records.rs` holds what is stored per shop; `hooks.rs` lets the API
-//! client persist quota counts, OAuth tokens and resolved shop URLs here; `quarantine.rs`
+//! client persist quota counts, OAuth tokens and resolved shop URLs here; `parked.rs` the items
+//! an open full pass listed that still wait for their SKU details; `quarantine.rs`
 //! keeps the items the platform sent in a shape that could not be read; `push.rs` keeps the
 //! platform's change messages, deduplicated by id, until they are handled; `follow.rs` which
 //! offers the app follows so that they produce messages.
 
 mod follow;
 mod hooks;
+mod parked;
 mod push;
 mod quarantine;
 mod records;

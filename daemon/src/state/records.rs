@@ -148,10 +148,29 @@ pub struct FullProgress {
     /// Milliseconds split by category whose parts are still being read.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub splits: Vec<SplitMs>,
-    /// Items listed on committed pages, still waiting for their SKU details (a batch of 20
-    /// ids fills across pages): the next session fetches them first.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub parked: Vec<Parked>,
+    /// How many items listed on committed pages still wait for their SKU details (a batch of
+    /// 20 ids fills across pages): the next session fetches them first. The items themselves
+    /// are in the store's `parked` tree, written in the page's transaction; this state is
+    /// rewritten by every commit and stays small.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub parked_count: u64,
+    /// Parked items as schema 1 kept them, inside this record: moved to the `parked` tree
+    /// when the state is opened (see `Store::open`), never written.
+    #[serde(default, rename = "parked", skip_serializing)]
+    pub legacy_parked: Vec<Parked>,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
+}
+
+/// The parked listings of one item (see [`FullProgress::parked_count`]), keyed by shop and item in
+/// the store's `parked` tree. An item listed twice in one read waits twice. Entries of
+/// another pass than the open one are stale (a pass that was abandoned) and count as none.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ParkedSlot {
+    pub pass_id: u64,
+    pub listings: Vec<Parked>,
 }
 
 /// A millisecond of a full pass split by category (thousands of items on one millisecond),
@@ -194,7 +213,8 @@ impl FullProgress {
             verifying: false,
             held_ms: None,
             splits: Vec::new(),
-            parked: Vec::new(),
+            parked_count: 0,
+            legacy_parked: Vec::new(),
         }
     }
 

@@ -21,8 +21,9 @@ use sled::Transactional;
 use std::path::Path;
 use thiserror::Error;
 
-/// Bumped when the stored format changes incompatibly.
-pub const SCHEMA_VERSION: u64 = 1;
+/// Bumped when the stored format changes incompatibly. 2: an open full pass's parked items
+/// moved from the shop's record to a tree of their own (an older build would not see them).
+pub const SCHEMA_VERSION: u64 = 2;
 
 #[derive(Debug, Error)]
 pub enum StateError {
@@ -76,7 +77,7 @@ pub struct Store {
     /// Outbox positions up to here are known durable (a flush finished after they were written).
     durable_pos: std::sync::Arc<std::sync::atomic::AtomicU64>,
     pub(super) items: sled::Tree,
-    shops: sled::Tree,
+    pub(super) shops: sled::Tree,
     outbox: sled::Tree,
     meta: sled::Tree,
     pub(super) quota: sled::Tree,
@@ -86,6 +87,8 @@ pub struct Store {
     pub(super) dlq: sled::Tree,
     pub(super) removed_sinks: sled::Tree,
     pub(super) quarantine: sled::Tree,
+    /// Items an open full pass listed that wait for their SKU details (`parked.rs`).
+    pub(super) parked: sled::Tree,
     /// Change messages received, by `msgId` (see `push.rs`).
     pub(super) push_messages: sled::Tree,
     /// The `msgId`s of received messages not yet handled.
@@ -162,19 +165,14 @@ impl Store {
             StateError::Open { dir: shown.clone(), source, hint }
         })?;
         let meta = db.open_tree("meta")?;
-        match meta.get(SCHEMA)? {
-            Some(v) => {
-                let found =
-                    u64::from_be_bytes(v.as_ref().try_into().map_err(|e| corrupt("schema version", e))?);
-                if found > SCHEMA_VERSION {
-                    return Err(StateError::NewerSchema { dir: shown, found });
-                }
-            }
-            None => {
-                meta.insert(SCHEMA, &SCHEMA_VERSION.to_be_bytes())?;
-            }
+        let found = match meta.get(SCHEMA)? {
+            Some(v) => u64::from_be_bytes(v.as_ref().try_into().map_err(|e| corrupt("schema version", e))?),
+            None => SCHEMA_VERSION,
+        };
+        if found > SCHEMA_VERSION {
+            return Err(StateError::NewerSchema { dir: shown, found });
         }
-        Ok(Store {
+        let store = Store {
             gate: Default::default(),
             durable_pos: Default::default(),
             items: db.open_tree("items")?,
@@ -190,9 +188,15 @@ impl Store {
             push_messages: db.open_tree("push_messages")?,
             push_pending: db.open_tree("push_pending")?,
             followed: db.open_tree("followed")?,
+            parked: db.open_tree("parked")?,
             meta,
             db,
-        })
+        };
+        if found < 2 {
+            store.migrate_parked()?;
+        }
+        store.meta.insert(SCHEMA, &SCHEMA_VERSION.to_be_bytes())?;
+        Ok(store)
     }
 
     /// Makes everything written so far durable.
@@ -326,8 +330,8 @@ impl Store {
             }
             s.watermark_ms = Some(s.watermark_ms.map_or(watermark, |old| old.max(watermark)));
             s.poll_watermark_ms = None;
-        })
-        .map(|_| ())
+        })?;
+        self.clear_parked(shop, pass_id)
     }
 
     /// Forgets a shop's watermark (its next pass is full); items stay for diffing.
@@ -369,8 +373,8 @@ impl Store {
             seen: Option<u64>,
         }
         let _shared = self.gate.read().unwrap_or_else(|e| e.into_inner());
-        let res = (&self.items, &self.outbox, &self.shops, &self.meta).transaction(
-            |(items, outbox, shops, meta)| {
+        let res = (&self.items, &self.outbox, &self.shops, &self.meta, &self.parked).transaction(
+            |(items, outbox, shops, meta, parked)| {
                 let abort =
                     |what: &str, e: serde_json::Error| ConflictableTransactionError::Abort(corrupt(what, e));
                 let mut state: ShopState = match shops.get(shop.as_bytes())? {
@@ -451,32 +455,9 @@ impl Store {
                                 *ws = w.clone();
                             }
                         }
-                        for id in &p.unpark {
-                            if let Some(i) = full.parked.iter().position(|x| &x.item.item_id == id) {
-                                full.parked.remove(i);
-                            }
-                        }
                     }
-                    if !full.parked.is_empty() {
-                        // A parked listing that a newer read replaced (a poll while the pass was
-                        // stopped) or whose item is gone would bring back what no longer is: it
-                        // leaves with that write. A read as old as it (a poll that found the
-                        // listing unchanged and fetched no SKU details) leaves it waiting.
-                        let forget = page.map_or(&[][..], |p| &p.forget[..]);
-                        full.parked.retain(|x| {
-                            let id = &x.item.item_id;
-                            !forget.contains(id)
-                                && !writes.iter().any(|w| match w {
-                                    Write::Upsert { stored, .. } => {
-                                        &stored.item.item_id == id
-                                            && stored.item.modified_ms > x.item.modified_ms
-                                    }
-                                    Write::Delete { last } => &last.item.item_id == id,
-                                })
-                        });
-                    }
+                    super::parked::apply(parked, shop, full, writes, page)?;
                     if let Some(p) = page {
-                        full.parked.extend(p.park.iter().cloned());
                         full.calls += p.calls;
                         full.active_ms += p.active_ms;
                     }
@@ -546,7 +527,7 @@ impl Store {
     }
 }
 
-fn unwrap_tx<T>(r: Result<T, TransactionError<StateError>>) -> Result<T, StateError> {
+pub(super) fn unwrap_tx<T>(r: Result<T, TransactionError<StateError>>) -> Result<T, StateError> {
     match r {
         Ok(v) => Ok(v),
         Err(TransactionError::Abort(e)) => Err(e),
@@ -647,18 +628,23 @@ mod tests {
         s.commit_page(shop, &writes, None, 99, Some(&mark)).unwrap();
         let full = s.shop(shop).unwrap().full.unwrap();
         assert_eq!(full.windows, vec![window]);
-        let ids = |f: &FullProgress| f.parked.iter().map(|p| p.item.item_id.clone()).collect::<Vec<_>>();
-        assert_eq!(ids(&full), ["2", "3", "3"]);
+        let ids = |s: &Store| {
+            let n = s.shop(shop).unwrap().full.unwrap().parked_count;
+            let ids: Vec<String> =
+                s.parked_items(shop, 7).unwrap().into_iter().map(|p| p.item.item_id).collect();
+            assert_eq!(n, ids.len() as u64, "the count follows the tree");
+            ids
+        };
+        assert_eq!(ids(&s), ["2", "3", "3"]);
         let unpark = PageMark { unpark: vec!["3".into()], ..PageMark::default() };
         let writes = vec![Write::Upsert { stored: item("3", 10), event: Some((Op::Create, vec![])) }];
         s.commit_page(shop, &writes, None, 99, Some(&unpark)).unwrap();
-        let full = s.shop(shop).unwrap().full.unwrap();
-        assert_eq!(ids(&full), ["2", "3"], "an item listed twice waits twice");
-        assert_eq!(full.items_seen, 2);
+        assert_eq!(ids(&s), ["2", "3"], "an item listed twice waits twice");
+        assert_eq!(s.shop(shop).unwrap().full.unwrap().items_seen, 2);
         // A read as old as the parked listing (a poll that fetched no details) leaves it;
         // a newer one, a delete, or a read that found the item gone unstored ends it.
         s.commit_page(shop, &[Write::Upsert { stored: item("3", 10), event: None }], None, 99, None).unwrap();
-        assert_eq!(ids(&s.shop(shop).unwrap().full.unwrap()), ["2", "3"]);
+        assert_eq!(ids(&s), ["2", "3"]);
         let mark = PageMark { park: vec![parked("4")], ..PageMark::default() };
         s.commit_page(shop, &[], None, 99, Some(&mark)).unwrap();
         let writes = vec![
@@ -666,10 +652,63 @@ mod tests {
             Write::Delete { last: item("2", 10) },
         ];
         s.commit_page(shop, &writes, None, 99, None).unwrap();
-        assert_eq!(ids(&s.shop(shop).unwrap().full.unwrap()), ["4"]);
+        assert_eq!(ids(&s), ["4"]);
         let forget = PageMark { forget: vec!["4".into()], ..PageMark::default() };
         s.commit_page(shop, &[], None, 99, Some(&forget)).unwrap();
-        assert!(s.shop(shop).unwrap().full.unwrap().parked.is_empty());
+        assert!(ids(&s).is_empty());
+        // Whatever a finished pass left is removed with it; a slot of another pass (one
+        // abandoned) counts as none and goes when read.
+        let five = PageMark { park: vec![parked("5")], ..PageMark::default() };
+        s.commit_page(shop, &[], None, 99, Some(&five)).unwrap();
+        assert!(s.parked_items(shop, 8).unwrap().is_empty(), "another pass's are not its own");
+        assert!(s.parked.is_empty());
+        s.commit_page(shop, &[], None, 99, Some(&five)).unwrap();
+        s.finish_full(shop, 7, 100).unwrap();
+        assert!(s.parked.is_empty());
+    }
+
+    /// Schema 1 kept an open pass's parked items inside the shop's record: opening such a
+    /// state moves them to their tree, and nothing parked is lost.
+    #[test]
+    fn parked_items_of_schema_1_move_to_their_tree() {
+        use super::super::records::{FullProgress, WindowState};
+        let dir = tempfile::tempdir().unwrap();
+        let shop = "6000000000000001";
+        {
+            let s = Store::open(dir.path(), 1 << 20).unwrap();
+            let full = FullProgress::new(7, 0, 100, WindowState::new(0, 100, None));
+            let mut st =
+                serde_json::to_value(ShopState { full: Some(full), ..ShopState::default() }).unwrap();
+            st["full"]["parked"] = serde_json::json!([
+                { "item": item("2", 10).item, "listing_md5": "l" },
+                { "item": item("3", 10).item, "listing_md5": "l" },
+            ]);
+            s.shops.insert(shop.as_bytes(), serde_json::to_vec(&st).unwrap()).unwrap();
+            s.meta.insert(SCHEMA, &1u64.to_be_bytes()).unwrap();
+            s.db.flush().unwrap();
+        }
+        let s = reopen(dir.path());
+        let ids: Vec<String> = s.parked_items(shop, 7).unwrap().into_iter().map(|p| p.item.item_id).collect();
+        assert_eq!(ids, ["2", "3"]);
+        let full = s.shop(shop).unwrap().full.unwrap();
+        assert_eq!((full.parked_count, full.legacy_parked.len()), (2, 0));
+        let raw = s.shops.get(shop.as_bytes()).unwrap().unwrap();
+        assert!(!String::from_utf8_lossy(&raw).contains("listing_md5"), "the record no longer holds them");
+        assert_eq!(s.meta.get(SCHEMA).unwrap().unwrap().as_ref(), SCHEMA_VERSION.to_be_bytes());
+    }
+
+    /// Opens a state just closed: sled's flusher thread may hold the file lock a moment
+    /// after the drop.
+    fn reopen(dir: &Path) -> Store {
+        let t0 = std::time::Instant::now();
+        loop {
+            match Store::open(dir, 1 << 20) {
+                Err(e) if e.is_locked() && t0.elapsed() < std::time::Duration::from_secs(10) => {
+                    std::thread::sleep(std::time::Duration::from_millis(50))
+                }
+                r => return r.unwrap(),
+            }
+        }
     }
 
     #[test]

@@ -89,7 +89,7 @@ pub(super) async fn run(
     };
     // Items a stopped session listed but could not fetch the details of: first, so that
     // nothing is parked when the windows end.
-    super::window::unpark(ctx, std::mem::take(&mut progress.parked)).await?;
+    super::window::unpark(ctx, e.store.parked_items(shop, progress.pass_id)?).await?;
     if !progress.verifying {
         if progress.sessions > 1 {
             tracing::info!(

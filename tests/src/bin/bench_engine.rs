@@ -491,7 +491,7 @@ async fn own(rig: &Rig, items: usize, changes: usize) {
         ratio(full.served[0], pages)
     );
     println!("| full pass: items listed / windows / splits / list pages served twice | {} | |", shape(&full));
-    println!("| full pass: SKU asks answered from the list's skuInfos (no call) | {} | |", f.sku_calls);
+    println!("| full pass: SKU calls (the details come inside the list's skuInfos) | {} | 0 |", f.sku_calls);
     println!("| full pass throughput (fetch → diff → sled) | {} | |", full.speed(n));
     println!("| peak RSS, full pass | {rss_full:.0} MiB | |");
     println!("| full pass events | {} | N creates |", events(f));
