@@ -97,14 +97,14 @@ pub struct PageMark {
     /// counted with the page, so a SIGKILL loses none of it).
     pub calls: u64,
     pub active_ms: i64,
-    /// Items of the page still waiting for their SKU details: parked in the pass's progress,
+    /// Items of the page still waiting for their SKU details: parked (the store's `parked` tree),
     /// so the page counts as read and a resumed pass fetches their details without listing
     /// the page again.
     pub park: Vec<Parked>,
-    /// Parked items this commit writes: they leave the progress (one entry per id).
+    /// Parked items this commit writes: each takes one parked listing of its id out.
     pub unpark: Vec<String>,
     /// Items a read found delisted or gone that are not stored: every parked listing of
-    /// them leaves the progress, or the next session would store what no longer is.
+    /// them ends, or the next session would store what no longer is.
     pub forget: Vec<String>,
 }
 

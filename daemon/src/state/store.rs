@@ -331,7 +331,7 @@ impl Store {
             s.watermark_ms = Some(s.watermark_ms.map_or(watermark, |old| old.max(watermark)));
             s.poll_watermark_ms = None;
         })?;
-        self.clear_parked(shop, pass_id)
+        self.clear_parked(shop, None)
     }
 
     /// Forgets a shop's watermark (its next pass is full); items stay for diffing.
@@ -607,7 +607,7 @@ mod tests {
     /// one transaction; writing a parked item takes one entry of it out again.
     #[test]
     fn a_page_parks_its_waiting_items_with_its_place_and_their_commit_unparks_them() {
-        use super::super::records::{FullProgress, Parked, WindowState};
+        use super::super::records::{FullProgress, Parked, ParkedSlot, WindowState};
         let dir = tempfile::tempdir().unwrap();
         let s = Store::open(dir.path(), 1 << 20).unwrap();
         let shop = "6000000000000001";
@@ -656,13 +656,22 @@ mod tests {
         let forget = PageMark { forget: vec!["4".into()], ..PageMark::default() };
         s.commit_page(shop, &[], None, 99, Some(&forget)).unwrap();
         assert!(ids(&s).is_empty());
-        // Whatever a finished pass left is removed with it; a slot of another pass (one
-        // abandoned) counts as none and goes when read.
+        // A slot another pass left (one abandoned) counts as none, is overwritten by the
+        // open pass, and goes when the open pass clears the others'.
+        let stale = |id: &str| {
+            let slot = ParkedSlot { pass_id: 6, listings: vec![parked(id)] };
+            s.parked.insert(item_key(shop, id), serde_json::to_vec(&slot).unwrap()).unwrap();
+        };
+        stale("5");
+        stale("6");
+        assert!(s.parked_items(shop, 7).unwrap().is_empty(), "another pass's are not its own");
         let five = PageMark { park: vec![parked("5")], ..PageMark::default() };
         s.commit_page(shop, &[], None, 99, Some(&five)).unwrap();
-        assert!(s.parked_items(shop, 8).unwrap().is_empty(), "another pass's are not its own");
-        assert!(s.parked.is_empty());
-        s.commit_page(shop, &[], None, 99, Some(&five)).unwrap();
+        assert_eq!(ids(&s), ["5"]);
+        s.clear_parked(shop, Some(7)).unwrap();
+        assert_eq!(ids(&s), ["5"], "the open pass's stay");
+        assert_eq!(s.parked.len(), 1, "the stale slot is gone");
+        // Whatever a finished pass left is removed with it.
         s.finish_full(shop, 7, 100).unwrap();
         assert!(s.parked.is_empty());
     }

@@ -89,6 +89,7 @@ pub(super) async fn run(
     };
     // Items a stopped session listed but could not fetch the details of: first, so that
     // nothing is parked when the windows end.
+    e.store.clear_parked(shop, Some(progress.pass_id))?;
     super::window::unpark(ctx, e.store.parked_items(shop, progress.pass_id)?).await?;
     if !progress.verifying {
         if progress.sessions > 1 {

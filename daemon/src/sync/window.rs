@@ -380,8 +380,9 @@ impl Task {
 /// each finished window in its progress.
 ///
 /// The first window that fails (the quota ran out, say) stops the others after the page in
-/// hand, and they are waited for rather than aborted: aborting one between a page's SKU
-/// batches lost the page's place, and each quota stop then listed up to three pages again.
+/// hand, and they are waited for rather than aborted: one aborted between listing a page and
+/// placing it (after its first SKU batch) lost the page's place, so the next session listed
+/// it again.
 pub(super) async fn run_windows(
     ctx: &Arc<Ctx>,
     tasks: Vec<Task>,
@@ -402,12 +403,12 @@ pub(super) async fn run_windows(
         }
         stats.windows_left.store((queue.len() + running.len()) as u64, Ordering::Relaxed);
         let Some(done) = running.join_next().await else { break };
-        match done {
+        let outcome = match done {
             Ok((t, Ok(None))) => {
                 bump(&stats.windows_done, 1);
                 if ctx.persist_windows {
                     let held = ctx.held_at();
-                    ctx.engine.store.update_shop(ctx.shop(), |st| {
+                    let recorded = ctx.engine.store.update_shop(ctx.shop(), |st| {
                         if let Some(f) = st.full.as_mut() {
                             let before = f.windows.len();
                             f.windows.retain(|ws| !ws.same(&t.resume));
@@ -416,7 +417,10 @@ pub(super) async fn run_windows(
                                 f.held_ms = Some(f.held_ms.map_or(h, |x| x.min(h)));
                             }
                         }
-                    })?;
+                    });
+                    recorded.map(|_| ()).map_err(SyncError::from)
+                } else {
+                    Ok(())
                 }
             }
             Ok((t, Ok(Some(parts)))) => {
@@ -424,30 +428,28 @@ pub(super) async fn run_windows(
                 if ctx.persist_windows {
                     let states: Vec<WindowState> =
                         parts.iter().map(|p| WindowState::new(p.start, p.end, p.cid.clone())).collect();
-                    ctx.engine.store.update_shop(ctx.shop(), |st| {
+                    let recorded = ctx.engine.store.update_shop(ctx.shop(), |st| {
                         if let Some(f) = st.full.as_mut() {
                             if let Some(i) = f.windows.iter().position(|ws| ws.same(&t.resume)) {
                                 f.windows.splice(i..=i, states.clone());
                             }
                         }
-                    })?;
+                    });
+                    if let Err(e) = recorded {
+                        fail(ctx, &mut failed, e.into());
+                        continue;
+                    }
                 }
                 for p in parts.into_iter().rev() {
                     queue.push_front(Task::fresh(p));
                 }
+                Ok(())
             }
-            Ok((_, Err(e))) => {
-                if failed.is_none() {
-                    stats.request_stop();
-                    failed = Some(e);
-                } else if !matches!(e, SyncError::Stopped) {
-                    tracing::debug!(shop = %ctx.shop, error = %e, "a window stopped by another's failure failed too");
-                }
-            }
-            Err(join) => {
-                stats.request_stop();
-                failed.get_or_insert(SyncError::Task(join.to_string()));
-            }
+            Ok((_, Err(e))) => Err(e),
+            Err(join) => Err(SyncError::Task(join.to_string())),
+        };
+        if let Err(e) = outcome {
+            fail(ctx, &mut failed, e);
         }
     }
     if let Some(e) = failed {
@@ -455,6 +457,21 @@ pub(super) async fn run_windows(
     }
     stats.windows_left.store(0, Ordering::Relaxed);
     Ok(())
+}
+
+/// Records a window's failure: the first stops the other windows after their page in hand;
+/// one that says more than "stopped" (the quota, the store) replaces a `Stopped`, and the
+/// rest are logged.
+fn fail(ctx: &Ctx, failed: &mut Option<SyncError>, e: SyncError) {
+    ctx.stats.request_stop();
+    match failed {
+        None => *failed = Some(e),
+        Some(SyncError::Stopped) if !matches!(e, SyncError::Stopped) => *failed = Some(e),
+        Some(_) if matches!(e, SyncError::Stopped) => {}
+        Some(first) => {
+            tracing::warn!(shop = %ctx.shop, error = %e, first = %first, "another window failed while the pass stopped")
+        }
+    }
 }
 
 /// One fetched page waiting for its SKU details before it is committed. Items whose details
@@ -471,7 +488,7 @@ struct StagedPage {
     mark: Option<PageMark>,
     /// A page of a millisecond's extra read: where that read goes on once this is committed.
     read: Option<(i64, String, u32)>,
-    /// Its place is committed and its items are parked in the full pass's progress: each one
+    /// Its place is committed and its items are parked (the store's `parked` tree): each one
     /// written leaves it.
     parked: bool,
     /// Parked by an earlier session (see [`unpark`]).
@@ -829,7 +846,7 @@ fn commit_ready(
 
 /// A full pass commits each page as soon as it is read, in page order: its items whose
 /// details are in, its place in the window, and, in the same transaction, the items still
-/// waiting for a SKU batch parked in the pass's progress (their listing). A batch of 20 ids
+/// waiting for a SKU batch parked (their listing, in the store's `parked` tree). A batch of 20 ids
 /// fills across pages, and where few items need details (a re-read shop) one waiting item
 /// used to hold every page read after it; a stop (the quota, a kill) then cost all of them
 /// again (measured: 43 pages of one millisecond's extra read, listed twice). Now a stop
@@ -886,6 +903,20 @@ fn commit_parking(
 /// pages again would cost a call per page.
 pub(super) async fn unpark(ctx: &Ctx, parked: Vec<Parked>) -> Result<(), SyncError> {
     if parked.is_empty() {
+        return Ok(());
+    }
+    if ctx.engine.client.is_param2() {
+        // param2 answers a SKU ask from the list the client holds in memory, which a restart
+        // empties: an item parked before (by an older build, or on the seed gateway) is
+        // fetched again whole, one call each, and its listings leave the parked tree.
+        let unpark: Vec<String> = parked.into_iter().map(|p| p.item.item_id).collect();
+        let mut ids = unpark.clone();
+        ids.sort();
+        ids.dedup();
+        tracing::info!(shop = %ctx.shop, items = ids.len(), "fetching again the items parked by an earlier session");
+        ctx.engine.refetch(ctx.shop(), &ids, &ctx.stats).await?;
+        let mark = PageMark { unpark, ..PageMark::default() };
+        apply(&ctx.engine.store, ctx.shop(), &ctx.stats, &[], None, Some(&mark))?;
         return Ok(());
     }
     tracing::debug!(shop = %ctx.shop, items = parked.len(), "fetching the SKU details of items parked by the last session");
