@@ -755,3 +755,48 @@ async fn a_full_pass_cut_off_by_the_quota_lists_no_page_again() {
     assert!(r.store.item(shop.as_str(), &id).unwrap().is_none(), "the delisted item stays out");
     r.assert_matches_truth(&shop);
 }
+
+/// On param2 a SKU ask is answered from the list the client holds in memory, so an item
+/// parked by an earlier session (an older build, or the seed gateway's account) cannot get
+/// its details that way after a restart: the pass fetches it again whole, one call an item,
+/// and stores it with its SKUs.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn param2_items_parked_by_an_earlier_session_are_fetched_again_whole() {
+    use shopsync::state::{PageMark, Parked, Write};
+    let mut r = rig_on(Face::Param2Own, Faults::none()).await;
+    let shop = r.shop(NewShop { items: 400, categories: Some(4), tie: None, history_days: 60, skus: None });
+    let (first, _) = r.pass(&shop, true).await;
+    assert!(first.ok);
+    // A second full pass, stopped after its first page: it stays open.
+    let stats = Arc::new(PassStats::default());
+    stats.budget.store(1, std::sync::atomic::Ordering::Relaxed);
+    assert!(r.engine.pass(&shop, true, None, stats).await.is_err(), "the session stops at its cap");
+    let full = r.store.shop(shop.as_str()).unwrap().full.expect("the pass stays open");
+    // Two items as an earlier session left them: listed, parked without details, not stored.
+    let two: Vec<_> =
+        r.store.items(shop.as_str()).map(|i| i.unwrap()).skip(100).step_by(150).take(2).collect();
+    assert_eq!(two.len(), 2);
+    assert!(two.iter().all(|s| !s.item.skus.is_empty()), "items with SKUs");
+    let park = two
+        .iter()
+        .map(|s| {
+            let mut item = s.item.clone();
+            item.skus.clear();
+            Parked { item, listing_md5: s.listing_md5.clone() }
+        })
+        .collect();
+    let writes: Vec<_> = two.iter().map(|s| Write::Delete { last: s.clone() }).collect();
+    let mark = PageMark { park, ..PageMark::default() };
+    r.store.commit_page(shop.as_str(), &writes, None, 0, Some(&mark)).unwrap();
+    assert_eq!(r.store.parked_items(shop.as_str(), full.pass_id).unwrap().len(), 2);
+
+    // A restarted daemon: a new client, whose memory of the list is empty.
+    let hooks = Hooks { tokens: r.tokens.clone(), ..Hooks::default() };
+    let client = Client::new(r.api.clone(), r.account.clone(), hooks).unwrap();
+    let engine = Engine::new(client, r.store.clone(), r.sync.clone());
+    let report = engine.pass(&shop, true, None, Arc::new(PassStats::default())).await.unwrap();
+    assert!(report.ok, "{:?}", report.error);
+    assert_eq!(report.item_calls, 2, "one call for each parked item");
+    assert!(r.store.parked_items(shop.as_str(), full.pass_id).unwrap().is_empty());
+    r.assert_matches_truth(&shop);
+}
