@@ -846,13 +846,13 @@ fn commit_ready(
 
 /// A full pass commits each page as soon as it is read, in page order: its items whose
 /// details are in, its place in the window, and, in the same transaction, the items still
-/// waiting for a SKU batch parked (their listing, in the store's `parked` tree). A batch of 20 ids
-/// fills across pages, and where few items need details (a re-read shop) one waiting item
-/// used to hold every page read after it; a stop (the quota, a kill) then cost all of them
-/// again (measured: 43 pages of one millisecond's extra read, listed twice). Now a stop
+/// waiting for a SKU batch parked (their listing, in the store's `parked` tree). A batch of
+/// 20 ids fills across pages, and where few items need details (a re-read shop) one waiting
+/// item used to hold every page read after it; a stop (the quota, a kill) then cost all of
+/// them again (measured: 43 pages of one millisecond's extra read, listed twice). Now a stop
 /// costs at most the page in hand; the parked items' details are fetched first by the next
 /// session ([`unpark`]). An incremental pass keeps its pages staged instead: its watermark
-/// may not pass an item that is not stored, and it has no progress to park them in.
+/// may not pass an item that is not stored, and it has no pass to park them for.
 ///
 /// Placing a page only once its batches due were fetched parks fewer items (a first copy ran
 /// at 97 µs of CPU an item against 130), but a SIGKILL between those batches then lists each

@@ -491,20 +491,27 @@ mod tests {
         assert_eq!(class_of(None), Class::Transient, "socket closed, timeout, I/O");
     }
 
+    /// A new database on the local PostgreSQL (127.0.0.1, user postgres) and a connection to
+    /// the server to drop it with; `None` (the test is skipped) without a server.
+    fn scratch_db(name: &str) -> Option<(Client, String)> {
+        let admin = "host=127.0.0.1 user=postgres dbname=postgres connect_timeout=3";
+        let Ok(mut pg) = Client::connect(admin, NoTls) else {
+            eprintln!("no local PostgreSQL: skipped");
+            return None;
+        };
+        let db = format!("shopsync_pg_{name}_{}", std::process::id());
+        pg.batch_execute(&format!("DROP DATABASE IF EXISTS {db}")).expect("drop db");
+        pg.batch_execute(&format!("CREATE DATABASE {db}")).expect("create db");
+        Some((pg, db))
+    }
+
     /// A batch big enough to be split goes over two connections; redelivering it changes
     /// nothing; after both backends are terminated the next delivery heals (a transient error
     /// at most, then Ok). Needs the local PostgreSQL (127.0.0.1, user postgres); skipped
     /// without it.
     #[test]
     fn split_batches_are_exactly_once_and_heal() {
-        let admin = "host=127.0.0.1 user=postgres dbname=postgres connect_timeout=3";
-        let Ok(mut pg) = Client::connect(admin, NoTls) else {
-            eprintln!("no local PostgreSQL: skipped");
-            return;
-        };
-        let db = format!("shopsync_pg_unit_{}", std::process::id());
-        pg.batch_execute(&format!("DROP DATABASE IF EXISTS {db}")).expect("drop db");
-        pg.batch_execute(&format!("CREATE DATABASE {db}")).expect("create db");
+        let Some((mut pg, db)) = scratch_db("unit") else { return };
         let batch = |from: i64, n: i64, op: &str| {
             let events: Vec<_> = (from..from + n)
                 .map(|k| {
@@ -557,14 +564,7 @@ mod tests {
     /// tables this sink creates hold `json`. Needs the local PostgreSQL; skipped without it.
     #[test]
     fn existing_jsonb_tables_are_written_as_jsonb_and_new_ones_are_json() {
-        let admin = "host=127.0.0.1 user=postgres dbname=postgres connect_timeout=3";
-        let Ok(mut pg) = Client::connect(admin, NoTls) else {
-            eprintln!("no local PostgreSQL: skipped");
-            return;
-        };
-        let db = format!("shopsync_pg_types_{}", std::process::id());
-        pg.batch_execute(&format!("DROP DATABASE IF EXISTS {db}")).expect("drop db");
-        pg.batch_execute(&format!("CREATE DATABASE {db}")).expect("create db");
+        let Some((mut pg, db)) = scratch_db("types") else { return };
         let url = format!("host=127.0.0.1 user=postgres dbname={db}");
         let mut check = Client::connect(&url, NoTls).expect("db");
         check
