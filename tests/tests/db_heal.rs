@@ -326,8 +326,8 @@ async fn databases_down_at_start_are_delivered_to_once_up() {
     sh(&format!("mysql -h 127.0.0.1 -u root -e 'DROP DATABASE IF EXISTS {mdb}'"));
 }
 
-/// The poison: a NUL in the title (PostgreSQL text and jsonb refuse it: SQLSTATE 22021 /
-/// 22P05) and an item id longer than the MariaDB column (`VARCHAR(32)`: error 1406, "data
+/// The poison: a NUL in the title (PostgreSQL's text column for it refuses it: SQLSTATE
+/// 22021; the `json` copy of the item would take it, `jsonb` not: 22P05) and an item id longer than the MariaDB column (`VARCHAR(32)`: error 1406, "data
 /// too long"). Both are data errors, which the plugins reject.
 fn poison(it: &mut shopsync::event::Item) {
     it.title.push('\0');
