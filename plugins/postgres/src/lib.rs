@@ -53,7 +53,8 @@ struct Target {
     local_default: bool,
     schema: String,
     /// The batch statement, with `{item}`, `{change_item}` and `{changed}` standing for the
-    /// types of the tables' JSON columns, read on connecting (see [`json_type`]).
+    /// types of the tables' JSON columns, read on connecting (see [`json_type`]), and
+    /// `{keep_text}` for the item's text kept beside them when the two tables differ.
     write: String,
     items: String,
     changes: String,
@@ -221,9 +222,11 @@ impl Target {
         let change_item = json_type(&mut client, &self.changes, "item")?;
         // Tables of different types: each parses the text itself (jsonb turned back into
         // json would be printed and checked again, and lose the item's own text).
-        let change_item = if change_item == item { "j".to_string() } else { format!("jt::{change_item}") };
+        let (keep_text, change_item) =
+            if change_item == item { ("", "j".to_string()) } else { ("jt, ", format!("jt::{change_item}")) };
         let sql = self
             .write
+            .replace("{keep_text}", keep_text)
             .replace("{item}", item)
             .replace("{change_item}", &change_item)
             .replace("{changed}", json_type(&mut client, &self.changes, "changed")?);
@@ -382,7 +385,7 @@ impl Sink for Postgres {
         // A data-modifying CTE runs to completion whether or not the outer query reads it.
         let write = format!(
             "WITH shopsync_batch AS MATERIALIZED (
-                SELECT id, seq, s, i, op, ch, h, m, o, jt, jt::{{item}} AS j, n, d, ti, c, ps, mq, sa, st, stat
+                SELECT id, seq, s, i, op, ch, h, m, o, {{keep_text}}jt::{{item}} AS j, n, d, ti, c, ps, mq, sa, st, stat
                 FROM UNNEST($1::text[], $2::bigint[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[],
                             $8::bigint[], $9::bigint[], $10::text[], $11::bool[], $12::bool[], $13::text[],
                             $14::text[], $15::text[], $16::bigint[], $17::bigint[], $18::bigint[], $19::text[])
