@@ -324,14 +324,15 @@ impl Store {
     /// Closes the open full pass `pass_id` and moves the watermark to `watermark` (never
     /// backwards), in one transaction.
     pub fn finish_full(&self, shop: &str, pass_id: u64, watermark: i64) -> Result<(), StateError> {
-        self.update_shop(shop, |s| {
+        let st = self.update_shop(shop, |s| {
             if s.full.as_ref().is_some_and(|f| f.pass_id == pass_id) {
                 s.full = None;
             }
             s.watermark_ms = Some(s.watermark_ms.map_or(watermark, |old| old.max(watermark)));
             s.poll_watermark_ms = None;
         })?;
-        self.clear_parked(shop, None)
+        // Whatever the finished pass left parked goes; a pass still open keeps its own.
+        self.clear_parked(shop, st.full.map(|f| f.pass_id))
     }
 
     /// Forgets a shop's watermark (its next pass is full); items stay for diffing.
