@@ -673,7 +673,7 @@ async fn a_shop_is_polled_while_its_first_full_pass_is_open() {
 
 /// A full pass cut off by the quota over and over, where few items need SKU details (a refresh
 /// of a copy missing one item in forty): each page commits as soon as it is read and the items
-/// waiting for a batch of 20 ids are parked in the pass's progress, so a stop costs no page
+/// waiting for a batch of 20 ids are parked (the store's `parked` tree), so a stop costs no page
 /// read again unless it fell on a SKU call (then the page in hand). Before parking, one
 /// waiting item held every page read after it, and each stop cost them all. A parked item
 /// that a poll finds delisted meanwhile is not brought back by the next session.

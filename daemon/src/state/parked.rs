@@ -12,13 +12,14 @@
 //! 3. `park`: the page's waiting items are added.
 
 use super::records::{FullProgress, PageMark, Parked, ParkedSlot};
+use super::store::corrupt as corrupt_record;
 use super::store::{item_key, StateError, Store, Write};
 use sled::transaction::{ConflictableTransactionError, TransactionalTree};
 
 type TxError = ConflictableTransactionError<StateError>;
 
 fn corrupt(e: serde_json::Error) -> StateError {
-    StateError::Corrupt { what: "parked item".into(), detail: e.to_string() }
+    corrupt_record("parked item", e)
 }
 
 fn decode(v: &[u8]) -> Result<ParkedSlot, StateError> {

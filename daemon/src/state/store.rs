@@ -136,7 +136,7 @@ pub(super) fn item_key(shop: &str, item_id: &str) -> Vec<u8> {
     format!("{shop}/{item_id}").into_bytes()
 }
 
-fn corrupt(what: &str, e: impl std::fmt::Display) -> StateError {
+pub(super) fn corrupt(what: &str, e: impl std::fmt::Display) -> StateError {
     StateError::Corrupt { what: what.to_string(), detail: e.to_string() }
 }
 
